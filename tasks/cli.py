@@ -1,0 +1,36 @@
+"""The one top-level error handler, and task helpers shared by `inv` and `fab` tasks."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+from invoke.exceptions import Exit
+
+from .errors import DeployError
+
+DRY_RUN_HELP = "Print the commands instead of running them; nothing is changed."
+
+
+def handle_errors(body):
+    """Expected failures become one `error: what — what to do` line and a non-zero exit.
+    Set COMPOSESHIP_TRACEBACK=1 to see the traceback as well."""
+
+    @functools.wraps(body)
+    def wrapper(*args, **kwargs):
+        try:
+            return body(*args, **kwargs)
+        except DeployError as problem:
+            if os.environ.get("COMPOSESHIP_TRACEBACK"):
+                raise
+            sys.stdout.flush()
+            raise Exit(f"error: {problem}", code=problem.exit_code) from None
+
+    return wrapper
+
+
+def remainder() -> list[str]:
+    """Words after `--` on the command line, as the shell split them."""
+    argv = sys.argv
+    return argv[argv.index("--") + 1 :] if "--" in argv else []

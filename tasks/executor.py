@@ -1,0 +1,127 @@
+"""The only place that runs commands. An Executor takes argv lists from the builders,
+renders them with shell quoting and runs them through an Invoke Context: a plain
+Context runs locally, a Fabric Connection (also a Context) runs on a server. The
+PrintingExecutor is the dry run: same calls, it prints instead of running (read-only
+probes still run, so a dry run can show what it would do)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Sequence, TextIO
+
+from .errors import CommandFailed, ConfigError, HostError
+
+_DIAGNOSES = (
+    ("Cannot connect to the Docker daemon", "Docker is not running on {host}", "start the Docker Engine (e.g. `systemctl start docker`) and try again"),
+    ("permission denied while trying to connect to the Docker daemon", "the user on {host} may not use Docker", "add the user to the `docker` group and log in again"),
+    ("is not a docker command", "Docker Compose v2 is not installed on {host}", "install the Compose v2 plugin so that `docker compose version` works"),
+    ("unknown command: docker compose", "Docker Compose v2 is not installed on {host}", "install the Compose v2 plugin so that `docker compose version` works"),
+    ("docker: command not found", "Docker is not installed on {host}", "install the Docker Engine and Compose v2"),
+    ("docker: not found", "Docker is not installed on {host}", "install the Docker Engine and Compose v2"),
+)
+
+_NO_SUCH_SERVICE = re.compile(r"no such service: (?P<name>[^\s]+)")
+
+
+def render(argv: Sequence[str], cwd: str | None = None) -> str:
+    command = shlex.join(argv)
+    return f"cd {shlex.quote(str(cwd))} && {command}" if cwd else command
+
+
+@dataclass(frozen=True)
+class Result:
+    command: str
+    stdout: str
+    stderr: str
+    exited: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exited == 0
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " / ".join(kept)
+
+
+class Executor:
+    dry_run = False
+
+    def __init__(self, context, host: str = "local", out: TextIO | None = None):
+        self.context = context
+        self.host = host
+        self.out = out or sys.stdout
+        self.commands_run = 0
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        probe: bool = False,
+        stream: bool = True,
+        check: bool = True,
+        interactive: bool = False,
+        todo: str = "",
+    ) -> Result:
+        """Run argv (in cwd). `probe` marks a read-only command; `stream` shows its output
+        live; `check` raises a DeployError when it exits non-zero."""
+        command = render(argv, cwd)
+        return self._execute(command, probe=probe, stream=stream, check=check, interactive=interactive, todo=todo)
+
+    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str) -> Result:
+        if stream:
+            print(f"$ {command}", file=self.out, flush=True)
+        self.commands_run += 1
+        tty = interactive and sys.stdin.isatty()
+        raw = self.context.run(
+            command,
+            hide=None if stream else "both",
+            warn=True,
+            in_stream=sys.stdin if interactive else False,
+            pty=tty,
+        )
+        result = Result(command, raw.stdout or "", raw.stderr or "", raw.exited)
+        if check and not result.ok:
+            raise self.failure(result, shown=stream, todo=todo)
+        return result
+
+    def failure(self, result: Result, *, shown: bool, todo: str = "") -> CommandFailed:
+        output = result.stderr + result.stdout
+        for needle, what, advice in _DIAGNOSES:
+            if needle in output:
+                return HostError(what.format(host=self.host), advice)
+        unknown = _NO_SUCH_SERVICE.search(output)
+        if unknown:
+            return ConfigError(
+                f"the compose file has no service {unknown['name']!r} (on {self.host})",
+                "check DEPLOY_DJANGO_SERVICE and the service names you passed against `docker compose config --services`",
+            )
+        what = f"`{result.command}` failed on {self.host} with exit code {result.exited}"
+        if not shown and _tail(output):
+            what += f": {_tail(output)}"
+        return CommandFailed(
+            what,
+            todo or ("see its output above" if shown else "run it by hand to see more"),
+            command=result.command,
+            exited=result.exited,
+            host=self.host,
+            stdout=result.stdout,
+            stderr=result.stderr,
+        )
+
+
+class PrintingExecutor(Executor):
+    """Dry run: prints every command that would change something; probes still run."""
+
+    dry_run = True
+
+    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str) -> Result:
+        if probe:
+            return super()._execute(command, probe=True, stream=False, check=check, interactive=False, todo=todo)
+        print(command, file=self.out, flush=True)
+        return Result(command, "", "", 0)

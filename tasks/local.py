@@ -1,0 +1,241 @@
+"""`inv local.*`: the local half of the workflow, against the compose file of the
+project in DEPLOY_PROJECT_DIR. The code is mounted into the containers, so nothing is
+rebuilt: makemigrations and migrate run in one-off containers of the django service."""
+
+from __future__ import annotations
+
+import re
+
+from invoke import task
+
+from . import settings
+from .cli import DRY_RUN_HELP, handle_errors, remainder
+from .commands import compose
+from .commands.compose import ComposeProject
+from .errors import ConfigError, UsageError
+from .executor import Executor, PrintingExecutor
+from .facts import probe
+from .facts import compose as compose_facts
+from .facts import migrations as migration_facts
+from .report import Report
+
+APP_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MIGRATION_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class LocalStack:
+    """Settings, executor and report for one local task run. Everything here is checked
+    before the first command runs."""
+
+    def __init__(self, c, title: str, dry_run: bool):
+        self.settings = settings.load(settings.LOCAL)
+        self.project = ComposeProject.from_settings(self.settings)
+        self.cwd = str(self.settings.project_dir)
+        compose_path = self.settings.project_dir / self.settings.compose_file
+        if not compose_path.is_file():
+            raise ConfigError(
+                f"compose file {compose_path} does not exist",
+                "create it, or set DEPLOY_COMPOSE_FILE (relative to DEPLOY_PROJECT_DIR) to your compose file",
+            )
+        self.executor = (PrintingExecutor if dry_run else Executor)(c, host="local")
+        self.report = Report(title, host="local", dry_run=dry_run)
+        self._services: list[str] | None = None
+
+    def run(self, argv, **options):
+        return self.executor.run(argv, cwd=self.cwd, **options)
+
+    def services(self) -> list[str]:
+        if self._services is None:
+            self._services = probe(self.executor, compose_facts.services(self.project), cwd=self.cwd)
+        return self._services
+
+    def require_services(self, names: list[str]) -> list[str]:
+        known = self.services()
+        for name in names:
+            if name not in known:
+                raise UsageError(
+                    f"service {name!r} is not in {self.settings.compose_file}",
+                    f"use one of: {', '.join(known)}",
+                )
+        return names
+
+    def running(self, service: str) -> bool:
+        states = probe(self.executor, compose_facts.containers(self.project), cwd=self.cwd)
+        return any(s.service == service and s.state == "running" for s in states)
+
+    def restart(self, services: list[str]) -> None:
+        for service in services:
+            with self.report.step(f"restart {service}") as step:
+                if not self.running(service):
+                    step.status = "skipped"
+                    step.note = "not running; start the stack with `inv local.up`"
+                    continue
+                self.run(compose.restart(self.project, [service]))
+
+
+def _service_names(value: str | None) -> list[str]:
+    names = [name.strip() for name in (value or "").split(",") if name.strip()]
+    for name in names:
+        try:
+            settings.validate_service(name)
+        except ValueError as problem:
+            raise UsageError(f"--service {name!r} {problem}", "pass service names from your compose file") from None
+    return names
+
+
+def _app_label(app: str | None) -> str | None:
+    if app is not None and not APP_LABEL.match(app):
+        raise UsageError(f"--app {app!r} is not a Django app label", "use the label, e.g. --app notes")
+    return app
+
+
+def _makemigrations(stack: LocalStack, app: str | None, check: bool) -> None:
+    todo = "run `inv local.makemigrations` to write the missing migrations" if check else ""
+    stack.run(compose.makemigrations(stack.project, app, check), todo=todo)
+
+
+@task(
+    help={
+        "app": "Only this app (its label, e.g. notes).",
+        "check": "Write nothing; fail when models have changes without a migration (for CI).",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+@handle_errors
+def makemigrations(c, app=None, check=False, dry_run=False):
+    """Create migrations for model changes, in a one-off django container."""
+    stack = LocalStack(c, "local.makemigrations", dry_run)
+    _app_label(app)
+    with stack.report:
+        with stack.report.step("makemigrations"):
+            _makemigrations(stack, app, check)
+
+
+@task(
+    help={
+        "app": "Only this app (its label, e.g. notes).",
+        "target": "Migrate --app to this migration (name, or `zero` to unapply all); needs --app.",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+@handle_errors
+def migrate(c, app=None, target=None, dry_run=False):
+    """Apply migrations to the local database, in a one-off django container."""
+    stack = LocalStack(c, "local.migrate", dry_run)
+    _app_label(app)
+    if target is not None:
+        if app is None:
+            raise UsageError("--target needs --app", "name the app too, e.g. --app notes --target 0001_initial")
+        if not MIGRATION_NAME.match(target):
+            raise UsageError(f"--target {target!r} is not a migration name", "use a name like 0002_note_body, or zero")
+    with stack.report:
+        with stack.report.step("migrate"):
+            stack.run(compose.migrate(stack.project, app, target))
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+@handle_errors
+def showmigrations(c, dry_run=False):
+    """List every migration and whether the local database has it, then count the pending ones."""
+    stack = LocalStack(c, "local.showmigrations", dry_run)
+    with stack.report:
+        with stack.report.step("showmigrations") as step:
+            result = stack.run(compose.showmigrations(stack.project))
+            if not dry_run:
+                waiting = migration_facts.pending(migration_facts.parse_list(result.stdout))
+                step.note = f"{len(waiting)} pending" + (f": {', '.join(m.label for m in waiting)}" if waiting else "")
+
+
+@task(
+    help={
+        "service": "Service(s) to restart, comma-separated (default: the django service).",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+@handle_errors
+def restart(c, service=None, dry_run=False):
+    """Restart running services of the local stack (default: django)."""
+    stack = LocalStack(c, "local.restart", dry_run)
+    services = stack.require_services(_service_names(service) or [stack.settings.django_service])
+    with stack.report:
+        stack.restart(services)
+
+
+@task(
+    help={
+        "app": "Only this app (its label).",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+@handle_errors
+def update(c, app=None, dry_run=False):
+    """The whole local loop after a model change: makemigrations, migrate, restart django."""
+    stack = LocalStack(c, "local.update", dry_run)
+    _app_label(app)
+    with stack.report:
+        with stack.report.step("makemigrations"):
+            _makemigrations(stack, app, check=False)
+        with stack.report.step("migrate"):
+            stack.run(compose.migrate(stack.project, app))
+        stack.restart([stack.settings.django_service])
+
+
+@task(
+    help={
+        "service": "Only these services, comma-separated (default: all).",
+        "build": "Rebuild the images first.",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+@handle_errors
+def up(c, service=None, build=False, dry_run=False):
+    """Start the local stack in the background (builds images that are missing)."""
+    stack = LocalStack(c, "local.up", dry_run)
+    services = stack.require_services(_service_names(service))
+    with stack.report:
+        if build:
+            with stack.report.step("build"):
+                stack.run(compose.build(stack.project, services))
+        with stack.report.step("up"):
+            stack.run(compose.up(stack.project, services))
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+@handle_errors
+def down(c, dry_run=False):
+    """Stop and remove the local containers; volumes (the database) are kept."""
+    stack = LocalStack(c, "local.down", dry_run)
+    with stack.report:
+        with stack.report.step("down"):
+            stack.run(compose.down(stack.project))
+
+
+@task(
+    help={
+        "service": "Only these services, comma-separated (default: all).",
+        "follow": "Keep printing new log lines until Ctrl-C.",
+        "tail": "Only the last N lines of each service.",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+@handle_errors
+def logs(c, service=None, follow=False, tail=None, dry_run=False):
+    """Show the logs of the local stack."""
+    stack = LocalStack(c, "local.logs", dry_run)
+    services = stack.require_services(_service_names(service))
+    if tail is not None and (not str(tail).isdigit()):
+        raise UsageError(f"--tail {tail!r} is not a number of lines", "use e.g. --tail 100")
+    stack.run(compose.logs(stack.project, services, follow=follow, tail=int(tail) if tail is not None else None))
+
+
+@task(help={"dry_run": DRY_RUN_HELP})
+@handle_errors
+def manage(c, dry_run=False):
+    """Run any manage.py command in a one-off django container: inv local.manage -- ARGS."""
+    args = remainder()
+    if not args:
+        raise UsageError("no manage.py command given", "put it after --, e.g. `inv local.manage -- showmigrations notes`")
+    stack = LocalStack(c, "local.manage", dry_run)
+    with stack.report:
+        with stack.report.step(f"manage {args[0]}"):
+            stack.run(compose.manage(stack.project, *args), interactive=True)

@@ -1,0 +1,279 @@
+"""Configuration: read once, validated whole, before anything connects or runs.
+
+Sources, later ones winning: `config/local.env` (local tasks) or
+`config/production.env` then `config/hosts/<host>.env` (server tasks), then real
+environment variables. `DEPLOY_CONFIG_DIR` moves the config folder. Every error names
+the key and where its value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL = "local"
+PRODUCTION = "production"
+
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Conservative on purpose: a ref is passed to git on a remote shell, so anything
+# beyond what branch, tag and commit names need is refused up front.
+GIT_REF = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/+-]*$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@:-]*$")
+UNSAFE_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    help: str
+    parse: Callable[[str], object]
+    local_default: object = None
+    production_default: object = None
+    required_in: tuple[str, ...] = ()
+
+    def default(self, scope: str) -> object:
+        return self.local_default if scope == LOCAL else self.production_default
+
+
+def _text(value: str) -> str:
+    if UNSAFE_PATH_CHARS.search(value):
+        raise ValueError("contains control characters")
+    return value
+
+
+def _service(value: str) -> str:
+    if not SERVICE_NAME.match(value):
+        raise ValueError("is not a service name (letters, digits, '_', '.', '-')")
+    return value
+
+
+def _service_list(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    for name in names:
+        _service(name)
+    return names
+
+
+def _compose_file(value: str) -> str:
+    _text(value)
+    if value.startswith("-") or not value.strip():
+        raise ValueError("is not a file name")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    _text(value)
+    if not value.startswith("/"):
+        raise ValueError("is not an absolute path")
+    return value.rstrip("/") or "/"
+
+
+def _ref(value: str) -> str:
+    return validate_ref(value)
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or UNSAFE_PATH_CHARS.search(value):
+        raise ValueError("is not an http:// or https:// URL")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("is not a whole number") from None
+    if number <= 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def _project_name(value: str) -> str:
+    if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
+        raise ValueError("is not a compose project name (lowercase letters, digits, '_', '-')")
+    return value
+
+
+KEYS: tuple[Key, ...] = (
+    Key("DEPLOY_PROJECT_DIR", "The local project folder (holds the compose files and manage.py).", _text, required_in=(LOCAL,)),
+    Key(
+        "DEPLOY_COMPOSE_FILE",
+        "Compose file, relative to the project folder.",
+        _compose_file,
+        "docker-compose.local.yml",
+        "docker-compose.production.yml",
+    ),
+    Key("DEPLOY_COMPOSE_PROJECT", "Compose project name (`docker compose -p`); default: Compose's own (the folder name).", _project_name),
+    Key("DEPLOY_DJANGO_SERVICE", "The compose service that runs Django and manage.py.", _service, "django", "django"),
+    Key("DEPLOY_PATH", "The project folder on the server (a git checkout).", _absolute_path, required_in=(PRODUCTION,)),
+    Key("DEPLOY_REPO_URL", "Git URL the server clones from on the first deploy.", _text),
+    Key("DEPLOY_REF", "Branch, tag or commit to deploy.", _ref, "main", "main"),
+    Key(
+        "DEPLOY_RESTART_ORDER",
+        "Services restarted first, in this order; other services of the compose file follow, listed ones the file lacks are skipped.",
+        _service_list,
+        ("django", "celeryworker", "celerybeat", "flower"),
+        ("django", "celeryworker", "celerybeat", "flower"),
+    ),
+    Key("DEPLOY_HEALTHCHECK_URL", "URL polled from the server after a restart; a 2xx answer means healthy.", _url),
+    Key("DEPLOY_HEALTHCHECK_TIMEOUT", "Seconds the health gate waits for a 2xx answer.", _positive_int, 60, 60),
+    Key(
+        "DEPLOY_BACKUP",
+        "Database backup before migrating: auto (when migrations are pending and postgres has a backup command), always, never.",
+        _choice("auto", "always", "never"),
+        "auto",
+        "auto",
+    ),
+    Key("DEPLOY_CONNECT_TIMEOUT", "Seconds to wait for an SSH connection.", _positive_int, 10, 10),
+    Key("DEPLOY_MIN_FREE_DISK_MB", "Preflight fails when the server's DEPLOY_PATH disk has less free space (MiB).", _positive_int, 1024, 1024),
+)
+KEYS_BY_NAME = {key.name: key for key in KEYS}
+# Read from the environment only: it says where the files are.
+CONFIG_DIR_KEY = "DEPLOY_CONFIG_DIR"
+
+
+def validate_ref(value: str) -> str:
+    if not GIT_REF.match(value) or ".." in value or value.endswith((".lock", "/", ".")) or "//" in value:
+        raise ValueError("is not a branch, tag or commit name (letters, digits and . _ / + - only)")
+    return value
+
+
+def validate_service(value: str) -> str:
+    return _service(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    scope: str
+    project_dir: Path | None
+    compose_file: str
+    compose_project: str | None
+    django_service: str
+    path: str | None
+    repo_url: str | None
+    ref: str
+    restart_order: tuple[str, ...]
+    healthcheck_url: str | None
+    healthcheck_timeout: int
+    backup: str
+    connect_timeout: int
+    min_free_disk_mb: int
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def source_of(self, key: str) -> str:
+        return self.sources.get(key, "default")
+
+
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    configured = environ.get(CONFIG_DIR_KEY)
+    return Path(configured).expanduser().resolve() if configured else REPO_ROOT / "config"
+
+
+def config_files(scope: str, host: str | None, folder: Path) -> list[Path]:
+    if scope == LOCAL:
+        return [folder / "local.env"]
+    files = [folder / "production.env"]
+    if host:
+        if not HOST_NAME.match(host) or "/" in host:
+            raise ConfigError(f"host name {host!r} cannot name a config file", "use a plain ssh_config alias or host name with -H")
+        files.append(folder / "hosts" / f"{host}.env")
+    return files
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge files and environment for `scope`, validate every key, or raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    folder = config_dir(environ)
+    if CONFIG_DIR_KEY in environ and not folder.is_dir():
+        raise ConfigError(f"{CONFIG_DIR_KEY}={environ[CONFIG_DIR_KEY]} is not a folder", "point it at a folder holding local.env or production.env")
+
+    raw: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    base_dirs: dict[str, Path] = {}
+    for path in config_files(scope, host, folder):
+        if not path.is_file():
+            continue
+        for name, value in dotenv_values(path).items():
+            where = _display(path)
+            if name not in KEYS_BY_NAME:
+                hint = "check the spelling against config/*.env.example" if name.startswith("DEPLOY_") else "config files hold DEPLOY_* keys only; set other variables elsewhere"
+                raise ConfigError(f"unknown key {name} in {where}", hint)
+            if value is None:
+                raise ConfigError(f"{name} in {where} has no value", f"write it as {name}=VALUE or remove the line")
+            raw[name], sources[name], base_dirs[name] = value, where, path.parent
+    for name, value in environ.items():
+        if not name.startswith("DEPLOY_") or name == CONFIG_DIR_KEY:
+            continue
+        if name not in KEYS_BY_NAME:
+            raise ConfigError(f"unknown environment variable {name}", "check the spelling against config/*.env.example, or unset it")
+        raw[name], sources[name], base_dirs[name] = value, "environment", Path.cwd()
+
+    values: dict[str, object] = {}
+    for key in KEYS:
+        if key.name in raw and raw[key.name].strip() != "":
+            try:
+                values[key.name] = key.parse(raw[key.name].strip())
+            except ValueError as problem:
+                raise ConfigError(
+                    f"{key.name}={raw[key.name]} (from {sources[key.name]}) {problem}",
+                    f"fix {key.name}: {key.help[0].lower()}{key.help[1:]}",
+                ) from None
+        else:
+            values[key.name] = key.default(scope)
+            if scope in key.required_in:
+                where = " or ".join(_display(p) for p in config_files(scope, host, folder))
+                raise ConfigError(f"{key.name} is not set", f"set it in {where} or in the environment ({key.help})")
+
+    project_dir = None
+    if values["DEPLOY_PROJECT_DIR"]:
+        project_dir = (base_dirs["DEPLOY_PROJECT_DIR"] / Path(str(values["DEPLOY_PROJECT_DIR"])).expanduser()).resolve()
+        if scope == LOCAL and not project_dir.is_dir():
+            raise ConfigError(
+                f"DEPLOY_PROJECT_DIR={raw['DEPLOY_PROJECT_DIR']} (from {sources['DEPLOY_PROJECT_DIR']}) is not a folder",
+                "point it at your Django project (the folder with manage.py and the compose files)",
+            )
+
+    return Settings(
+        scope=scope,
+        project_dir=project_dir,
+        compose_file=values["DEPLOY_COMPOSE_FILE"],
+        compose_project=values["DEPLOY_COMPOSE_PROJECT"],
+        django_service=values["DEPLOY_DJANGO_SERVICE"],
+        path=values["DEPLOY_PATH"],
+        repo_url=values["DEPLOY_REPO_URL"],
+        ref=values["DEPLOY_REF"],
+        restart_order=values["DEPLOY_RESTART_ORDER"],
+        healthcheck_url=values["DEPLOY_HEALTHCHECK_URL"],
+        healthcheck_timeout=values["DEPLOY_HEALTHCHECK_TIMEOUT"],
+        backup=values["DEPLOY_BACKUP"],
+        connect_timeout=values["DEPLOY_CONNECT_TIMEOUT"],
+        min_free_disk_mb=values["DEPLOY_MIN_FREE_DISK_MB"],
+        sources=sources,
+    )
