@@ -1,0 +1,37 @@
+import subprocess
+import uuid
+
+import pytest
+
+from .helpers import Stack, copy_example, free_port
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The real Docker Engine with Compose v2. Missing means a broken test bed: fail, never skip."""
+    for argv in (["docker", "info"], ["docker", "compose", "version"]):
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(
+                f"test bed not ready: `{' '.join(argv)}` failed ({result.stderr.strip()[:200]}); "
+                "run ./scripts/test as root, which installs and starts it",
+                pytrace=False,
+            )
+
+
+@pytest.fixture
+def local_stack(tmp_path, engine):
+    """A copy of the example project with its own compose project name and web port."""
+    folder = copy_example(tmp_path / "shop")
+    port = free_port()
+    (folder / ".env").write_text(f"DJANGO_LOCAL_PORT={port}\n")
+    stack = Stack(folder, f"cstl{uuid.uuid4().hex[:8]}", "docker-compose.local.yml")
+    stack.port = port
+    yield stack
+    stack.destroy()

@@ -1,0 +1,112 @@
+"""`inv local.*` against a copy of the example project on the real engine: the
+migrations land in the real Postgres, the files in the project folder."""
+
+import time
+
+from .helpers import add_field, assert_one_error_line, clean_environ, http_get, tool
+
+
+def env_for(stack, **extra):
+    return clean_environ(DEPLOY_PROJECT_DIR=str(stack.folder), DEPLOY_COMPOSE_PROJECT=stack.name, **extra)
+
+
+def test_migrate_applies_the_projects_migrations(local_stack):
+    result = tool("inv", "local.migrate", env=env_for(local_stack))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {"notes.0001_initial", "auth.0001_initial", "contenttypes.0001_initial"} <= local_stack.applied_migrations()
+    assert "==> migrate [local]" in result.stdout
+    assert "local.migrate done in" in result.stdout
+
+
+def test_model_change_makemigrations_then_migrate(local_stack):
+    env = env_for(local_stack)
+    add_field(local_stack.folder, 'body = models.TextField(blank=True, default="")')
+
+    check = tool("inv", "local.makemigrations", "--check", env=env)
+    assert_one_error_line(check, "inv local.makemigrations", alone=False)
+    assert not (local_stack.folder / "notes/migrations/0002_note_body.py").exists()
+
+    made = tool("inv", "local.makemigrations", "--app", "notes", env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert (local_stack.folder / "notes/migrations/0002_note_body.py").is_file()
+    assert tool("inv", "local.makemigrations", "--check", env=env).returncode == 0
+
+    migrated = tool("inv", "local.migrate", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert "notes.0002_note_body" in local_stack.applied_migrations()
+    assert local_stack.sql("select column_name from information_schema.columns where table_name = 'notes_note' and column_name = 'body'") == ["body"]
+
+    shown = tool("inv", "local.showmigrations", env=env)
+    assert shown.returncode == 0 and "[X] 0002_note_body" in shown.stdout and "0 pending" in shown.stdout
+
+
+def test_update_runs_the_whole_loop_and_restarts_django(local_stack):
+    env = env_for(local_stack)
+    started = tool("inv", "local.up", env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    first_start = local_stack.started_at("django")
+
+    add_field(local_stack.folder, "pinned = models.BooleanField(default=False)")
+    updated = tool("inv", "local.update", env=env)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+
+    [migration] = [p.name for p in (local_stack.folder / "notes/migrations").glob("0002_*.py")]
+    assert f"notes.{migration[:-3]}" in local_stack.applied_migrations()
+    assert local_stack.started_at("django") != first_start
+    for step in ("makemigrations", "migrate", "restart django"):
+        assert f"==> {step} [local]" in updated.stdout
+    assert "local.update done in" in updated.stdout and "3/3 steps ok" in updated.stdout
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            status, body = http_get(f"http://127.0.0.1:{local_stack.port}/")
+            if status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(1)
+    assert (status, body.strip()) == (200, "notes: 0")
+
+
+def test_dry_run_prints_the_command_and_changes_nothing(local_stack):
+    result = tool("inv", "local.migrate", "--dry-run", env=env_for(local_stack))
+    assert result.returncode == 0, result.stderr
+    expected = f"cd {local_stack.folder} && docker compose -p {local_stack.name} -f docker-compose.local.yml run --rm django python manage.py migrate"
+    assert expected in result.stdout.splitlines()
+    assert local_stack.containers() == []
+
+
+def test_dry_run_with_the_default_project_name_matches_the_hand_typed_command(local_stack):
+    env = clean_environ(DEPLOY_PROJECT_DIR=str(local_stack.folder))
+    result = tool("inv", "local.update", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"cd {local_stack.folder} && docker compose -f docker-compose.local.yml run --rm django python manage.py makemigrations" in lines
+    assert f"cd {local_stack.folder} && docker compose -f docker-compose.local.yml run --rm django python manage.py migrate" in lines
+
+
+def test_bad_input_gives_one_line_and_runs_nothing(local_stack, tmp_path):
+    env = env_for(local_stack)
+    unknown = tool("inv", "local.restart", "--service", "nope", env=env)
+    assert_one_error_line(unknown, "service 'nope' is not in docker-compose.local.yml", "django", "postgres")
+
+    missing = tool("inv", "local.migrate", env={**env, "DEPLOY_COMPOSE_FILE": "docker-compose.missing.yml"})
+    assert_one_error_line(missing, "docker-compose.missing.yml does not exist", "DEPLOY_COMPOSE_FILE")
+
+    bad_value = tool("inv", "local.migrate", env={**env, "DEPLOY_BACKUP": "sometimes"})
+    assert_one_error_line(bad_value, "DEPLOY_BACKUP=sometimes", "auto, always, never")
+
+    target_alone = tool("inv", "local.migrate", "--target", "zero", env=env)
+    assert_one_error_line(target_alone, "--target needs --app")
+
+    no_args = tool("inv", "local.manage", env=env)
+    assert_one_error_line(no_args, "no manage.py command given")
+
+    assert local_stack.containers() == []
+
+
+def test_manage_runs_any_command(local_stack):
+    result = tool("inv", "local.manage", "--", "showmigrations", "notes", env=env_for(local_stack))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[ ] 0001_initial" in result.stdout

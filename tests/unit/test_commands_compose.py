@@ -1,0 +1,47 @@
+from tasks.commands import compose
+from tasks.commands.compose import ComposeProject
+
+LOCAL = ComposeProject("docker-compose.local.yml")
+NAMED = ComposeProject("docker-compose.production.yml", django_service="web", project_name="shop")
+
+
+def test_migrate_is_the_hand_typed_command():
+    assert compose.migrate(LOCAL) == "docker compose -f docker-compose.local.yml run --rm django python manage.py migrate".split()
+
+
+def test_migrate_to_a_target_without_prompts():
+    assert compose.migrate(NAMED, "notes", "0001_initial", noinput=True) == [
+        "docker", "compose", "-p", "shop", "-f", "docker-compose.production.yml",
+        "run", "--rm", "web", "python", "manage.py", "migrate", "notes", "0001_initial", "--noinput",
+    ]
+
+
+def test_makemigrations_check_never_writes_files():
+    assert compose.makemigrations(LOCAL, "notes", check=True)[-5:] == ["manage.py", "makemigrations", "notes", "--check", "--dry-run"]
+    assert compose.makemigrations(LOCAL)[-2:] == ["manage.py", "makemigrations"]
+
+
+def test_showmigrations_plan():
+    assert compose.showmigrations(LOCAL, plan=True)[-3:] == ["manage.py", "showmigrations", "--plan"]
+
+
+def test_manage_passes_arguments_as_separate_words():
+    assert compose.manage(LOCAL, "shell", "-c", "print(1); import os")[-4:] == ["manage.py", "shell", "-c", "print(1); import os"]
+
+
+def test_lifecycle_commands():
+    assert compose.up(LOCAL) == ["docker", "compose", "-f", "docker-compose.local.yml", "up", "-d"]
+    assert compose.up(NAMED, ["web"], no_deps=True, no_build=True)[-5:] == ["up", "-d", "--no-deps", "--no-build", "web"]
+    assert compose.down(LOCAL)[-1] == "down"
+    assert compose.restart(LOCAL, ["django"])[-2:] == ["restart", "django"]
+    assert compose.build(NAMED, ["web", "worker"])[-3:] == ["build", "web", "worker"]
+
+
+def test_logs_flags():
+    assert compose.logs(LOCAL, ["django"], follow=True, since="10m", tail=50)[-7:] == ["logs", "--follow", "--since", "10m", "--tail", "50", "django"]
+    assert compose.logs(LOCAL)[-1] == "logs"
+
+
+def test_probes():
+    assert compose.config_services(LOCAL)[-2:] == ["config", "--services"]
+    assert compose.ps_json(LOCAL)[-4:] == ["ps", "--all", "--format", "json"]

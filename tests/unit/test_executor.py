@@ -1,0 +1,64 @@
+import io
+
+import pytest
+from invoke import Context, MockContext, Result
+
+from tasks.errors import CommandFailed, ConfigError, HostError
+from tasks.executor import Executor, PrintingExecutor, render
+
+
+def test_render_quotes_every_word_and_the_folder():
+    assert render(["git", "checkout", "main; touch /tmp/pwned"], cwd="/srv/my app") == (
+        "cd '/srv/my app' && git checkout 'main; touch /tmp/pwned'"
+    )
+
+
+def test_runs_rendered_command_and_returns_output():
+    context = MockContext(run={"cd /srv && git rev-parse HEAD": Result(stdout="abc\n")})
+    out = io.StringIO()
+    result = Executor(context, host="web1", out=out).run(["git", "rev-parse", "HEAD"], cwd="/srv")
+    assert result.stdout == "abc\n" and result.ok
+    assert out.getvalue() == "$ cd /srv && git rev-parse HEAD\n"
+
+
+def test_failure_names_command_host_and_exit_code():
+    context = MockContext(run={"false": Result(exited=3, stderr="boom\n")})
+    with pytest.raises(CommandFailed) as caught:
+        Executor(context, host="web1", out=io.StringIO()).run(["false"], stream=False)
+    assert str(caught.value) == "`false` failed on web1 with exit code 3: boom — run it by hand to see more"
+    assert caught.value.exited == 3
+
+
+def test_docker_not_running_is_diagnosed():
+    stderr = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"
+    context = MockContext(run={"docker compose ps": Result(exited=1, stderr=stderr)})
+    with pytest.raises(HostError, match="Docker is not running on local"):
+        Executor(context, out=io.StringIO()).run(["docker", "compose", "ps"])
+
+
+def test_unknown_service_is_diagnosed():
+    context = MockContext(run={"docker compose restart web": Result(exited=1, stderr="no such service: web\n")})
+    with pytest.raises(ConfigError, match="no service 'web'"):
+        Executor(context, out=io.StringIO()).run(["docker", "compose", "restart", "web"])
+
+
+def test_unchecked_failure_is_returned():
+    context = MockContext(run={"false": Result(exited=1)})
+    assert not Executor(context, out=io.StringIO()).run(["false"], check=False).ok
+
+
+def test_printing_executor_prints_and_runs_nothing(tmp_path):
+    marker = tmp_path / "marker"
+    out = io.StringIO()
+    executor = PrintingExecutor(Context(), out=out)
+    result = executor.run(["touch", str(marker)], cwd=str(tmp_path))
+    assert result.ok and not marker.exists()
+    assert out.getvalue() == f"cd {tmp_path} && touch {marker}\n"
+
+
+def test_printing_executor_still_runs_probes(tmp_path):
+    (tmp_path / "file").write_text("x")
+    out = io.StringIO()
+    result = PrintingExecutor(Context(), out=out).run(["ls"], cwd=str(tmp_path), probe=True)
+    assert result.stdout.split() == ["file"]
+    assert out.getvalue() == ""
