@@ -71,3 +71,17 @@ def config_services(project: ComposeProject) -> list[str]:
 
 def ps_json(project: ComposeProject, all_states: bool = True) -> list[str]:
     return compose(project, "ps", *(["--all"] if all_states else []), "--format", "json")
+
+
+def config_json(project: ComposeProject) -> list[str]:
+    return compose(project, "config", "--format", "json")
+
+
+def up_and_wait(project: ComposeProject, service: str, timeout: int) -> list[str]:
+    """Recreate one service if its image or config changed and wait until it is running
+    (and healthy, where it has a healthcheck)."""
+    return compose(project, "up", "-d", "--no-deps", "--no-build", "--wait", "--wait-timeout", str(timeout), service)
+
+
+def exec_in(project: ComposeProject, service: str, *args: str) -> list[str]:
+    return compose(project, "exec", "-T", service, *args)

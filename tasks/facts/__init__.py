@@ -14,8 +14,10 @@ class Fact(Generic[T]):
     name: str
     argv: Sequence[str]
     parse: Callable[[str], T]
+    # Output may hold secrets (resolved env files): never quote it in an error.
+    redact: bool = False
 
 
 def probe(executor, fact: Fact[T], cwd: str | None = None) -> T:
-    result = executor.run(fact.argv, cwd=cwd, probe=True, stream=False)
+    result = executor.run(fact.argv, cwd=cwd, probe=True, stream=False, redact=fact.redact)
     return fact.parse(result.stdout)

@@ -58,3 +58,44 @@ def parse_ps(stdout: str) -> list[ContainerState]:
 
 def containers(project: ComposeProject) -> Fact[list[ContainerState]]:
     return Fact("compose containers", cmd.ps_json(project), parse_ps)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    image: str
+    build: tuple[str, str] | None  # (context, dockerfile), or None for pulled images
+
+
+@dataclass(frozen=True)
+class ComposeConfig:
+    project_name: str
+    services: dict[str, ServiceConfig]
+
+    def sharing_build_with(self, service: str) -> list[str]:
+        """The service and every other one built from the same context and Dockerfile
+        (cookiecutter's celeryworker, celerybeat and flower share django's build)."""
+        own = self.services[service].build
+        if own is None:
+            return []
+        return [name for name, config in sorted(self.services.items()) if config.build == own]
+
+
+def parse_config(stdout: str) -> ComposeConfig:
+    """`docker compose config --format json`. Compose leaves `image` out when the file
+    does not set it; its default is `<project>-<service>`."""
+    try:
+        document = json.loads(stdout)
+    except json.JSONDecodeError as problem:
+        raise DeployError(f"could not read `docker compose config` output ({problem})", "check that Compose v2 is installed") from None
+    project_name = document.get("name", "")
+    services = {}
+    for name, body in (document.get("services") or {}).items():
+        build = body.get("build")
+        key = (build.get("context", "."), build.get("dockerfile", "Dockerfile")) if isinstance(build, dict) else None
+        services[name] = ServiceConfig(name, body.get("image") or f"{project_name}-{name}", key)
+    return ComposeConfig(project_name, services)
+
+
+def config(project: ComposeProject) -> Fact[ComposeConfig]:
+    return Fact("compose config", cmd.config_json(project), parse_config, redact=True)

@@ -55,3 +55,24 @@ def pending(migrations: list[Migration]) -> list[Migration]:
 
 def plan(project: ComposeProject) -> Fact[list[Migration]]:
     return Fact("migration plan", cmd.showmigrations(project, plan=True), parse_plan)
+
+
+def stale_migrations(checkout_files: list[str], image_plan: list[Migration]) -> list[str]:
+    """Migration files in the checkout that the image does not know: the image is older
+    than the code, and migrating with it would miss them. A file is matched by its app
+    folder and name; an app folder Django does not know by that label (a custom
+    AppConfig.label) is matched by name alone."""
+    known = {(m.app, m.name) for m in image_plan}
+    labels = {m.app for m in image_plan}
+    names = {m.name for m in image_plan}
+    stale = []
+    for path in checkout_files:
+        parts = path.split("/")
+        if len(parts) < 2 or parts[-2] != "migrations" or parts[-1] == "__init__.py" or not parts[-1].endswith(".py"):
+            continue
+        name = parts[-1][:-3]
+        app = parts[-3] if len(parts) >= 3 else ""
+        if (app, name) in known or (app not in labels and name in names):
+            continue
+        stale.append(path)
+    return stale

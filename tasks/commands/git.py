@@ -1,0 +1,45 @@
+"""git command lines, run in the checkout on the server."""
+
+from __future__ import annotations
+
+
+def init(path: str) -> list[str]:
+    return ["git", "init", "-q", "--", path]
+
+
+def add_origin(url: str) -> list[str]:
+    # Idempotent, so that a first deploy that failed half-way can simply run again.
+    return ["sh", "-c", 'git remote get-url origin >/dev/null 2>&1 || git remote add origin "$0"', url]
+
+
+def fetch() -> list[str]:
+    return ["git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
+
+
+def ls_remote(ref: str) -> list[str]:
+    return ["git", "ls-remote", "origin", ref]
+
+
+def resolve(candidate: str) -> list[str]:
+    return ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"]
+
+
+def head() -> list[str]:
+    return ["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"]
+
+
+def checkout(revision: str) -> list[str]:
+    # Without --force: a dirty tree makes git refuse instead of losing changes.
+    return ["git", "checkout", "--quiet", "--detach", revision]
+
+
+def status() -> list[str]:
+    return ["git", "status", "--porcelain", "--untracked-files=normal"]
+
+
+def has_file(revision: str, path: str) -> list[str]:
+    return ["git", "cat-file", "-e", f"{revision}:{path}"]
+
+
+def migration_files() -> list[str]:
+    return ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", "*/migrations/*.py", "migrations/*.py"]
