@@ -67,13 +67,15 @@ class Executor:
         check: bool = True,
         interactive: bool = False,
         todo: str = "",
+        redact: bool = False,
     ) -> Result:
         """Run argv (in cwd). `probe` marks a read-only command; `stream` shows its output
-        live; `check` raises a DeployError when it exits non-zero."""
+        live; `check` raises a DeployError when it exits non-zero; `redact` keeps its output
+        out of that error."""
         command = render(argv, cwd)
-        return self._execute(command, probe=probe, stream=stream, check=check, interactive=interactive, todo=todo)
+        return self._execute(command, probe=probe, stream=stream, check=check, interactive=interactive, todo=todo, redact=redact)
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool) -> Result:
         if stream:
             print(f"$ {command}", file=self.out, flush=True)
         self.commands_run += 1
@@ -87,10 +89,10 @@ class Executor:
         )
         result = Result(command, raw.stdout or "", raw.stderr or "", raw.exited)
         if check and not result.ok:
-            raise self.failure(result, shown=stream, todo=todo)
+            raise self.failure(result, shown=stream, todo=todo, redact=redact)
         return result
 
-    def failure(self, result: Result, *, shown: bool, todo: str = "") -> CommandFailed:
+    def failure(self, result: Result, *, shown: bool, todo: str = "", redact: bool = False) -> CommandFailed:
         output = result.stderr + result.stdout
         for needle, what, advice in _DIAGNOSES:
             if needle in output:
@@ -102,8 +104,10 @@ class Executor:
                 "check DEPLOY_DJANGO_SERVICE and the service names you passed against `docker compose config --services`",
             )
         what = f"`{result.command}` failed on {self.host} with exit code {result.exited}"
-        if not shown and _tail(output):
-            what += f": {_tail(output)}"
+        # Streamed output is on screen already: its last line (usually the exception) is enough.
+        tail = "" if redact else _tail(result.stderr or result.stdout, 1 if shown else 3)
+        if tail:
+            what += f": {tail}"
         return CommandFailed(
             what,
             todo or ("see its output above" if shown else "run it by hand to see more"),
@@ -120,8 +124,8 @@ class PrintingExecutor(Executor):
 
     dry_run = True
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool) -> Result:
         if probe:
-            return super()._execute(command, probe=True, stream=False, check=check, interactive=False, todo=todo)
+            return super()._execute(command, probe=True, stream=False, check=check, interactive=False, todo=todo, redact=redact)
         print(command, file=self.out, flush=True)
         return Result(command, "", "", 0)

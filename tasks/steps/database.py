@@ -1,0 +1,49 @@
+"""Migrations in production: list what is pending in a one-off container of the image,
+back the database up when DEPLOY_BACKUP says so, migrate in a one-off container."""
+
+from __future__ import annotations
+
+from ..commands import compose
+from ..errors import DeployError
+from ..facts import migrations as migration_facts
+from ..facts.migrations import Migration
+from ..target import Target
+
+POSTGRES_SERVICE = "postgres"
+
+
+def plan(t: Target) -> list[Migration]:
+    """Every migration the image knows, applied or not (empty in a dry run)."""
+    result = t.run(compose.showmigrations(t.project, plan=True), stream=False, todo="the new image cannot list its migrations; see the error above")
+    return migration_facts.parse_plan(result.stdout)
+
+
+def backup_decision(t: Target, pending: list[Migration], services: list[str]) -> tuple[bool, str]:
+    """(back up?, why) from DEPLOY_BACKUP, the pending migrations and the postgres service."""
+    mode = t.settings.backup
+    if mode == "never":
+        return False, "DEPLOY_BACKUP=never"
+    has_service = POSTGRES_SERVICE in services
+    has_command = has_service and t.check(compose.exec_in(t.project, POSTGRES_SERVICE, "sh", "-c", "command -v backup >/dev/null"))
+    if mode == "always":
+        if not has_command and not t.dry_run:
+            raise DeployError(
+                f"DEPLOY_BACKUP=always but the {POSTGRES_SERVICE} service on {t.name} has no running `backup` command",
+                "add cookiecutter-django's maintenance commands to your postgres image, or set DEPLOY_BACKUP=auto",
+            )
+        return True, "DEPLOY_BACKUP=always"
+    if not pending and not t.dry_run:
+        return False, "no pending migrations"
+    if not has_command and not t.dry_run:
+        return False, f"no `backup` command in a running {POSTGRES_SERVICE} service"
+    return True, f"{len(pending)} pending migration(s)" if not t.dry_run else "if migrations are pending"
+
+
+def backup(t: Target) -> str:
+    result = t.run(compose.exec_in(t.project, POSTGRES_SERVICE, "backup"), todo="the database was not changed; fix the backup or set DEPLOY_BACKUP=never")
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def migrate(t: Target, todo: str) -> None:
+    t.run(compose.migrate(t.project, noinput=True), todo=todo)
