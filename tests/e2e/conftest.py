@@ -35,3 +35,26 @@ def local_stack(tmp_path, engine):
     stack.port = port
     yield stack
     stack.destroy()
+
+
+@pytest.fixture(scope="session")
+def sandbox_host(tmp_path_factory, engine):
+    """A real sshd on a free loopback port with a deploy user in the docker group."""
+    from .remote import sandbox_down, sandbox_up
+
+    folder = tmp_path_factory.mktemp("sandbox-host")
+    try:
+        host = sandbox_up(folder, "sandbox")
+    except RuntimeError as problem:
+        pytest.fail(f"test bed not ready: {problem}", pytrace=False)
+    yield host
+    sandbox_down(folder)
+
+
+@pytest.fixture
+def remote_project(sandbox_host, tmp_path):
+    from .remote import destroy_remote_project, make_remote_project
+
+    project = make_remote_project(sandbox_host, tmp_path)
+    yield project
+    destroy_remote_project(project)

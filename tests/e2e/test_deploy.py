@@ -1,0 +1,185 @@
+"""`fab -H sandbox deploy` and `migrate-only` against a real sshd, Docker Engine,
+Compose, Postgres, Django and git. Every test asserts what an operator would check:
+the page served, the django_migrations table, the checkout, the lock, the log."""
+
+import re
+import threading
+import time
+
+from .helpers import assert_one_error_line
+from .remote import BROKEN_MIGRATION_0002, MIGRATION_0002
+
+MODEL_WITH_BODY = '''from django.db import models
+
+
+class Note(models.Model):
+    title = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+    body = models.TextField(blank=True, default="")
+
+    def __str__(self):
+        return self.title
+'''
+
+
+def deploy_ok(project, *args):
+    result = project.fab("deploy", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_first_deploy_then_a_release_with_a_migration(remote_project):
+    project = remote_project
+    first = deploy_ok(project)
+    assert project.page("/version/") == (200, "1.0.0")
+    assert "notes.0001_initial" in project.stack.applied_migrations()
+    assert project.head() == project.origin.revisions[-1]
+    assert not project.locked()
+    for step in ("preflight", "clone", "lock", "fetch", "checkout", "build", "plan", "migrate", "restart django", "restart celeryworker", "health", "record", "unlock"):
+        assert f"==> {step} [sandbox]" in first.stdout, step
+    assert re.search(r"deploy of main to sandbox done in [\d.]+s", first.stdout)
+
+    revision = project.origin.commit(
+        "notes get a body; 1.1.0",
+        {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002},
+    )
+    second = deploy_ok(project)
+    assert project.page("/version/") == (200, "1.1.0")
+    assert "notes.0002_note_body" in project.stack.applied_migrations()
+    assert project.stack.sql("select column_name from information_schema.columns where table_name = 'notes_note' and column_name = 'body'") == ["body"]
+    assert project.head() == revision
+    assert "1 pending: notes.0002_note_body" in second.stdout
+
+    first_entry, second_entry = project.releases()
+    assert first_entry["result"] == second_entry["result"] == "ok"
+    assert second_entry["previous"] == first_entry["revision"] and second_entry["revision"] == revision
+    assert second_entry["migrations"] == ["notes.0002_note_body"]
+    # DEPLOY_BACKUP=auto with a pending migration: a real dump exists.
+    assert second_entry["backup"].startswith("backup_") and second_entry["backup"].endswith(".sql.gz")
+    assert second_entry["backup"] in project.stack.compose("exec", "-T", "postgres", "backups").stdout
+    # Both releases' images stay for a rollback.
+    for rev in project.origin.revisions:
+        assert project.stack.compose("images").returncode == 0
+        assert _image_exists(f"example_production_django:{rev[:12]}")
+
+
+def _image_exists(name):
+    import subprocess
+
+    return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
+
+
+def test_failing_migration_keeps_the_old_release_serving(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    old = project.head()
+
+    answers, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                answers.append(project.page("/version/"))
+            except OSError as error:
+                answers.append((0, str(error)))
+            time.sleep(0.2)
+
+    project.origin.commit("broken migration; 2.0.0", {"VERSION": "2.0.0\n", "notes/migrations/0002_broken.py": BROKEN_MIGRATION_0002})
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = project.fab("deploy")
+    finally:
+        stop.set()
+        watcher.join()
+
+    line = assert_one_error_line(result, "migrate --noinput", "failed on sandbox", alone=False)
+    assert "old release keeps serving" in line
+    assert "table_that_does_not_exist" in result.stdout + result.stderr
+    assert answers and set(answers) == {(200, "1.0.0")}
+    assert project.page("/version/") == (200, "1.0.0")
+    assert project.head() == old
+    assert not project.locked()
+    assert "notes.0002_broken" not in project.stack.applied_migrations()
+    assert project.releases()[-1]["result"] == "failed"
+    # The image tag is back on the old release, so a restart serves the old code.
+    project.stack.compose("up", "-d", "--force-recreate", "--wait", "django")
+    assert project.page("/version/") == (200, "1.0.0")
+
+
+def test_failing_health_check_rolls_back(sandbox_host, tmp_path):
+    from .remote import destroy_remote_project, make_remote_project
+
+    project = make_remote_project(sandbox_host, tmp_path, healthcheck_path="/version/", extra_config="DEPLOY_HEALTHCHECK_TIMEOUT=8\n")
+    try:
+        deploy_ok(project)
+        old = project.head()
+        project.origin.commit("lose the VERSION file", {"VERSION": None})
+        result = project.fab("deploy")
+        assert_one_error_line(result, "did not answer 2xx", "rolled back to the previous release", old[:12], alone=False)
+        assert project.page("/version/") == (200, "1.0.0")
+        assert project.head() == old
+        assert not project.locked()
+        assert project.releases()[-1]["result"] == "rolled back"
+    finally:
+        destroy_remote_project(project)
+
+
+def test_a_locked_host_refuses_a_deploy(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    locked = project.fab("lock", "--message", "database maintenance")
+    assert locked.returncode == 0, locked.stderr
+    status = project.fab("lock-status")
+    assert "locked by" in status.stdout and "database maintenance" in status.stdout
+
+    refused = project.fab("deploy")
+    assert_one_error_line(refused, "sandbox is locked by", "manual", "database maintenance", "unlock --force", alone=False)
+    assert project.head() == project.origin.revisions[0]
+    assert project.page("/version/") == (200, "1.0.0")
+
+    unlocked = project.fab("unlock")
+    assert unlocked.returncode == 0 and "unlocked" in unlocked.stdout
+    assert not project.locked()
+    assert "not locked" in project.fab("lock-status").stdout
+
+
+def test_concurrent_deploys_one_is_refused(remote_project):
+    import subprocess
+
+    from .helpers import BIN, REPO
+
+    project = remote_project
+    deploy_ok(project)
+    project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    argv = [str(BIN / "fab"), "-S", project.host["ssh_config"], "-H", project.alias, "deploy"]
+    runs = [subprocess.Popen(argv, cwd=REPO, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL) for _ in range(2)]
+    outcomes = [(run.wait(timeout=900), run.stdout.read(), run.stderr.read()) for run in runs]
+    codes = sorted(code for code, _, _ in outcomes)
+    assert codes[0] == 0 and codes[1] != 0, outcomes
+    refused = next(err for code, _, err in outcomes if code)
+    assert "is locked by" in refused
+    assert project.page("/version/") == (200, "1.1.0")
+    assert not project.locked()
+
+
+def test_migrate_only(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    result = project.fab("migrate-only")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 pending" in result.stdout and "image matches the checkout" in result.stdout
+    assert project.releases()[-1]["kind"] == "migrate-only"
+
+    # The server's checkout moves ahead of its image (a hand-made pull): refused.
+    revision = project.origin.commit("body", {"notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
+    from .remote import as_user
+
+    user = project.host["user"]
+    assert as_user(user, "git", "-C", project.path, "fetch", "-q", "origin").returncode == 0
+    assert as_user(user, "git", "-C", project.path, "checkout", "-q", "--detach", revision).returncode == 0
+    stale = project.fab("migrate-only")
+    assert_one_error_line(stale, "lacks migrations that the checkout has", "notes/migrations/0002_note_body.py", "deploy", "--force", alone=False)
+    assert "notes.0002_note_body" not in project.stack.applied_migrations()
+    assert not project.locked()
