@@ -26,6 +26,11 @@ def handle_errors(body):
                 raise
             sys.stdout.flush()
             raise Exit(f"error: {problem}", code=problem.exit_code) from None
+        except KeyboardInterrupt:
+            if os.environ.get("COMPOSESHIP_TRACEBACK"):
+                raise
+            sys.stdout.flush()
+            raise Exit("error: interrupted — what was undone and what was not is in the summary above", code=130) from None
 
     return wrapper
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence, TextIO
 
@@ -43,6 +46,36 @@ class Result:
         return self.exited == 0
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a server command. The command was let finish first: without a pty,
+    Fabric would stop waiting while it goes on running on the server, after the deploy
+    had already undone its steps and released the lock."""
+
+    def __init__(self, result: Result):
+        super().__init__()
+        self.result = result
+
+
+@contextmanager
+def _deferred_interrupts(command: str, host: str):
+    pending = {"interrupted": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+
+    def on_interrupt(signum, frame):
+        if pending["interrupted"]:
+            raise KeyboardInterrupt
+        pending["interrupted"] = True
+        print(f"\ninterrupt: letting `{command}` finish on {host}, then stopping (Ctrl-C again to stop waiting)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield pending
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _tail(text: str, lines: int = 3) -> str:
     kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     return " / ".join(kept)
@@ -50,6 +83,8 @@ def _tail(text: str, lines: int = 3) -> str:
 
 class Executor:
     dry_run = False
+    # Set for servers: see Interrupted.
+    defer_interrupts = False
 
     def __init__(self, context, host: str = "local", out: TextIO | None = None):
         self.context = context
@@ -80,14 +115,15 @@ class Executor:
             print(f"$ {command}", file=self.out, flush=True)
         self.commands_run += 1
         tty = interactive and sys.stdin.isatty()
-        raw = self.context.run(
-            command,
-            hide=None if stream else "both",
-            warn=True,
-            in_stream=sys.stdin if interactive else False,
-            pty=tty,
-        )
+        options = dict(hide=None if stream else "both", warn=True, in_stream=sys.stdin if interactive else False, pty=tty)
+        if self.defer_interrupts and not interactive:
+            with _deferred_interrupts(command, self.host) as pending:
+                raw = self.context.run(command, **options)
+        else:
+            pending, raw = {}, self.context.run(command, **options)
         result = Result(command, raw.stdout or "", raw.stderr or "", raw.exited)
+        if pending.get("interrupted"):
+            raise Interrupted(result)
         if check and not result.ok:
             raise self.failure(result, shown=stream, todo=todo, redact=redact)
         return result

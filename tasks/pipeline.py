@@ -1,14 +1,16 @@
 """The server pipelines, top to bottom as they run. `deploy`: preflight, lock, fetch,
 checkout, build, plan, backup, migrate, restart in order, health gate, record, unlock.
-`migrate_only`: preflight, lock, stale-image check, plan, backup, migrate, record,
+`migrate_only`: preflight, lock, plan, stale-image check, backup, migrate, record,
 unlock. A failure before the restart leaves the running containers alone and puts the
 checkout and image tags back; a failure after it rolls back to the previous release."""
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 from .errors import DeployError
+from .executor import Interrupted
 from .facts import git as git_facts
 from .facts import migrations as migration_facts
 from .steps import database, health, images, lock, releases, services, source
@@ -54,24 +56,32 @@ def new_release(t: Target, kind: str, ref: str, previous: str | None) -> release
     return releases.Release(kind=kind, host=t.name, user=lock.local_user(), ref=ref, started=lock.now_iso(), previous=previous)
 
 
-def _plan_and_backup(t: Target, release: releases.Release, group_services: list[str]) -> list[migration_facts.Migration]:
+def _plan(t: Target) -> list[migration_facts.Migration]:
+    """Every migration the image knows, applied or not; the step notes the pending ones."""
     with t.report.step("plan") as step:
         known = database.plan(t)
-        pending = migration_facts.pending(known)
-        step.note = pending_note(pending)
-    wanted, why = database.backup_decision(t, pending, group_services)
-    if wanted:
-        with t.report.step("backup") as step:
-            release.backup = database.backup(t)
-            step.note = release.backup or why
-    else:
+        step.note = pending_note(migration_facts.pending(known))
+    return known
+
+
+def _backup(t: Target, release: releases.Release, pending: list[migration_facts.Migration], compose_services: list[str]) -> None:
+    wanted, why = database.backup_decision(t, pending, compose_services)
+    if not wanted:
         t.report.skip("backup", why)
-    return pending
+        return
+    with t.report.step("backup") as step:
+        release.backup = database.backup(t)
+        step.note = release.backup or why
 
 
 def _migrate(t: Target, release: releases.Release, pending, todo: str) -> None:
     with t.report.step("migrate") as step:
-        database.migrate(t, todo)
+        try:
+            database.migrate(t, todo)
+        except Interrupted as interrupt:
+            if interrupt.result.ok:
+                release.migrations = [m.label for m in pending]
+            raise
         release.migrations = [m.label for m in pending]
         step.note = f"{len(pending)} applied" if not t.dry_run else ""
 
@@ -87,8 +97,24 @@ def _finish(t: Target, release: releases.Release, began: float) -> None:
         step.note = f"{release.result}, {short(release.revision)}"
 
 
-def deploy(t: Target, ref: str) -> releases.Release:
+@contextmanager
+def recorded(t: Target, release: releases.Release):
+    """The release's result follows how the block ends; the log gets its line either way."""
     began = time.monotonic()
+    try:
+        yield release
+        release.result = "ok"
+    except BaseException as problem:
+        if isinstance(problem, KeyboardInterrupt):
+            release.result, release.error = "interrupted", "interrupted by Ctrl-C"
+        else:
+            release.error = str(problem) or type(problem).__name__
+        raise
+    finally:
+        _finish(t, release, began)
+
+
+def deploy(t: Target, ref: str) -> releases.Release:
     print_plan(t, f"deploy {ref}", deploy_plan(t, ref))
     with t.report.step("preflight") as step:
         state = preflight(t)
@@ -98,15 +124,8 @@ def deploy(t: Target, ref: str) -> releases.Release:
             source.init_checkout(t)
             step.note = t.settings.repo_url
     release = new_release(t, "deploy", ref, state.revision)
-    with lock.held(t, lock.new_lock("deploy", ref)):
-        try:
-            _deploy_locked(t, ref, state, release)
-            release.result = "ok"
-        except BaseException as problem:
-            release.error = str(problem) or type(problem).__name__
-            raise
-        finally:
-            _finish(t, release, began)
+    with lock.held(t, lock.new_lock("deploy", ref)), recorded(t, release):
+        _deploy_locked(t, ref, state, release)
     return release
 
 
@@ -129,7 +148,8 @@ def _deploy_locked(t: Target, ref: str, state: HostState, release: releases.Rele
             if revision:
                 images.tag_release(t, group, revision)
             step.note = ", ".join(group.services)
-        pending = _plan_and_backup(t, release, group.all_services)
+        pending = migration_facts.pending(_plan(t))
+        _backup(t, release, pending, group.all_services)
         back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
         _migrate(t, release, pending, todo=f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again")
     except BaseException:
@@ -145,8 +165,9 @@ def _deploy_locked(t: Target, ref: str, state: HostState, release: releases.Rele
             raise
         release.result = "rolled back"
         _rollback(t, group, previous)
+        reason = problem.what if isinstance(problem, DeployError) else "interrupted" if isinstance(problem, KeyboardInterrupt) else str(problem)
         raise DeployError(
-            f"{problem.what if isinstance(problem, DeployError) else problem}; rolled back to the previous release {short(previous)}",
+            f"{reason}; rolled back to the previous release {short(previous)}",
             f"it serves again; see `docker compose -f {t.settings.compose_file} logs {t.settings.django_service}` on {t.name}",
         ) from None
 
@@ -185,7 +206,6 @@ def _rollback(t: Target, group: images.BuildGroup, previous: str) -> None:
 
 
 def migrate_only(t: Target, force: bool) -> releases.Release:
-    began = time.monotonic()
     s = t.settings
     print_plan(
         t,
@@ -205,34 +225,19 @@ def migrate_only(t: Target, force: bool) -> releases.Release:
         step.note = f"deployed: {short(state.revision)}"
     release = new_release(t, "migrate-only", "", state.revision)
     release.revision = state.revision
-    with lock.held(t, lock.new_lock("migrate-only")):
-        try:
-            group_services = images.build_group(t).all_services
-            with t.report.step("plan") as step:
-                known = database.plan(t)
-                pending = migration_facts.pending(known)
-                step.note = pending_note(pending)
-            with t.report.step("stale image") as step:
-                if not t.dry_run:
-                    stale = migration_facts.stale_migrations(t.probe(git_facts.migration_files()), known)
-                    if stale and not force:
-                        raise DeployError(
-                            f"the {s.django_service} image on {t.name} lacks migrations that the checkout has: {', '.join(stale)}",
-                            f"rebuild first with `fab -H {t.name} deploy`, or pass --force to migrate with the image as it is",
-                        )
-                    step.note = f"ignored (--force): {', '.join(stale)}" if stale else "image matches the checkout"
-            wanted, why = database.backup_decision(t, pending, group_services)
-            if wanted:
-                with t.report.step("backup") as step:
-                    release.backup = database.backup(t)
-                    step.note = release.backup
-            else:
-                t.report.skip("backup", why)
-            _migrate(t, release, pending, todo="the database is as the failed migration left it (PostgreSQL rolls back a failed migration's transaction); fix it with a new migration")
-            release.result = "ok"
-        except BaseException as problem:
-            release.error = str(problem) or type(problem).__name__
-            raise
-        finally:
-            _finish(t, release, began)
+    with lock.held(t, lock.new_lock("migrate-only")), recorded(t, release):
+        compose_services = images.build_group(t).all_services
+        known = _plan(t)
+        with t.report.step("stale image") as step:
+            if not t.dry_run:
+                stale = migration_facts.stale_migrations(t.probe(git_facts.migration_files()), known)
+                if stale and not force:
+                    raise DeployError(
+                        f"the {s.django_service} image on {t.name} lacks migrations that the checkout has: {', '.join(stale)}",
+                        f"rebuild first with `fab -H {t.name} deploy`, or pass --force to migrate with the image as it is",
+                    )
+                step.note = f"ignored (--force): {', '.join(stale)}" if stale else "image matches the checkout"
+        pending = migration_facts.pending(known)
+        _backup(t, release, pending, compose_services)
+        _migrate(t, release, pending, todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration")
     return release

@@ -24,12 +24,13 @@ def open_target(c, title: str, dry_run: bool = False) -> Target:
     loaded = settings.load(settings.PRODUCTION, host=name)
     open_connection(connection, loaded.connect_timeout)
     executor = (PrintingExecutor if dry_run else Executor)(connection, host=name)
+    executor.defer_interrupts = True
     return Target(name, loaded, executor, Report(title, host=name, dry_run=dry_run))
 
 
-def _ref(value: str | None, default: str) -> str:
+def _ref(value: str | None) -> str | None:
     if value is None:
-        return default
+        return None
     try:
         return settings.validate_ref(value)
     except ValueError as problem:
@@ -45,9 +46,10 @@ def _ref(value: str | None, default: str) -> str:
 @handle_errors
 def deploy(c, ref=None, dry_run=False):
     """Deploy: fetch the ref, rebuild the django image, migrate in a one-off container, restart in order, health gate."""
-    connection = require_connection(c)
-    target_ref = _ref(ref, settings.load(settings.PRODUCTION, host=connection.original_host).ref)
-    t = open_target(connection, f"deploy of {target_ref} to {connection.original_host}", dry_run)
+    chosen = _ref(ref)
+    t = open_target(c, "deploy", dry_run)
+    target_ref = chosen or t.settings.ref
+    t.report.title = f"deploy of {target_ref} to {t.name}"
     with t.report:
         pipeline.deploy(t, target_ref)
 

@@ -16,8 +16,8 @@ def fetch() -> list[str]:
     return ["git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
 
 
-def ls_remote(ref: str) -> list[str]:
-    return ["git", "ls-remote", "origin", ref]
+def ls_remote(ref: str, remote: str = "origin") -> list[str]:
+    return ["git", "ls-remote", remote, ref]
 
 
 def resolve(candidate: str) -> list[str]:

@@ -25,7 +25,7 @@ def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> str | None:
     if t.dry_run:
         t.run(git.fetch(), stream=False)
         remote = t.settings.repo_url if not checkout_exists else "origin"
-        listed = t.run(["git", "ls-remote", remote, ref], cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
+        listed = t.run(git.ls_remote(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
         found = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
         if found is None and checkout_exists:
             local = t.run(git.resolve(ref), probe=True, stream=False, check=False)

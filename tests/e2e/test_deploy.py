@@ -183,3 +183,52 @@ def test_migrate_only(remote_project):
     assert_one_error_line(stale, "lacks migrations that the checkout has", "notes/migrations/0002_note_body.py", "deploy", "--force", alone=False)
     assert "notes.0002_note_body" not in project.stack.applied_migrations()
     assert not project.locked()
+
+
+SLOW_MIGRATION_0002 = '''from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.RunSQL("SELECT pg_sleep(6)", migrations.RunSQL.noop),
+    ]
+'''
+
+
+def test_ctrl_c_lets_the_migration_finish_then_undoes_and_unlocks(remote_project):
+    import signal
+    import subprocess
+
+    from .helpers import BIN, REPO
+
+    project = remote_project
+    deploy_ok(project)
+    old = project.head()
+    project.origin.commit("slow migration; 1.2.0", {"VERSION": "1.2.0\n", "notes/migrations/0002_slow.py": SLOW_MIGRATION_0002})
+    argv = [str(BIN / "fab"), "-S", project.host["ssh_config"], "-H", project.alias, "deploy"]
+    run = subprocess.Popen(argv, cwd=REPO, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if line.startswith("==> migrate"):
+            time.sleep(2)
+            run.send_signal(signal.SIGINT)
+            break
+    rest, err = run.communicate(timeout=300)
+    output = "".join(seen) + rest
+    assert run.returncode == 130, output + err
+    assert "letting `" in err and "finish on sandbox" in err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted")
+    # The migration ran to its end rather than being cut off in the middle of the server...
+    assert "notes.0002_slow" in project.stack.applied_migrations()
+    # ...then nothing was restarted, the code went back, and the lock is gone.
+    assert project.page("/version/") == (200, "1.0.0")
+    assert project.head() == old
+    assert not project.locked()
+    last = project.releases()[-1]
+    assert last["result"] == "interrupted" and last["migrations"] == ["notes.0002_slow"]
