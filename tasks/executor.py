@@ -57,7 +57,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextmanager
-def _deferred_interrupts(command: str, host: str):
+def deferred_interrupts(command: str, host: str):
     pending = {"interrupted": False}
     if threading.current_thread() is not threading.main_thread():
         yield pending
@@ -85,6 +85,8 @@ class Executor:
     dry_run = False
     # Set for servers: see Interrupted.
     defer_interrupts = False
+    # Set when several hosts run at once: no live output, failures quote their tail.
+    quiet = False
 
     def __init__(self, context, host: str = "local", out: TextIO | None = None):
         self.context = context
@@ -108,6 +110,7 @@ class Executor:
         live; `check` raises a DeployError when it exits non-zero; `redact` keeps its output
         out of that error."""
         command = render(argv, cwd)
+        stream = stream and not self.quiet
         return self._execute(command, probe=probe, stream=stream, check=check, interactive=interactive, todo=todo, redact=redact)
 
     def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool) -> Result:
@@ -117,7 +120,7 @@ class Executor:
         tty = interactive and sys.stdin.isatty()
         options = dict(hide=None if stream else "both", warn=True, in_stream=sys.stdin if interactive else False, pty=tty)
         if self.defer_interrupts and not interactive:
-            with _deferred_interrupts(command, self.host) as pending:
+            with deferred_interrupts(command, self.host) as pending:
                 raw = self.context.run(command, **options)
         else:
             pending, raw = {}, self.context.run(command, **options)

@@ -7,10 +7,13 @@ checkout and image tags back; a failure after it rolls back to the previous rele
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .errors import DeployError
-from .executor import Interrupted
+from . import hooks
+from .executor import Interrupted, deferred_interrupts
 from .facts import git as git_facts
 from .facts import migrations as migration_facts
 from .steps import database, health, images, lock, releases, services, source
@@ -24,8 +27,7 @@ def short(revision: str | None) -> str:
 
 def pending_note(pending: list[migration_facts.Migration], shown: int = 3) -> str:
     labels = [m.label for m in pending]
-    listed = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
-    return f"{len(labels)} pending" + (f": {listed}" if labels else "")
+    return f"{len(labels)} pending" + (f": {migration_facts.summarize(labels, shown)}" if labels else "")
 
 
 def print_plan(t: Target, title: str, lines: list[tuple[str, str]]) -> None:
@@ -58,7 +60,7 @@ def new_release(t: Target, kind: str, ref: str, previous: str | None) -> release
 
 def _plan(t: Target) -> list[migration_facts.Migration]:
     """Every migration the image knows, applied or not; the step notes the pending ones."""
-    with t.report.step("plan") as step:
+    with t.step("plan") as step:
         known = database.plan(t)
         step.note = pending_note(migration_facts.pending(known))
     return known
@@ -67,15 +69,15 @@ def _plan(t: Target) -> list[migration_facts.Migration]:
 def _backup(t: Target, release: releases.Release, pending: list[migration_facts.Migration], compose_services: list[str]) -> None:
     wanted, why = database.backup_decision(t, pending, compose_services)
     if not wanted:
-        t.report.skip("backup", why)
+        t.skip("backup", why)
         return
-    with t.report.step("backup") as step:
+    with t.step("backup") as step:
         release.backup = database.backup(t)
         step.note = release.backup or why
 
 
 def _migrate(t: Target, release: releases.Release, pending, todo: str) -> None:
-    with t.report.step("migrate") as step:
+    with t.step("migrate") as step:
         try:
             database.migrate(t, todo)
         except Interrupted as interrupt:
@@ -92,7 +94,7 @@ def _finish(t: Target, release: releases.Release, began: float) -> None:
     # input, not a release: it leaves no trace.
     if t.dry_run or release.revision is None:
         return
-    with t.report.step("record") as step:
+    with t.step("record") as step:
         releases.record(t, release)
         step.note = f"{release.result}, {short(release.revision)}"
 
@@ -105,79 +107,205 @@ def recorded(t: Target, release: releases.Release):
         yield release
         release.result = "ok"
     except BaseException as problem:
-        if isinstance(problem, KeyboardInterrupt):
-            release.result, release.error = "interrupted", "interrupted by Ctrl-C"
-        else:
-            release.error = str(problem) or type(problem).__name__
+        _failed(release, problem)
         raise
     finally:
         _finish(t, release, began)
 
 
-def deploy(t: Target, ref: str) -> releases.Release:
-    print_plan(t, f"deploy {ref}", deploy_plan(t, ref))
-    with t.report.step("preflight") as step:
-        state = preflight(t)
-        step.note = f"deployed: {short(state.revision)}" if state.checkout else "first deploy: will clone"
-    if not state.checkout:
-        with t.report.step("clone") as step:
-            source.init_checkout(t)
-            step.note = t.settings.repo_url
-    release = new_release(t, "deploy", ref, state.revision)
-    with lock.held(t, lock.new_lock("deploy", ref)), recorded(t, release):
-        _deploy_locked(t, ref, state, release)
-    return release
+@dataclass
+class HostRun:
+    """One host's part of a deploy."""
+
+    t: Target
+    state: HostState | None = None
+    release: releases.Release | None = None
+    group: images.BuildGroup | None = None
+    revision: str | None = None
+    checked_out: bool = False
+
+    @property
+    def previous(self) -> str | None:
+        return self.state.revision if self.state else None
 
 
-def _deploy_locked(t: Target, ref: str, state: HostState, release: releases.Release) -> None:
-    previous = state.revision
-    with t.report.step("fetch") as step:
-        revision = source.fetch(t, ref, checkout_exists=state.checkout)
-        release.revision = revision
-        step.note = f"{ref} is {short(revision)}" if revision else ref
-    with t.report.step("checkout") as step:
-        source.checkout(t, revision, ref)
-        step.note = f"{short(previous)} -> {short(revision)}"
+def in_parallel(runs: list[HostRun], work, label: str) -> None:
+    """`work(run)` on every host at once (threads); each host's failure is reported, then
+    one error names them all. A single host runs in this thread, output streaming."""
+    if len(runs) == 1:
+        work(runs[0])
+        return
+    failures: dict[str, BaseException] = {}
+    with deferred_interrupts(label, ", ".join(run.t.name for run in runs)) as pending:
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            futures = {pool.submit(work, run): run for run in runs}
+            for future, run in futures.items():
+                try:
+                    future.result()
+                except BaseException as problem:  # noqa: BLE001 - reported per host below
+                    failures[run.t.name] = problem
+    if pending.get("interrupted"):
+        raise KeyboardInterrupt
+    if len(failures) == 1:
+        raise next(iter(failures.values()))
+    if failures:
+        raise DeployError(f"{label} failed on {len(failures)} hosts: " + "; ".join(f"{name}: {problem}" for name, problem in failures.items()), "")
 
-    group = None
+
+def deploy(targets: list[Target], ref: str, primary: Target | None = None) -> list[releases.Release]:
+    """One deploy across `targets`: preflight and build everywhere at once, the lock on
+    all hosts or none, migrations once on the primary before any restart, then one host
+    at a time behind the health gate. The first unhealthy host is rolled back and the
+    hosts after it stay on the old release."""
+    first = targets[0]
+    primary = primary or first
+    runs = [HostRun(t) for t in targets]
+    names = [t.name for t in targets]
+    print_plan(first, f"deploy {ref}" + (f" to {', '.join(names)} (migrations on {primary.name})" if len(targets) > 1 else ""), deploy_plan(first, ref))
+    hooks.run_hook("pre-deploy", first.report, hosts=names, ref=ref)
+
+    def check(run: HostRun) -> None:
+        with run.t.step("preflight") as step:
+            run.state = preflight(run.t)
+            step.note = f"deployed: {short(run.state.revision)}" if run.state.checkout else "first deploy: will clone"
+        if not run.state.checkout:
+            with run.t.step("clone") as step:
+                source.init_checkout(run.t)
+                step.note = run.t.settings.repo_url
+
+    in_parallel(runs, check, "preflight")
+    for run in runs:
+        run.release = new_release(run.t, "deploy", ref, run.previous)
+    began = time.monotonic()
     try:
-        with t.report.step("build") as step:
-            group = images.build_group(t)
-            images.keep_previous(t, group, previous)
-            images.build(t, group)
-            if revision:
-                images.tag_release(t, group, revision)
-            step.note = ", ".join(group.services)
-        pending = migration_facts.pending(_plan(t))
-        _backup(t, release, pending, group.all_services)
-        back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
-        _migrate(t, release, pending, todo=f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again")
+        with locks_on_all(targets, lock.new_lock("deploy", ref)):
+            try:
+                _deploy_locked(runs, ref, primary)
+                for run in runs:
+                    run.release.result = "ok"
+                hooks.run_hook("post-deploy", first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")
+            except BaseException as problem:
+                for run in runs:
+                    if run.release.result != "ok":
+                        _failed(run.release, problem)
+                if not first.dry_run:
+                    hooks.run_hook("on-failure", first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=str(problem) or type(problem).__name__)
+                raise
+            finally:
+                for run in runs:
+                    _finish(run.t, run.release, began)
+    finally:
+        if len(runs) > 1:
+            first.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
+    return [run.release for run in runs]
+
+
+def _failed(release: releases.Release, problem: BaseException) -> None:
+    if release.result in ("rolled back", "not restarted"):
+        release.error = release.error or (str(problem) or type(problem).__name__)
+        return
+    if isinstance(problem, KeyboardInterrupt):
+        release.result, release.error = "interrupted", "interrupted by Ctrl-C"
+    else:
+        release.result, release.error = "failed", str(problem) or type(problem).__name__
+
+
+@contextmanager
+def locks_on_all(targets: list[Target], info):
+    """The lock on every host, or on none: a refusal releases the ones already taken."""
+    taken = []
+    try:
+        for t in targets:
+            with t.step("lock"):
+                lock.acquire(t, info)
+            taken.append(t)
+        yield
+    finally:
+        for t in reversed(taken):
+            with t.step("unlock"):
+                lock.release(t)
+
+
+def _build(run: HostRun, ref: str) -> None:
+    t = run.t
+    with t.step("fetch") as step:
+        run.revision = source.fetch(t, ref, checkout_exists=run.state.checkout)
+        run.release.revision = run.revision
+        step.note = f"{ref} is {short(run.revision)}" if run.revision else ref
+    with t.step("checkout") as step:
+        source.checkout(t, run.revision, ref)
+        run.checked_out = True
+        step.note = f"{short(run.previous)} -> {short(run.revision)}"
+    with t.step("build") as step:
+        run.group = images.build_group(t)
+        images.keep_previous(t, run.group, run.previous)
+        images.build(t, run.group)
+        if run.revision:
+            images.tag_release(t, run.group, run.revision)
+        step.note = ", ".join(run.group.services)
+
+
+def _deploy_locked(runs: list[HostRun], ref: str, primary: Target) -> None:
+    lead = next(run for run in runs if run.t is primary)
+    try:
+        in_parallel(runs, lambda run: _build(run, ref), "build")
+        pending = migration_facts.pending(_plan(primary))
+        _backup(primary, lead.release, pending, lead.group.all_services)
+        back_to = f"the checkout is back at {short(lead.previous)}" if lead.previous else "nothing was deployed before"
+        _migrate(primary, lead.release, pending, todo=f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again")
+        hooks.run_hook("post-migrate", primary.report, hosts=[run.t.name for run in runs], ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
     except BaseException:
         # Nothing restarted yet: the old containers still serve. Put tags and code back.
-        _revert(t, group, previous)
+        for run in runs:
+            if run.checked_out:
+                _revert(run.t, run.group, run.previous)
         raise
 
-    try:
-        services.restart(t, group.all_services)
-        _health_gate(t)
-    except BaseException as problem:
-        if not previous or t.dry_run:
-            raise
-        release.result = "rolled back"
-        _rollback(t, group, previous)
-        reason = problem.what if isinstance(problem, DeployError) else "interrupted" if isinstance(problem, KeyboardInterrupt) else str(problem)
-        raise DeployError(
-            f"{reason}; rolled back to the previous release {short(previous)}",
-            f"it serves again; see `docker compose -f {t.settings.compose_file} logs {t.settings.django_service}` on {t.name}",
-        ) from None
+    for index, run in enumerate(runs):
+        t = run.t
+        try:
+            services.restart(t, run.group.all_services)
+            _health_gate(t)
+        except BaseException as problem:
+            reason = problem.what if isinstance(problem, DeployError) else "interrupted" if isinstance(problem, KeyboardInterrupt) else str(problem)
+            later = runs[index + 1 :]
+            for waiting in later:
+                waiting.release.result = "not restarted"
+                _revert(waiting.t, waiting.group, waiting.previous)
+            if not run.previous or t.dry_run:
+                raise
+            run.release.result = "rolled back"
+            _rollback(t, run.group, run.previous)
+            left = f"; {', '.join(w.t.name for w in later)} stay on the old release" if later else ""
+            done = f"; {', '.join(r.t.name for r in runs[:index])} run the new release" if index else ""
+            raise DeployError(
+                f"{reason}; {t.name} rolled back to the previous release {short(run.previous)}{left}{done}",
+                f"it serves again; see `docker compose -f {t.settings.compose_file} logs {t.settings.django_service}` on {t.name}",
+            ) from None
+        run.release.result = "ok"
+        if run.revision:
+            _prune(t, run.group, run.revision)
+
+
+def _prune(t: Target, group: images.BuildGroup, current: str) -> None:
+    """Keep the images of the newest DEPLOY_KEEP_RELEASES releases (this one counted)."""
+    if t.dry_run:
+        t.skip("prune", f"keeps the images of the last {t.settings.keep_releases} releases")
+        return
+    with t.step("prune") as step:
+        served = [{"kind": "deploy", "result": "ok", "revision": current}]
+        entries = releases.read_log(t) + served
+        released = {entry["revision"] for entry in entries if entry.get("revision")}
+        removed = images.prune(t, group, released, releases.keep_revisions(entries, current, t.settings.keep_releases))
+        step.note = f"removed {len(removed)} old image tag(s)" if removed else "nothing to remove"
 
 
 def _health_gate(t: Target) -> None:
     url = t.settings.healthcheck_url
     if not url:
-        t.report.skip("health", "DEPLOY_HEALTHCHECK_URL is not set")
+        t.skip("health", "DEPLOY_HEALTHCHECK_URL is not set")
         return
-    with t.report.step("health") as step:
+    with t.step("health") as step:
         healthy, answer = health.wait_healthy(t, url, t.settings.healthcheck_timeout)
         step.note = answer
         if not healthy:
@@ -187,7 +315,7 @@ def _health_gate(t: Target) -> None:
 def _revert(t: Target, group: images.BuildGroup | None, previous: str | None) -> None:
     if t.dry_run:
         return
-    with t.report.step("revert") as step:
+    with t.step("revert") as step:
         if previous:
             if group:
                 images.restore(t, group, previous)
@@ -198,7 +326,7 @@ def _revert(t: Target, group: images.BuildGroup | None, previous: str | None) ->
 
 
 def _rollback(t: Target, group: images.BuildGroup, previous: str) -> None:
-    with t.report.step("rollback") as step:
+    with t.step("rollback") as step:
         missing = images.restore(t, group, previous)
         t.run(source.git.checkout(previous), stream=False)
         step.note = f"back at {short(previous)}" + (f"; no image for {', '.join(missing)}" if missing else "")
@@ -220,7 +348,7 @@ def migrate_only(t: Target, force: bool) -> releases.Release:
             ("record", t.release_log),
         ],
     )
-    with t.report.step("preflight") as step:
+    with t.step("preflight") as step:
         state = preflight(t, first_deploy=False, require_clean=False)
         step.note = f"deployed: {short(state.revision)}"
     release = new_release(t, "migrate-only", "", state.revision)
@@ -228,7 +356,7 @@ def migrate_only(t: Target, force: bool) -> releases.Release:
     with lock.held(t, lock.new_lock("migrate-only")), recorded(t, release):
         compose_services = images.build_group(t).all_services
         known = _plan(t)
-        with t.report.step("stale image") as step:
+        with t.step("stale image") as step:
             if not t.dry_run:
                 stale = migration_facts.stale_migrations(t.probe(git_facts.migration_files()), known)
                 if stale and not force:
@@ -240,4 +368,82 @@ def migrate_only(t: Target, force: bool) -> releases.Release:
         pending = migration_facts.pending(known)
         _backup(t, release, pending, compose_services)
         _migrate(t, release, pending, todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration")
+    return release
+
+
+def rollback_plan(t: Target, target: str, with_migrations: bool) -> list[tuple[str, str]]:
+    return [
+        ("preflight", "docker and compose usable, checkout clean"),
+        ("lock", t.lock_dir),
+        ("plan", f"migrations applied after {short(target)}: named" + (", reversed if all are reversible" if with_migrations else ", left applied")),
+        ("switch", f"image tags and checkout back to {short(target)} (no build)"),
+        ("restart", "in order: " + ", ".join(t.settings.restart_order) + ", then the other services (each only if changed)"),
+        ("health", t.settings.healthcheck_url or "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
+        ("record", t.release_log),
+    ]
+
+
+def choose_rollback(t: Target, entries: list[dict], current: str | None, to: str | None) -> dict:
+    if to:
+        chosen = releases.find_release(entries, to)
+        if not chosen:
+            raise DeployError(f"{to!r} is not one release of {t.name}", f"pick one from `fab -H {t.name} rollback --list`")
+        if chosen["revision"] == current:
+            raise DeployError(f"{short(current)} is already deployed on {t.name}", f"pick another one from `fab -H {t.name} rollback --list`")
+        return chosen
+    chosen = releases.previous_release(entries, current)
+    if not chosen:
+        raise DeployError(f"there is no earlier release of {t.name} to roll back to", f"see `fab -H {t.name} releases`; deploy a revision with `fab -H {t.name} deploy --ref REV`")
+    return chosen
+
+
+def rollback(t: Target, to: str | None, with_migrations: bool) -> releases.Release:
+    with t.step("preflight") as step:
+        state = preflight(t, first_deploy=False)
+        entries = releases.read_log(t)
+        chosen = choose_rollback(t, entries, state.revision, to)
+        target = chosen["revision"]
+        group = images.build_group(t)
+        missing = images.missing_release_images(t, group, target)
+        if missing and not t.dry_run:
+            raise DeployError(
+                f"the images of {short(target)} are no longer on {t.name}: {', '.join(missing)}",
+                f"deploy it again instead (`fab -H {t.name} deploy --ref {target}`), which rebuilds them",
+            )
+        step.note = f"{short(state.revision)} -> {short(target)} (deployed {chosen.get('started', '?')} by {chosen.get('user', '?')})"
+    print_plan(t, f"rollback to {short(target)}", rollback_plan(t, target, with_migrations))
+    release = new_release(t, "rollback", chosen.get("ref", ""), state.revision)
+    release.revision = target
+    with lock.held(t, lock.new_lock("rollback", short(target))), recorded(t, release):
+        with t.step("plan") as step:
+            known = database.plan(t)
+            current_files = t.run(source.git.files_at("HEAD"), probe=True, stream=False).stdout.split()
+            target_files = t.run(source.git.files_at(target), probe=True, stream=False).stdout.split()
+            undo, app_targets = migration_facts.undo_targets(known, current_files, target_files)
+            labels = [m.label for m in undo]
+            step.note = f"{len(undo)} applied after {short(target)}" + (f": {migration_facts.summarize(labels)}" if undo else "")
+        if undo and not with_migrations:
+            t.skip("unmigrate", f"left applied: {', '.join(labels)} (pass --migrations to reverse them)")
+        elif undo:
+            with t.step("reversible") as step:
+                blocked = database.irreversible(t, labels)
+                if blocked:
+                    named = "; ".join(f"{label} ({', '.join(ops)})" for label, ops in blocked.items())
+                    raise DeployError(
+                        f"cannot reverse the migrations: irreversible {named}",
+                        "roll back without --migrations (the schema stays as it is), or fix forward with a new migration",
+                    )
+                step.note = "all reversible"
+            _backup(t, release, undo, group.all_services)
+            with t.step("unmigrate") as step:
+                for app, name in app_targets.items():
+                    database.unapply(t, app, name)
+                release.unapplied = labels
+                step.note = ", ".join(f"{app} -> {name}" for app, name in app_targets.items())
+        with t.step("switch") as step:
+            images.restore(t, group, target)
+            t.run(source.git.checkout(target), stream=False)
+            step.note = f"{short(state.revision)} -> {short(target)}"
+        services.restart(t, group.all_services)
+        _health_gate(t)
     return release

@@ -1,31 +1,74 @@
-"""Server tasks, run by Fabric over SSH: `fab -H HOST deploy`, `migrate-only`, `check`
-and the lock tasks. Each reads the config for HOST, opens a verified connection, runs
-a pipeline of steps, and reports."""
+"""Server tasks, run by Fabric over SSH (`fab -H HOST TASK`). Each reads the config for
+its hosts, opens verified connections, runs a pipeline of steps, and reports. `deploy`,
+`migrate-only`, `check`, `status` and `releases` take several hosts (`-H a,b` or
+DEPLOY_HOSTS) as one run; the others run on each host in turn."""
 
 from __future__ import annotations
 
-from fabric import task
+import json as _json
 
-from . import pipeline, settings
-from .cli import DRY_RUN_HELP, handle_errors
-from .connection import open_connection, require_connection
+from fabric import Connection, task
+
+from . import overview, pipeline, settings
+from .cli import DRY_RUN_HELP, handle_errors, remainder
+from .commands import compose, git
+from .connection import open_connection
 from .errors import LockHeld, UsageError
 from .executor import Executor, PrintingExecutor
+from .facts.migrations import summarize
+from .fab_executor import many_hosts
 from .report import Report
-from .steps import lock as locks
+from .steps import database, lock as locks, releases
 from .steps.preflight import preflight
 from .target import Target
 
+DRY_RUN_REMOTE_HELP = DRY_RUN_HELP + " Read-only probes still connect."
+
+
+def host_names(c) -> list[str]:
+    """The hosts of this run: the Connection Fabric made, the -H list of a many-host
+    task, or DEPLOY_HOSTS."""
+    if isinstance(c, Connection):
+        return [c.original_host]
+    named = list(getattr(c, "hosts", []) or settings.load(settings.PRODUCTION, require=False).hosts)
+    if not named:
+        raise UsageError(
+            "no host given",
+            "name the server with -H, e.g. `fab -H prod deploy` (an ssh_config alias or a host name), or set DEPLOY_HOSTS",
+        )
+    return named
+
+
+def open_targets(c, title: str, dry_run: bool = False) -> list[Target]:
+    """Config for every host first (a bad config connects nowhere), then verified
+    connections; the hosts share one report."""
+    names = host_names(c)
+    loaded = [settings.load(settings.PRODUCTION, host=name) for name in names]
+    report = Report(title, host=names[0], dry_run=dry_run)
+    targets = []
+    for name, config in zip(names, loaded):
+        connection = c if isinstance(c, Connection) else Connection(name, config=c.config)
+        open_connection(connection, config.connect_timeout)
+        executor = (PrintingExecutor if dry_run else Executor)(connection, host=name)
+        executor.defer_interrupts = True
+        executor.quiet = len(names) > 1
+        targets.append(Target(name, config, executor, report))
+    return targets
+
 
 def open_target(c, title: str, dry_run: bool = False) -> Target:
-    """Config first (no connection for a bad config), then a verified connection."""
-    connection = require_connection(c)
-    name = connection.original_host
-    loaded = settings.load(settings.PRODUCTION, host=name)
-    open_connection(connection, loaded.connect_timeout)
-    executor = (PrintingExecutor if dry_run else Executor)(connection, host=name)
-    executor.defer_interrupts = True
-    return Target(name, loaded, executor, Report(title, host=name, dry_run=dry_run))
+    [target] = open_targets(c, title, dry_run)
+    return target
+
+
+def primary_of(targets: list[Target]) -> Target:
+    wanted = targets[0].settings.primary
+    if not wanted:
+        return targets[0]
+    for t in targets:
+        if t.name == wanted:
+            return t
+    raise UsageError(f"DEPLOY_PRIMARY={wanted} is not one of the hosts of this run ({', '.join(t.name for t in targets)})", "set DEPLOY_PRIMARY to one of them, or unset it")
 
 
 def _ref(value: str | None) -> str | None:
@@ -37,47 +80,161 @@ def _ref(value: str | None) -> str | None:
         raise UsageError(f"--ref {value!r} {problem}", "pass a branch, tag or commit name") from None
 
 
-@task(
-    help={
-        "ref": "Branch, tag or commit to deploy (default: DEPLOY_REF, else main).",
-        "dry_run": DRY_RUN_HELP + " Read-only probes still connect.",
-    }
-)
+@many_hosts
+@task(help={"ref": "Branch, tag or commit to deploy (default: DEPLOY_REF, else main).", "dry_run": DRY_RUN_REMOTE_HELP})
 @handle_errors
 def deploy(c, ref=None, dry_run=False):
     """Deploy: fetch the ref, rebuild the django image, migrate in a one-off container, restart in order, health gate."""
     chosen = _ref(ref)
-    t = open_target(c, "deploy", dry_run)
-    target_ref = chosen or t.settings.ref
-    t.report.title = f"deploy of {target_ref} to {t.name}"
-    with t.report:
-        pipeline.deploy(t, target_ref)
+    targets = open_targets(c, "deploy", dry_run)
+    target_ref = chosen or targets[0].settings.ref
+    report = targets[0].report
+    report.title = f"deploy of {target_ref} to {', '.join(t.name for t in targets)}"
+    with report:
+        pipeline.deploy(targets, target_ref, primary_of(targets))
 
 
+@many_hosts
 @task(
     name="migrate-only",
     help={
         "force": "Migrate even when the checkout has migration files the current image lacks.",
-        "dry_run": DRY_RUN_HELP + " Read-only probes still connect.",
+        "dry_run": DRY_RUN_REMOTE_HELP,
     },
 )
 @handle_errors
 def migrate_only(c, force=False, dry_run=False):
-    """Migrate with the image already on the server: no pull, no rebuild, no restart."""
-    t = open_target(c, f"migrate-only on {require_connection(c).original_host}", dry_run)
+    """Migrate with the image already on the server: no pull, no rebuild, no restart (on the primary of several hosts)."""
+    targets = open_targets(c, "migrate-only", dry_run)
+    t = primary_of(targets)
+    t.report.title = f"migrate-only on {t.name}"
     with t.report:
         pipeline.migrate_only(t, force)
 
 
+@many_hosts
 @task
 @handle_errors
 def check(c):
     """Preflight only: Docker, Compose v2, the checkout, a clean tree, free disk. Changes nothing."""
-    t = open_target(c, f"check of {require_connection(c).original_host}")
+    targets = open_targets(c, "check")
+    report = targets[0].report
+    report.title = f"check of {', '.join(t.name for t in targets)}"
+    with report:
+        for t in targets:
+            with report.step("preflight", host=t.name) as step:
+                state = preflight(t)
+                step.note = f"deployed: {pipeline.short(state.revision)}" if state.checkout else "no checkout yet: deploy will clone DEPLOY_REPO_URL"
+
+
+@task(
+    help={
+        "to": "Roll back to this release (a revision or its first characters) instead of the previous one.",
+        "list": "Only list the releases one can roll back to.",
+        "migrations": "Also reverse the migrations the releases being undone applied (refused if one is irreversible).",
+        "dry_run": DRY_RUN_REMOTE_HELP,
+    }
+)
+@handle_errors
+def rollback(c, to=None, list=False, migrations=False, dry_run=False):  # noqa: A002 - the flag is --list
+    """Serve the previous (or --to) release again, from its image: no rebuild; checkout moved back to match."""
+    if to is not None:
+        _ref(to)
+    t = open_target(c, "rollback", dry_run)
+    if list:
+        entries = releases.read_log(t)
+        current = t.run(git.head(), probe=True, stream=False, check=False).stdout.strip()
+        candidates = releases.rollback_candidates(entries, current)
+        if not candidates:
+            print(f"{t.name}: no earlier release to roll back to")
+            return
+        print(f"{t.name}: releases to roll back to (newest first; deployed now: {pipeline.short(current)})")
+        for entry in candidates:
+            migrated = entry.get("migrations") or []
+            print(f"  {entry['revision'][:12]}  {entry.get('started', '?')}  {entry.get('user', '?')}  ref {entry.get('ref') or '-'}" + (f"  applied {summarize(migrated)}" if migrated else ""))
+        return
+    t.report.title = f"rollback on {t.name}"
     with t.report:
-        with t.report.step("preflight") as step:
-            state = preflight(t)
-            step.note = f"deployed: {pipeline.short(state.revision)}" if state.checkout else "no checkout yet: deploy will clone DEPLOY_REPO_URL"
+        pipeline.rollback(t, to, migrations)
+
+
+@many_hosts
+@task(help={"json": "Print JSON (a list with one object per host) instead of text."})
+@handle_errors
+def status(c, json=False):  # noqa: A002 - the flag is --json
+    """Deployed revision and when, lock holder, each service's container and health, pending migrations, image disk use."""
+    gathered = [overview.host_status(t) for t in open_targets(c, "status")]
+    if json:
+        print(_json.dumps(gathered, indent=2))
+    else:
+        print("\n\n".join(overview.format_status(entry) for entry in gathered))
+
+
+@many_hosts
+@task(name="releases", help={"json": "Print JSON (a list of release entries, each naming its host) instead of a table."})
+@handle_errors
+def releases_(c, json=False):  # noqa: A002 - the flag is --json
+    """The release log of each host: time, user, kind, revision, result, duration, migrations."""
+    logs = [(t.name, releases.read_log(t)) for t in open_targets(c, "releases")]
+    if json:
+        print(_json.dumps([entry for _, entries in logs for entry in entries], indent=2))
+    else:
+        print("\n\n".join(overview.format_releases(name, entries) for name, entries in logs))
+
+
+@task(
+    help={
+        "service": "Only this service, or several comma-separated (default: all).",
+        "since": "Only lines since then: a duration like 10m or 2h, or a timestamp.",
+        "follow": "Keep printing new lines until Ctrl-C.",
+        "tail": "Only the last N lines of each service.",
+    }
+)
+@handle_errors
+def logs(c, service=None, since=None, follow=False, tail=None):
+    """Show the logs of the services on the server (docker compose logs)."""
+    names = [name.strip() for name in (service or "").split(",") if name.strip()]
+    for name in names:
+        try:
+            settings.validate_service(name)
+        except ValueError as problem:
+            raise UsageError(f"--service {name!r} {problem}", "pass service names from your compose file") from None
+    if since is not None and not settings.GIT_REF.match(since.replace(":", "")):
+        raise UsageError(f"--since {since!r} is not a duration or timestamp", "use e.g. --since 10m or --since 2026-11-26T10:00:00")
+    if tail is not None and not str(tail).isdigit():
+        raise UsageError(f"--tail {tail!r} is not a number of lines", "use e.g. --tail 100")
+    t = open_target(c, "logs")
+    # Interactive: Ctrl-C must end `--follow` at once, not wait for it.
+    t.run(compose.logs(t.project, names, follow=follow, since=since, tail=int(tail) if tail is not None else None), interactive=follow)
+
+
+@task(help={"interactive": "Attach your terminal (for createsuperuser, shell, dbshell).", "dry_run": DRY_RUN_REMOTE_HELP})
+@handle_errors
+def manage(c, interactive=False, dry_run=False):
+    """Run any manage.py command in a one-off container of the current image: fab -H prod manage -- ARGS."""
+    args = remainder()
+    if not args:
+        raise UsageError("no manage.py command given", "put it after --, e.g. `fab -H prod manage -- showmigrations`")
+    t = open_target(c, f"manage {args[0]}", dry_run)
+    t.run(compose.manage(t.project, *args), interactive=interactive)
+
+
+@task
+@handle_errors
+def backup(c):
+    """Back up the database now, with the postgres service's `backup` maintenance command."""
+    t = open_target(c, "backup")
+    with t.report:
+        with t.step("backup") as step:
+            step.note = database.backup(t)
+
+
+@task
+@handle_errors
+def backups(c):
+    """List the database backups, with sizes (the postgres service's `backups` command)."""
+    t = open_target(c, "backups")
+    t.run(compose.exec_in(t.project, database.POSTGRES_SERVICE, "backups"), todo="the postgres service needs cookiecutter-django's maintenance commands")
 
 
 @task(help={"message": "Why the host is locked; shown to anyone who tries to deploy."})
@@ -115,3 +272,4 @@ def lock_status(c):
     t = open_target(c, "lock-status")
     holder = locks.read(t)
     print(f"{t.name}: locked by {holder.describe()}" if holder else f"{t.name}: not locked")
+

@@ -5,6 +5,7 @@ be read (or pasted) as a script."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ class Report:
         self.dry_run = dry_run
         self.out = out or sys.stdout
         self.steps: list[StepRecord] = []
+        # Steps of several hosts may run at once, in threads.
+        self._lock = threading.Lock()
         self.started = time.monotonic()
 
     def say(self, text: str) -> None:
@@ -36,7 +39,8 @@ class Report:
     @contextmanager
     def step(self, name: str, host: str | None = None) -> Iterator[StepRecord]:
         record = StepRecord(name, host or self.host)
-        self.steps.append(record)
+        with self._lock:
+            self.steps.append(record)
         self.say(f"==> {name} [{record.host}]")
         began = time.monotonic()
         try:
@@ -68,6 +72,16 @@ class Report:
         for s in self.steps:
             note = f"  {s.note}" if s.note else ""
             print(f"  {s.name:<{width}}  {s.host:<12} {s.status:<8} {s.seconds:6.1f}s{note}", file=self.out)
+        self.out.flush()
+
+    def hosts_table(self, rows: list[tuple[str, str, str]]) -> None:
+        """One line per host at the end of a many-host run: host, result, revisions."""
+        if self.dry_run:
+            return
+        width = max(len(host) for host, _, _ in rows)
+        print("\nhosts:", file=self.out)
+        for host, result, revisions in rows:
+            print(f"  {host:<{width}}  {result:<14} {revisions}", file=self.out)
         self.out.flush()
 
     def __enter__(self) -> "Report":

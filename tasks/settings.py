@@ -107,6 +107,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _host(value: str) -> str:
+    if not HOST_NAME.match(value) or "/" in value:
+        raise ValueError("is not an ssh_config alias or host name")
+    return value
+
+
+def _host_list(value: str) -> tuple[str, ...]:
+    return tuple(_host(part.strip()) for part in value.split(",") if part.strip())
+
+
 def _project_name(value: str) -> str:
     if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
         raise ValueError("is not a compose project name (lowercase letters, digits, '_', '-')")
@@ -144,11 +154,17 @@ KEYS: tuple[Key, ...] = (
         "auto",
     ),
     Key("DEPLOY_CONNECT_TIMEOUT", "Seconds to wait for an SSH connection.", _positive_int, 10, 10),
+    Key("DEPLOY_HOSTS", "Servers to deploy to when no -H is given, comma-separated ssh_config aliases or host names.", _host_list, (), ()),
+    Key("DEPLOY_PRIMARY", "The host that runs the migrations of a many-host deploy (default: the first host).", _host),
+    Key("DEPLOY_KEEP_RELEASES", "Release images kept on each server after a deploy; older ones are removed.", _positive_int, 5, 5),
     Key("DEPLOY_MIN_FREE_DISK_MB", "Preflight fails when the server's DEPLOY_PATH disk has less free space (MiB).", _positive_int, 1024, 1024),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 # Read from the environment only: it says where the files are.
 CONFIG_DIR_KEY = "DEPLOY_CONFIG_DIR"
+# Set for hooks (config/hooks/*), not settings: a hook that runs composeship again
+# passes them on without tripping the unknown-key check.
+HOOK_VARIABLES = frozenset({"DEPLOY_HOOK", "DEPLOY_REVISION", "DEPLOY_PREVIOUS_REVISION", "DEPLOY_RESULT"})
 
 
 def validate_ref(value: str) -> str:
@@ -177,6 +193,9 @@ class Settings:
     backup: str
     connect_timeout: int
     min_free_disk_mb: int
+    hosts: tuple[str, ...]
+    primary: str | None
+    keep_releases: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, key: str) -> str:
@@ -207,7 +226,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None = None, *, require: bool = True) -> Settings:
     """Merge files and environment for `scope`, validate every key, or raise ConfigError."""
     environ = os.environ if environ is None else environ
     folder = config_dir(environ)
@@ -229,7 +248,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
                 raise ConfigError(f"{name} in {where} has no value", f"write it as {name}=VALUE or remove the line")
             raw[name], sources[name], base_dirs[name] = value, where, path.parent
     for name, value in environ.items():
-        if not name.startswith("DEPLOY_") or name == CONFIG_DIR_KEY:
+        if not name.startswith("DEPLOY_") or name == CONFIG_DIR_KEY or name in HOOK_VARIABLES:
             continue
         if name not in KEYS_BY_NAME:
             raise ConfigError(f"unknown environment variable {name}", "check the spelling against config/*.env.example, or unset it")
@@ -247,7 +266,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
                 ) from None
         else:
             values[key.name] = key.default(scope)
-            if scope in key.required_in:
+            if require and scope in key.required_in:
                 where = " or ".join(_display(p) for p in config_files(scope, host, folder))
                 raise ConfigError(f"{key.name} is not set", f"set it in {where} or in the environment ({key.help})")
 
@@ -275,5 +294,8 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         backup=values["DEPLOY_BACKUP"],
         connect_timeout=values["DEPLOY_CONNECT_TIMEOUT"],
         min_free_disk_mb=values["DEPLOY_MIN_FREE_DISK_MB"],
+        hosts=values["DEPLOY_HOSTS"],
+        primary=values["DEPLOY_PRIMARY"],
+        keep_releases=values["DEPLOY_KEEP_RELEASES"],
         sources=sources,
     )

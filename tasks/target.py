@@ -44,6 +44,12 @@ class Target:
     def release_log(self) -> str:
         return f"{self.state_dir}/releases.log"
 
+    def step(self, name: str):
+        return self.report.step(name, host=self.name)
+
+    def skip(self, name: str, why: str) -> None:
+        self.report.skip(name, why, host=self.name)
+
     def run(self, argv, *, cwd: str | None = "", **options):
         """Run in DEPLOY_PATH unless another cwd (or None: no cd) is given."""
         return self.executor.run(argv, cwd=self.path if cwd == "" else cwd, **options)

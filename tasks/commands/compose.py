@@ -79,8 +79,9 @@ def config_json(project: ComposeProject) -> list[str]:
 
 def up_and_wait(project: ComposeProject, service: str, timeout: int) -> list[str]:
     """Recreate one service if its image or config changed and wait until it is running
-    (and healthy, where it has a healthcheck)."""
-    return compose(project, "up", "-d", "--no-deps", "--no-build", "--wait", "--wait-timeout", str(timeout), service)
+    (and healthy, where it has a healthcheck). Its dependencies are started first when
+    they are not running (a first deploy), and otherwise left alone unless changed."""
+    return compose(project, "up", "-d", "--no-build", "--wait", "--wait-timeout", str(timeout), service)
 
 
 def exec_in(project: ComposeProject, service: str, *args: str) -> list[str]:

@@ -43,3 +43,7 @@ def has_file(revision: str, path: str) -> list[str]:
 
 def migration_files() -> list[str]:
     return ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", "*/migrations/*.py", "migrations/*.py"]
+
+
+def files_at(revision: str) -> list[str]:
+    return ["git", "ls-tree", "-r", "--name-only", revision]

@@ -19,3 +19,11 @@ def repository(image: str) -> str:
 
 def release_tag(image: str, revision: str) -> str:
     return f"{repository(image)}:{revision[:12]}"
+
+
+def list_images(repository: str) -> list[str]:
+    return ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}", repository]
+
+
+def remove(name: str) -> list[str]:
+    return ["docker", "image", "rm", name]

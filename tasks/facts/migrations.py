@@ -49,6 +49,11 @@ def parse_list(stdout: str) -> list[Migration]:
     return found
 
 
+def summarize(labels: list[str], shown: int = 3) -> str:
+    """`a, b, c and 12 more`: a list of migration labels that fits on a line."""
+    return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+
+
 def pending(migrations: list[Migration]) -> list[Migration]:
     return [m for m in migrations if not m.applied]
 
@@ -76,3 +81,75 @@ def stale_migrations(checkout_files: list[str], image_plan: list[Migration]) -> 
             continue
         stale.append(path)
     return stale
+
+
+def files_to_labels(paths: list[str]) -> set[tuple[str, str]]:
+    """Migration file paths -> (app folder, migration name)."""
+    found = set()
+    for path in paths:
+        parts = path.split("/")
+        if len(parts) >= 3 and parts[-2] == "migrations" and parts[-1].endswith(".py") and parts[-1] != "__init__.py":
+            found.add((parts[-3], parts[-1][:-3]))
+    return found
+
+
+def undo_targets(plan: list[Migration], current_files: list[str], target_files: list[str]) -> tuple[list[Migration], dict[str, str]]:
+    """To go back from the current checkout to a revision whose files are
+    `target_files`: the applied migrations whose files the target lacks (in apply
+    order), and for each app concerned the migration to migrate back to (`zero` when
+    none of the app's remain). Apps without files in the checkout (Django's own,
+    third-party) are never touched. A file is matched by app folder and name; an app
+    whose label is not its folder's name is matched by migration name."""
+    current, target = files_to_labels(current_files), files_to_labels(target_files)
+    removed = current - target
+    names_in = {}
+    for folder, name in current:
+        names_in.setdefault(folder, set()).add(name)
+    labels = {m.app for m in plan}
+
+    def folder_of(app: str) -> str | None:
+        if app in names_in:
+            return app
+        known = {m.name for m in plan if m.app == app}
+        matches = [folder for folder, names in names_in.items() if folder not in labels and known <= names]
+        return matches[0] if len(matches) == 1 else None
+
+    def removed_by_rollback(m: Migration) -> bool:
+        return (folder_of(m.app), m.name) in removed
+
+    undo = [m for m in plan if m.applied and removed_by_rollback(m)]
+    targets = {}
+    for app in dict.fromkeys(m.app for m in undo):
+        kept = [m.name for m in plan if m.app == app and not removed_by_rollback(m)]
+        targets[app] = kept[-1] if kept else "zero"
+    return undo, targets
+
+
+REVERSIBILITY_CHECK = """
+import json
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+loader = MigrationLoader(connection)
+report = {}
+for label in LABELS:
+    app, name = label.split(".", 1)
+    migration = loader.get_migration(app, name)
+    report[label] = [type(op).__name__ for op in migration.operations if not op.reversible]
+print("REVERSIBILITY " + json.dumps(report))
+"""
+
+
+def reversibility_script(labels: list[str]) -> str:
+    import json
+
+    return f"LABELS = {json.dumps(labels)}\n{REVERSIBILITY_CHECK}"
+
+
+def parse_reversibility(stdout: str) -> dict[str, list[str]]:
+    """label -> names of its irreversible operations (empty: reversible)."""
+    import json
+
+    for line in stdout.splitlines():
+        if line.startswith("REVERSIBILITY "):
+            return json.loads(line[len("REVERSIBILITY ") :])
+    raise ValueError("no reversibility report in the output")

@@ -47,3 +47,20 @@ def backup(t: Target) -> str:
 
 def migrate(t: Target, todo: str) -> None:
     t.run(compose.migrate(t.project, noinput=True), todo=todo)
+
+
+def irreversible(t: Target, labels: list[str]) -> dict[str, list[str]]:
+    """label -> its irreversible operations, asked of Django in a one-off container."""
+    result = t.run(
+        compose.manage(t.project, "shell", "-c", migration_facts.reversibility_script(labels)),
+        stream=False,
+        todo="the current image could not load its migrations",
+    )
+    if t.dry_run:
+        return {}
+    report = migration_facts.parse_reversibility(result.stdout)
+    return {label: ops for label, ops in report.items() if ops}
+
+
+def unapply(t: Target, app: str, target: str) -> None:
+    t.run(compose.migrate(t.project, app, target, noinput=True), todo="the schema may be partly reversed; check `showmigrations` and fix it forward with a deploy")

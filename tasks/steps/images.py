@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..commands import compose, images
 from ..errors import ConfigError
 from ..facts import compose as compose_facts
+from ..facts import images as image_facts
 from ..target import Target
 
 
@@ -70,3 +71,23 @@ def restore(t: Target, group: BuildGroup, previous: str) -> list[str]:
         else:
             missing.append(tagged)
     return missing
+
+
+def missing_release_images(t: Target, group: BuildGroup, revision: str) -> list[str]:
+    return [tag for tag in (images.release_tag(image, revision) for image in group.images) if not exists(t, tag)]
+
+
+def prune(t: Target, group: BuildGroup, released: set[str], keep: set[str]) -> list[str]:
+    """Remove the release tags of this deployment's revisions (`released`, from its
+    release log) that are not in `keep`; returns what was removed. Tags of revisions
+    the log does not know (another checkout of the same project on this host) stay,
+    and so does an image a container still uses (Docker refuses)."""
+    kept = {revision[:12] for revision in keep}
+    ours = {revision[:12] for revision in released} - kept
+    removed = []
+    for image in group.images:
+        for tag in t.probe(image_facts.image_tags(images.repository(image)), cwd=None):
+            if tag.is_release and tag.tag in ours:
+                if t.run(images.remove(tag.name), cwd=None, stream=False, check=False).ok:
+                    removed.append(tag.name)
+    return removed

@@ -54,10 +54,10 @@ def release(t: Target) -> None:
 
 @contextmanager
 def held(t: Target, info: LockInfo):
-    with t.report.step("lock"):
+    with t.step("lock"):
         acquire(t, info)
     try:
         yield info
     finally:
-        with t.report.step("unlock"):
+        with t.step("unlock"):
             release(t)

@@ -1,5 +1,5 @@
 """Restarting in order: one service at a time, each running (and healthy, where it has
-a healthcheck) before the next. `up --no-deps` recreates a service only when its image
+a healthcheck) before the next. `up SERVICE` recreates a service only when its image
 or configuration changed, so Postgres and Redis are left alone otherwise."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str
 
 def restart(t: Target, services: Sequence[str]) -> None:
     for service in restart_order(t.settings.restart_order, services):
-        with t.report.step(f"restart {service}") as step:
+        with t.step(f"restart {service}") as step:
             result = t.run(compose.up_and_wait(t.project, service, t.settings.healthcheck_timeout), stream=False, todo=f"see `docker compose logs {service}` on {t.name}")
             step.note = recreated_note(result.stderr)
 

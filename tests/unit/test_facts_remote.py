@@ -88,3 +88,47 @@ def test_restart_order_puts_listed_services_first():
 def test_recreated_or_unchanged():
     assert recreated_note(" Container shop-django-1  Recreate\n Container shop-django-1  Recreated\n Container shop-django-1  Started\n") == "recreated"
     assert recreated_note(" Container shop-postgres-1  Running\n Container shop-postgres-1  Healthy\n") == "unchanged"
+
+
+def test_undo_targets_only_touch_the_projects_own_apps():
+    plan = [
+        Migration("auth", "0001_initial", True),
+        Migration("notes", "0001_initial", True),
+        Migration("notes", "0002_note_body", True),
+        Migration("auth", "0002_alter_permission_name_max_length", True),
+        Migration("notes", "0003_pinned", True),
+        Migration("shop_orders", "0001_initial", True),
+        Migration("notes", "0004_not_applied", False),
+    ]
+    current = ["manage.py", "notes/migrations/__init__.py", "notes/migrations/0001_initial.py", "notes/migrations/0002_note_body.py",
+               "notes/migrations/0003_pinned.py", "notes/migrations/0004_not_applied.py", "apps/orders/migrations/0001_initial.py"]
+    target = current[:3]
+    undo, targets = migrations.undo_targets(plan, current, target)
+    assert [m.label for m in undo] == ["notes.0002_note_body", "notes.0003_pinned", "shop_orders.0001_initial"]
+    assert targets == {"notes": "0001_initial", "shop_orders": "zero"}
+    assert migrations.undo_targets(plan, current, current) == ([], {})
+
+
+def test_reversibility_report():
+    script = migrations.reversibility_script(["notes.0002_x"])
+    assert script.startswith('LABELS = ["notes.0002_x"]')
+    assert migrations.parse_reversibility('noise\nREVERSIBILITY {"notes.0002_x": ["RunPython"]}\n') == {"notes.0002_x": ["RunPython"]}
+
+
+def test_release_log_logic():
+    from tasks.steps import releases
+
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    entries = [
+        {"kind": "deploy", "result": "ok", "revision": a, "migrations": ["notes.0001_initial"]},
+        {"kind": "deploy", "result": "ok", "revision": b, "migrations": ["notes.0002_x"]},
+        {"kind": "deploy", "result": "failed", "revision": c, "migrations": []},
+        {"kind": "deploy", "result": "ok", "revision": c, "migrations": ["notes.0003_y"]},
+    ]
+    assert releases.previous_release(entries, c)["revision"] == b
+    assert [e["revision"] for e in releases.rollback_candidates(entries, c)] == [b, a]
+    assert releases.find_release(entries, "bbbb")["revision"] == b
+    assert releases.find_release(entries, "zzz") is None
+    assert releases.keep_revisions(entries, c, 2) == {c, b}
+    rolled = entries + [{"kind": "rollback", "result": "ok", "revision": b}]
+    assert releases.previous_release(rolled, b)["revision"] == c

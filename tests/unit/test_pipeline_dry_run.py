@@ -53,7 +53,7 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     context = MockContext(run=probes(), repeat=True)
     target = Target("web1", settings, PrintingExecutor(context, host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
     with target.report:
-        deploy(target, "main")
+        deploy([target], "main")
     commands = [line for line in out.getvalue().splitlines() if not line.startswith("#")]
     compose = "docker compose -f docker-compose.production.yml"
     assert commands[0].startswith("sh -c '{ mkdir") and "/srv/shop/.git/composeship/lock" in commands[0]
@@ -68,9 +68,9 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
         f"cd /srv/shop && {compose} run --rm django python manage.py showmigrations --plan",
         f"cd /srv/shop && {compose} exec -T postgres backup",
         f"cd /srv/shop && {compose} run --rm django python manage.py migrate --noinput",
-        f"cd /srv/shop && {compose} up -d --no-deps --no-build --wait --wait-timeout 60 django",
-        f"cd /srv/shop && {compose} up -d --no-deps --no-build --wait --wait-timeout 60 celeryworker",
-        f"cd /srv/shop && {compose} up -d --no-deps --no-build --wait --wait-timeout 60 postgres",
+        f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 django",
+        f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 celeryworker",
+        f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 postgres",
         "curl --silent --show-error --output /dev/null --write-out '%{http_code}' --max-time 5 http://127.0.0.1:8000/health/",
         "rm -rf -- /srv/shop/.git/composeship/lock",
     ]
