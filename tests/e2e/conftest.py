@@ -58,3 +58,18 @@ def remote_project(sandbox_host, tmp_path):
     project = make_remote_project(sandbox_host, tmp_path)
     yield project
     destroy_remote_project(project)
+
+
+@pytest.fixture(scope="session")
+def two_hosts(tmp_path_factory, engine):
+    """Two more sandbox hosts, web1 and web2: each its own sshd, port and known_hosts."""
+    from .remote import sandbox_down, sandbox_up
+
+    folders = [tmp_path_factory.mktemp(f"host-{name}") for name in ("web1", "web2")]
+    try:
+        hosts = [sandbox_up(folder, name) for folder, name in zip(folders, ("web1", "web2"))]
+    except RuntimeError as problem:
+        pytest.fail(f"test bed not ready: {problem}", pytrace=False)
+    yield hosts
+    for folder in folders:
+        sandbox_down(folder)

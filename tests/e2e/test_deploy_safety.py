@@ -57,7 +57,7 @@ def test_dry_run_prints_every_command_and_leaves_the_host_as_it_was(deployed):
         f"{cd}git checkout --quiet --detach {new}",
         f"{cd}{compose} build celeryworker django",
         f"{cd}{compose} run --rm django python manage.py migrate --noinput",
-        f"{cd}{compose} up -d --no-deps --no-build --wait --wait-timeout 60 django",
+        f"{cd}{compose} up -d --no-build --wait --wait-timeout 60 django",
     ):
         assert command in result.stdout.splitlines(), command
     assert "dry run of deploy of main to sandbox" in result.stdout

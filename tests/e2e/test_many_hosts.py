@@ -1,0 +1,111 @@
+"""`fab -H web1,web2 deploy` is one deploy: build on both, the lock on both, migrations
+once on the primary before any restart, then one host at a time behind the health gate.
+The sandbox hosts share the Docker Engine but not their Postgres: that web2's database
+never sees the migration proves it ran once, on the primary."""
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+from .helpers import assert_one_error_line, clean_environ, free_port, http_get, tool
+from .remote import MIGRATION_0002, Stack, destroy_remote_project, make_remote_project
+from .test_deploy import MODEL_WITH_BODY
+
+
+class Fleet:
+    def __init__(self, two_hosts, tmp_path):
+        web1, web2 = two_hosts
+        self.project = make_remote_project(web1, tmp_path)
+        user = web1["user"]
+        ident = uuid.uuid4().hex[:8]
+        self.path2 = Path(web2["home"]) / "apps" / f"example-{ident}"
+        self.path2.mkdir(parents=True)
+        self.port2 = free_port()
+        (self.path2 / ".env").write_text(f"DJANGO_PUBLISHED_PORT={self.port2}\n")
+        subprocess.run(["chown", "-R", f"{user}:", str(self.path2)], check=True)
+        self.stack2 = Stack(self.path2, f"csr{ident}", "docker-compose.production.yml")
+        config = self.project.config_dir
+        (config / "hosts" / "web2.env").write_text(
+            f"DEPLOY_PATH={self.path2}\nDEPLOY_COMPOSE_PROJECT={self.stack2.name}\n"
+            f"DEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{self.port2}/health/\n"
+        )
+        self.ssh_config = tmp_path / "ssh_config"
+        self.ssh_config.write_text(Path(web1["ssh_config"]).read_text() + "\n" + Path(web2["ssh_config"]).read_text())
+
+    def fab(self, *args, hosts="web1,web2", **extra):
+        env = clean_environ(DEPLOY_CONFIG_DIR=str(self.project.config_dir), **extra)
+        return tool("fab", "-S", str(self.ssh_config), *(["-H", hosts] if hosts else []), *args, env=env)
+
+    def version(self, host):
+        port = self.project.port if host == "web1" else self.port2
+        return http_get(f"http://127.0.0.1:{port}/version/")
+
+    def destroy(self):
+        self.stack2.destroy()
+        subprocess.run(["rm", "-rf", str(self.path2)])
+        destroy_remote_project(self.project)
+
+
+def test_one_deploy_across_two_hosts(two_hosts, tmp_path):
+    fleet = Fleet(two_hosts, tmp_path)
+    try:
+        first = fleet.fab("deploy")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert fleet.version("web1") == fleet.version("web2") == (200, "1.0.0")
+
+        fleet.project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
+        second = fleet.fab("deploy")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert fleet.version("web1") == fleet.version("web2") == (200, "1.1.0")
+
+        lines = second.stdout.splitlines()
+        # One migrate step, on the primary, before the first restart; restarts are rolling.
+        assert [line for line in lines if line.startswith("==> migrate")] == ["==> migrate [web1]"]
+        order = [line for line in lines if line.startswith(("==> migrate", "==> restart django", "==> health"))]
+        assert order == ["==> migrate [web1]", "==> restart django [web1]", "==> health [web1]", "==> restart django [web2]", "==> health [web2]"]
+        assert "notes.0002_note_body" in fleet.project.stack.applied_migrations()
+        # web2's own database never saw a migrate container: it has no migration table.
+        assert fleet.stack2.sql("select to_regclass('public.django_migrations') is null") == ["t"]
+        assert "hosts:" in second.stdout and "web2  ok" in second.stdout
+
+        status = json.loads(fleet.fab("status", "--json").stdout)
+        revision = fleet.project.origin.revisions[-1]
+        assert [(entry["host"], entry["revision"]) for entry in status] == [("web1", revision), ("web2", revision)]
+        releases = json.loads(fleet.fab("releases", "--json").stdout)
+        assert [(entry["host"], entry["result"]) for entry in releases] == [("web1", "ok"), ("web1", "ok"), ("web2", "ok"), ("web2", "ok")]
+
+        # A release that web2 cannot serve: web1 runs it, web2 is rolled back.
+        (fleet.project.config_dir / "hosts" / "web2.env").write_text(
+            (fleet.project.config_dir / "hosts" / "web2.env").read_text().replace("/health/", "/version/") + "DEPLOY_HEALTHCHECK_TIMEOUT=8\n"
+        )
+        fleet.project.origin.commit("lose VERSION", {"VERSION": None})
+        broken = fleet.fab("deploy")
+        assert_one_error_line(broken, "web2 rolled back to the previous release", "web1 run the new release", alone=False)
+        assert fleet.version("web2") == (200, "1.1.0")
+        assert fleet.version("web1")[0] == 500
+        assert "web2  rolled back" in broken.stdout
+        for path in (fleet.project.path, fleet.path2):
+            assert not (Path(path) / ".git" / "composeship" / "lock").exists()
+    finally:
+        fleet.destroy()
+
+
+def test_a_lock_on_one_host_stops_the_deploy_on_all(two_hosts, tmp_path):
+    fleet = Fleet(two_hosts, tmp_path)
+    try:
+        assert fleet.fab("deploy").returncode == 0
+        fleet.project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+        assert fleet.fab("lock", "--message", "web2 under maintenance", hosts="web2").returncode == 0
+        refused = fleet.fab("deploy")
+        assert_one_error_line(refused, "web2 is locked by", "web2 under maintenance", alone=False)
+        assert fleet.version("web1") == fleet.version("web2") == (200, "1.0.0")
+        assert not (Path(fleet.project.path) / ".git" / "composeship" / "lock").exists()
+        assert (fleet.path2 / ".git" / "composeship" / "lock").exists()
+        assert fleet.fab("unlock", hosts="web2").returncode == 0
+        # DEPLOY_HOSTS stands in for -H.
+        by_config = fleet.fab("deploy", hosts=None, DEPLOY_HOSTS="web1,web2")
+        assert by_config.returncode == 0, by_config.stdout + by_config.stderr
+        assert fleet.version("web1") == fleet.version("web2") == (200, "1.1.0")
+    finally:
+        fleet.destroy()
