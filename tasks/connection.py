@@ -89,6 +89,28 @@ def secure(c: Connection, connect_timeout: int) -> tuple[list[str], str]:
     return files, strict
 
 
+_opened: dict[int, int] = {}
+
+
+def connection_count(c: Connection) -> int:
+    """How many SSH transports this Connection opened (1: every command shared one)."""
+    return _opened.get(id(c), 0)
+
+
+def _count_opens(c: Connection) -> None:
+    # Fabric reopens lazily on any later command if the transport dropped: count those too.
+    original = c.open
+
+    def counting_open():
+        was_connected = c.is_connected
+        outcome = original()
+        if not was_connected and c.is_connected:
+            _opened[id(c)] = _opened.get(id(c), 0) + 1
+        return outcome
+
+    c.open = counting_open
+
+
 def describe(c: Connection) -> str:
     shown = c.original_host
     return shown if shown == c.host and c.port == 22 else f"{shown} ({c.host}:{c.port})"
@@ -100,6 +122,7 @@ def open_connection(c: Connection, connect_timeout: int) -> None:
     where = describe(c)
     known = " or ".join(files)
     scan_target = f"-p {c.port} {c.host}" if c.port != 22 else c.host
+    _count_opens(c)
     try:
         c.open()
     except UnknownHostKey as unknown:

@@ -5,10 +5,11 @@ rebuilt: makemigrations and migrate run in one-off containers of the django serv
 from __future__ import annotations
 
 import re
+import sys
 
 from invoke import task
 
-from . import settings
+from . import applied_migrations, settings
 from .cli import DRY_RUN_HELP, handle_errors, remainder
 from .commands import compose
 from .commands.compose import ComposeProject
@@ -89,6 +90,21 @@ def _app_label(app: str | None) -> str | None:
     return app
 
 
+def _migrate(stack: LocalStack, app: str | None = None, target: str | None = None) -> None:
+    """migrate, warning first about applied migrations edited since they were applied,
+    and remembering afterwards what it applied."""
+    project_dir = stack.settings.project_dir
+    for path, label, when in applied_migrations.edited(project_dir):
+        print(
+            f"warning: {path} changed since {label} was applied here ({when}); Django will not run it again, "
+            "here or in production: undo the edit and write a new migration for the change",
+            file=sys.stderr,
+        )
+    result = stack.run(compose.migrate(stack.project, app, target))
+    if not stack.executor.dry_run:
+        applied_migrations.remember(project_dir, migration_facts.parse_applied(result.stdout))
+
+
 def _makemigrations(stack: LocalStack, app: str | None, check: bool) -> None:
     todo = "run `inv local.makemigrations` to write the missing migrations" if check else ""
     stack.run(compose.makemigrations(stack.project, app, check), todo=todo)
@@ -130,7 +146,7 @@ def migrate(c, app=None, target=None, dry_run=False):
             raise UsageError(f"--target {target!r} is not a migration name", "use a name like 0002_note_body, or zero")
     with stack.report:
         with stack.report.step("migrate"):
-            stack.run(compose.migrate(stack.project, app, target))
+            _migrate(stack, app, target)
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
@@ -176,7 +192,7 @@ def update(c, app=None, dry_run=False):
         with stack.report.step("makemigrations"):
             _makemigrations(stack, app, check=False)
         with stack.report.step("migrate"):
-            stack.run(compose.migrate(stack.project, app))
+            _migrate(stack, app)
         stack.restart([stack.settings.django_service])
 
 

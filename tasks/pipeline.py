@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from .errors import DeployError
 from . import hooks
 from .executor import Interrupted, deferred_interrupts
+from .commands import compose
+from .facts import compose as compose_facts
 from .facts import git as git_facts
 from .facts import migrations as migration_facts
 from .steps import database, health, images, lock, releases, services, source
@@ -76,23 +78,23 @@ def _backup(t: Target, release: releases.Release, pending: list[migration_facts.
         step.note = release.backup or why
 
 
-def _migrate(t: Target, release: releases.Release, pending, todo: str) -> None:
+def _migrate(t: Target, release: releases.Release, todo: str) -> None:
     with t.step("migrate") as step:
         try:
-            database.migrate(t, todo)
+            result = database.migrate(t, todo)
         except Interrupted as interrupt:
-            if interrupt.result.ok:
-                release.migrations = [m.label for m in pending]
+            release.migrations = migration_facts.parse_applied(interrupt.result.stdout)
             raise
-        release.migrations = [m.label for m in pending]
-        step.note = f"{len(pending)} applied" if not t.dry_run else ""
+        # Django's own account of what it applied: right even when the plan was skipped.
+        release.migrations = migration_facts.parse_applied(result.stdout)
+        step.note = f"{len(release.migrations)} applied" if not t.dry_run else ""
 
 
 def _finish(t: Target, release: releases.Release, began: float) -> None:
     release.seconds = round(time.monotonic() - began, 1)
     # A run that never got as far as a revision (a ref that does not exist) is bad
     # input, not a release: it leaves no trace.
-    if t.dry_run or release.revision is None:
+    if t.dry_run or release.revision is None or release.result == "planned":
         return
     with t.step("record") as step:
         releases.record(t, release)
@@ -123,6 +125,13 @@ class HostRun:
     group: images.BuildGroup | None = None
     revision: str | None = None
     checked_out: bool = False
+    built: bool = False
+    retagged: bool = False
+
+    @property
+    def unchanged(self) -> bool:
+        """The same revision as deployed, with the images already in place."""
+        return bool(self.revision) and self.revision == self.previous and not self.built and not self.retagged
 
     @property
     def previous(self) -> str | None:
@@ -152,13 +161,14 @@ def in_parallel(runs: list[HostRun], work, label: str) -> None:
         raise DeployError(f"{label} failed on {len(failures)} hosts: " + "; ".join(f"{name}: {problem}" for name, problem in failures.items()), "")
 
 
-def deploy(targets: list[Target], ref: str, primary: Target | None = None) -> list[releases.Release]:
+def deploy(targets: list[Target], ref: str, primary: Target | None = None, options: DeployOptions | None = None) -> list[releases.Release]:
     """One deploy across `targets`: preflight and build everywhere at once, the lock on
     all hosts or none, migrations once on the primary before any restart, then one host
     at a time behind the health gate. The first unhealthy host is rolled back and the
     hosts after it stay on the old release."""
     first = targets[0]
     primary = primary or first
+    options = options or DeployOptions()
     runs = [HostRun(t) for t in targets]
     names = [t.name for t in targets]
     print_plan(first, f"deploy {ref}" + (f" to {', '.join(names)} (migrations on {primary.name})" if len(targets) > 1 else ""), deploy_plan(first, ref))
@@ -180,10 +190,12 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None) -> li
     try:
         with locks_on_all(targets, lock.new_lock("deploy", ref)):
             try:
-                _deploy_locked(runs, ref, primary)
+                _deploy_locked(runs, ref, primary, options)
                 for run in runs:
                     run.release.result = "ok"
                 hooks.run_hook("post-deploy", first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")
+            except PlanShown:
+                return [run.release for run in runs]
             except BaseException as problem:
                 for run in runs:
                     if run.release.result != "ok":
@@ -232,27 +244,38 @@ def _build(run: HostRun, ref: str) -> None:
         run.revision = source.fetch(t, ref, checkout_exists=run.state.checkout)
         run.release.revision = run.revision
         step.note = f"{ref} is {short(run.revision)}" if run.revision else ref
-    with t.step("checkout") as step:
-        source.checkout(t, run.revision, ref)
-        run.checked_out = True
-        step.note = f"{short(run.previous)} -> {short(run.revision)}"
+    if run.revision and run.revision == run.previous:
+        t.skip("checkout", f"{short(run.revision)} is checked out already")
+    else:
+        with t.step("checkout") as step:
+            source.checkout(t, run.revision, ref)
+            run.checked_out = True
+            step.note = f"{short(run.previous)} -> {short(run.revision)}"
     with t.step("build") as step:
         run.group = images.build_group(t)
+        reused = images.reuse_release(t, run.group, run.revision) if run.revision else None
+        if reused is not None:
+            run.retagged = reused
+            step.note = f"skipped: the images of {short(run.revision)} are there" + (" (tags moved to them)" if reused else "")
+            return
         images.keep_previous(t, run.group, run.previous)
         images.build(t, run.group)
+        run.built = True
         if run.revision:
             images.tag_release(t, run.group, run.revision)
         step.note = ", ".join(run.group.services)
 
 
-def _deploy_locked(runs: list[HostRun], ref: str, primary: Target) -> None:
+def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: "DeployOptions") -> None:
     lead = next(run for run in runs if run.t is primary)
     try:
         in_parallel(runs, lambda run: _build(run, ref), "build")
-        pending = migration_facts.pending(_plan(primary))
-        _backup(primary, lead.release, pending, lead.group.all_services)
-        back_to = f"the checkout is back at {short(lead.previous)}" if lead.previous else "nothing was deployed before"
-        _migrate(primary, lead.release, pending, todo=f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again")
+        if options.plan_only:
+            _show_plan(primary)
+            for run in runs:
+                run.release.result = "planned"
+            raise PlanShown
+        _migrations(primary, lead, options)
         hooks.run_hook("post-migrate", primary.report, hosts=[run.t.name for run in runs], ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
     except BaseException:
         # Nothing restarted yet: the old containers still serve. Put tags and code back.
@@ -264,7 +287,7 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target) -> None:
     for index, run in enumerate(runs):
         t = run.t
         try:
-            services.restart(t, run.group.all_services)
+            _restart_changed(run)
             _health_gate(t)
         except BaseException as problem:
             reason = problem.what if isinstance(problem, DeployError) else "interrupted" if isinstance(problem, KeyboardInterrupt) else str(problem)
@@ -283,8 +306,92 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target) -> None:
                 f"it serves again; see `docker compose -f {t.settings.compose_file} logs {t.settings.django_service}` on {t.name}",
             ) from None
         run.release.result = "ok"
-        if run.revision:
+        if run.revision and run.revision != run.previous:
             _prune(t, run.group, run.revision)
+
+
+class PlanShown(Exception):
+    """`deploy --plan` stops after showing the plan; the hosts are put back as they were."""
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    plan_only: bool = False
+    allow_edited_migrations: bool = False
+
+
+def _show_plan(t: Target) -> None:
+    with t.step("plan") as step:
+        pending = migration_facts.pending(database.plan(t))
+        step.note = pending_note(pending)
+    if pending:
+        operations = database.operations(t, [m.label for m in pending])
+        for line in migration_facts.format_plan(pending, operations):
+            t.report.say(line)
+
+
+def _trusted_previous(t: Target, previous: str | None) -> bool:
+    """Did composeship put `previous` into service (so its migrations were all applied)?"""
+    if not previous:
+        return False
+    served = releases.releases_served(releases.read_log(t))
+    return bool(served) and served[0]["revision"] == previous
+
+
+def _migrations(t: Target, lead: HostRun, options: DeployOptions) -> None:
+    """Plan, guard, backup and migrate on the primary, skipping the one-off containers
+    when git shows that no migration file changed since a release composeship deployed."""
+    previous, revision, release = lead.previous, lead.revision, lead.release
+    back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
+    todo = f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again"
+    trusted = revision is not None and _trusted_previous(t, previous)
+    changes = t.probe(git_facts.migration_changes(previous, revision)) if trusted and revision != previous else []
+    if trusted and not changes:
+        t.skip("migrate", f"no migration file changed since {short(previous)}")
+        return
+    edits = [change for change in changes if change[0] in ("M", "D")]
+    if trusted and not edits:
+        # Only new files: they are what is pending; Django reports what it applied.
+        added = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
+        t.skip("plan", f"{len(added)} new migration file(s) since {short(previous)}: {migration_facts.summarize(added)}")
+        _backup(t, release, added, lead.group.all_services)
+    else:
+        known = _plan(t)
+        if edits and not t.dry_run:
+            edited = migration_facts.edited_applied(edits, known)
+            if edited and not options.allow_edited_migrations:
+                named = ", ".join(f"{path} ({label})" for path, label in edited)
+                raise DeployError(
+                    f"applied migrations were edited since {short(previous)}: {named}",
+                    "never edit an applied migration: undo the edit and write a new migration for the change (--allow-edited-migrations deploys anyway)",
+                )
+            if edited:
+                t.report.say(f"warning: deploying edited applied migrations (--allow-edited-migrations): {', '.join(path for path, _ in edited)}")
+        _backup(t, release, migration_facts.pending(known), lead.group.all_services)
+    _migrate(t, release, todo=todo)
+
+
+def _restart_changed(run: HostRun) -> None:
+    """Restart, in order, only the services whose container is missing, stopped, or out
+    of date with its image or configuration, as Compose itself judges (`up --dry-run`).
+    A redeploy of the running revision with its images in place restarts nothing
+    unless a container is down."""
+    t = run.t
+    if run.unchanged and not t.dry_run:
+        states = t.probe(compose_facts.containers(t.project))
+        running = {s.service for s in states if s.ready}
+        if all(service in running for service in run.group.services):
+            t.skip("restart", "same revision and images as running")
+            return
+    if t.dry_run:
+        services.restart(t, run.group.all_services)
+        return
+    result = t.run(compose.up_dry_run(t.project), probe=True, stream=False)
+    changed = compose_facts.parse_up_dry_run(result.stdout + result.stderr, run.group.project_name, run.group.all_services)
+    if not changed:
+        t.skip("restart", "every service runs its current image and configuration")
+        return
+    services.restart(t, changed)
 
 
 def _prune(t: Target, group: images.BuildGroup, current: str) -> None:
@@ -367,7 +474,7 @@ def migrate_only(t: Target, force: bool) -> releases.Release:
                 step.note = f"ignored (--force): {', '.join(stale)}" if stale else "image matches the checkout"
         pending = migration_facts.pending(known)
         _backup(t, release, pending, compose_services)
-        _migrate(t, release, pending, todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration")
+        _migrate(t, release, todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration")
     return release
 
 

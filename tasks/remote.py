@@ -12,7 +12,7 @@ from fabric import Connection, task
 from . import overview, pipeline, settings
 from .cli import DRY_RUN_HELP, handle_errors, remainder
 from .commands import compose, git
-from .connection import open_connection
+from .connection import connection_count, open_connection
 from .errors import LockHeld, UsageError
 from .executor import Executor, PrintingExecutor
 from .facts.migrations import summarize
@@ -81,17 +81,31 @@ def _ref(value: str | None) -> str | None:
 
 
 @many_hosts
-@task(help={"ref": "Branch, tag or commit to deploy (default: DEPLOY_REF, else main).", "dry_run": DRY_RUN_REMOTE_HELP})
+@task(
+    help={
+        "ref": "Branch, tag or commit to deploy (default: DEPLOY_REF, else main).",
+        "plan": "Build, then show the pending migrations per app (irreversible and code-running operations marked) and stop; the hosts are put back as they were.",
+        "allow_edited_migrations": "Deploy even when a migration that is already applied was edited (normally refused).",
+        "verbose": "Also print how many SSH connections and commands each host took.",
+        "dry_run": DRY_RUN_REMOTE_HELP,
+    }
+)
 @handle_errors
-def deploy(c, ref=None, dry_run=False):
+def deploy(c, ref=None, plan=False, allow_edited_migrations=False, verbose=False, dry_run=False):
     """Deploy: fetch the ref, rebuild the django image, migrate in a one-off container, restart in order, health gate."""
     chosen = _ref(ref)
     targets = open_targets(c, "deploy", dry_run)
     target_ref = chosen or targets[0].settings.ref
     report = targets[0].report
-    report.title = f"deploy of {target_ref} to {', '.join(t.name for t in targets)}"
-    with report:
-        pipeline.deploy(targets, target_ref, primary_of(targets))
+    report.title = f"{'plan' if plan else 'deploy'} of {target_ref} to {', '.join(t.name for t in targets)}"
+    options = pipeline.DeployOptions(plan_only=plan, allow_edited_migrations=allow_edited_migrations)
+    try:
+        with report:
+            pipeline.deploy(targets, target_ref, primary_of(targets), options)
+    finally:
+        if verbose:
+            for t in targets:
+                print(f"{t.name}: {connection_count(t.executor.context)} SSH connection(s), {t.executor.commands_run} commands")
 
 
 @many_hosts

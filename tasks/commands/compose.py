@@ -86,3 +86,8 @@ def up_and_wait(project: ComposeProject, service: str, timeout: int) -> list[str
 
 def exec_in(project: ComposeProject, service: str, *args: str) -> list[str]:
     return compose(project, "exec", "-T", service, *args)
+
+
+def up_dry_run(project: ComposeProject) -> list[str]:
+    """What `up -d` would do, without doing it: which containers it would (re)create."""
+    return compose(project, "--dry-run", "up", "-d", "--no-build")

@@ -47,3 +47,11 @@ def migration_files() -> list[str]:
 
 def files_at(revision: str) -> list[str]:
     return ["git", "ls-tree", "-r", "--name-only", revision]
+
+
+MIGRATION_PATHS = (":(glob)**/migrations/*.py",)
+
+
+def migration_changes(previous: str, revision: str) -> list[str]:
+    """Migration files added (A), modified (M) or deleted (D) between two revisions."""
+    return ["git", "diff", "--name-status", "--no-renames", previous, revision, "--", *MIGRATION_PATHS]

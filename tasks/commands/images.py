@@ -7,6 +7,10 @@ def image_id(image: str) -> list[str]:
     return ["docker", "image", "inspect", "--format", "{{.Id}}", image]
 
 
+def image_ids(*names: str) -> list[str]:
+    return ["docker", "image", "inspect", "--format", "{{.Id}}", *names]
+
+
 def tag(source: str, target: str) -> list[str]:
     return ["docker", "tag", source, target]
 

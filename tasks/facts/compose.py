@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from ..commands import compose as cmd
@@ -99,3 +100,18 @@ def parse_config(stdout: str) -> ComposeConfig:
 
 def config(project: ComposeProject) -> Fact[ComposeConfig]:
     return Fact("compose config", cmd.config_json(project), parse_config, redact=True)
+
+
+_DRY_RUN_LINE = re.compile(r"Container (?P<name>\S+)\s+(?P<action>Recreate|Create|Creating|Starting)\b")
+
+
+def parse_up_dry_run(stdout: str, project_name: str, services: list[str]) -> list[str]:
+    """Services whose containers `up` would create, recreate or start (the others are
+    running as configured). Containers are named `<project>-<service>-<n>`."""
+    touched = set()
+    for match in _DRY_RUN_LINE.finditer(stdout):
+        name = match["name"].split("_", 1)[-1] if re.match(r"^[0-9a-f]{12}_", match["name"]) else match["name"]
+        for service in services:
+            if re.fullmatch(rf"{re.escape(project_name)}[-_]{re.escape(service)}[-_]\d+", name):
+                touched.add(service)
+    return [service for service in services if service in touched]

@@ -50,3 +50,17 @@ def dirty_files() -> Fact[list[str]]:
 
 def migration_files() -> Fact[list[str]]:
     return Fact("migration files", git.migration_files(), parse_paths)
+
+
+def parse_name_status(stdout: str) -> list[tuple[str, str]]:
+    """`git diff --name-status`: `M\tpath` lines -> (status letter, path)."""
+    found = []
+    for line in stdout.splitlines():
+        status, _, path = line.partition("\t")
+        if status and path:
+            found.append((status[0], path))
+    return found
+
+
+def migration_changes(previous: str, revision: str) -> Fact[list[tuple[str, str]]]:
+    return Fact("migration changes", git.migration_changes(previous, revision), parse_name_status)

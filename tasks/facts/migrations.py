@@ -153,3 +153,72 @@ def parse_reversibility(stdout: str) -> dict[str, list[str]]:
         if line.startswith("REVERSIBILITY "):
             return json.loads(line[len("REVERSIBILITY ") :])
     raise ValueError("no reversibility report in the output")
+
+
+_APPLIED_LINE = re.compile(r"Applying (?P<app>\w+)\.(?P<name>\w+)\.\.\. OK")
+
+
+def parse_applied(migrate_output: str) -> list[str]:
+    """Labels that `migrate` reports as applied (`Applying notes.0002_x... OK`)."""
+    return [f"{m['app']}.{m['name']}" for m in _APPLIED_LINE.finditer(migrate_output)]
+
+
+def edited_applied(changes: list[tuple[str, str]], plan: list[Migration]) -> list[tuple[str, str]]:
+    """(file, label) of migration files modified or deleted although their migration is
+    applied: an applied migration must never change; a new migration fixes it."""
+    applied = {(m.app, m.name): m.label for m in plan if m.applied}
+    names = {}
+    for (app, name), label in applied.items():
+        names.setdefault(name, []).append(label)
+    found = []
+    for status, path in changes:
+        if status not in ("M", "D"):
+            continue
+        [(folder, name)] = files_to_labels([path]) or [("", "")]
+        label = applied.get((folder, name)) or (names[name][0] if len(names.get(name, [])) == 1 else None)
+        if label:
+            found.append((path, label))
+    return found
+
+
+OPERATIONS_REPORT = """
+import json
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+loader = MigrationLoader(connection)
+report = {}
+for label in LABELS:
+    app, name = label.split(".", 1)
+    migration = loader.get_migration(app, name)
+    report[label] = [[type(op).__name__, bool(op.reversible), op.describe()] for op in migration.operations]
+print("OPERATIONS " + json.dumps(report))
+"""
+
+
+def operations_script(labels: list[str]) -> str:
+    import json
+
+    return f"LABELS = {json.dumps(labels)}\n{OPERATIONS_REPORT}"
+
+
+def parse_operations(stdout: str) -> dict[str, list[tuple[str, bool, str]]]:
+    import json
+
+    for line in stdout.splitlines():
+        if line.startswith("OPERATIONS "):
+            return {label: [tuple(op) for op in ops] for label, ops in json.loads(line[len("OPERATIONS ") :]).items()}
+    raise ValueError("no operations report in the output")
+
+
+def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, bool, str]]]) -> list[str]:
+    """Pending migrations per app, each operation marked: `!` irreversible, and the
+    RunPython/RunSQL ones (code that Django cannot check) named as such."""
+    lines = []
+    for app in dict.fromkeys(m.app for m in pending):
+        lines.append(f"{app}:")
+        for m in (m for m in pending if m.app == app):
+            lines.append(f"  {m.name}")
+            for kind, reversible, description in operations.get(m.label, []):
+                marks = ("" if reversible else " [irreversible]") + (" [runs code]" if kind in ("RunPython", "RunSQL") else "")
+                lines.append(f"    - {description}{marks}")
+    return lines

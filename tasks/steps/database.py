@@ -45,8 +45,14 @@ def backup(t: Target) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def migrate(t: Target, todo: str) -> None:
-    t.run(compose.migrate(t.project, noinput=True), todo=todo)
+def migrate(t: Target, todo: str):
+    return t.run(compose.migrate(t.project, noinput=True), todo=todo)
+
+
+def operations(t: Target, labels: list[str]) -> dict[str, list[tuple[str, bool, str]]]:
+    """label -> its operations (kind, reversible, description), asked of the image."""
+    result = t.run(compose.manage(t.project, "shell", "-c", migration_facts.operations_script(labels)), stream=False, todo="the image could not load its migrations")
+    return {} if t.dry_run else migration_facts.parse_operations(result.stdout)
 
 
 def irreversible(t: Target, labels: list[str]) -> dict[str, list[str]]:

@@ -17,6 +17,7 @@ class BuildGroup:
     services: list[str]
     images: list[str]
     all_services: list[str]
+    project_name: str
 
 
 def build_group(t: Target) -> BuildGroup:
@@ -34,7 +35,7 @@ def build_group(t: Target) -> BuildGroup:
             "composeship builds the django image on the server from your code: give the service a `build:`",
         )
     found = sorted({config.services[name].image for name in services})
-    return BuildGroup(services, found, list(config.services))
+    return BuildGroup(services, found, list(config.services), config.project_name)
 
 
 def exists(t: Target, image: str) -> bool:
@@ -91,3 +92,20 @@ def prune(t: Target, group: BuildGroup, released: set[str], keep: set[str]) -> l
                 if t.run(images.remove(tag.name), cwd=None, stream=False, check=False).ok:
                     removed.append(tag.name)
     return removed
+
+
+def reuse_release(t: Target, group: BuildGroup, revision: str) -> bool | None:
+    """When every image of the group already has `revision`'s release tag, point the
+    images at those tags instead of building: None when a tag is missing (build),
+    else whether any image had to be moved."""
+    moved = False
+    for image in group.images:
+        tagged = images.release_tag(image, revision)
+        result = t.run(images.image_ids(tagged, image), cwd=None, probe=True, stream=False, check=False)
+        ids = result.stdout.split()
+        if not ids or (not result.ok and not exists(t, tagged)):
+            return None
+        if len(ids) < 2 or ids[0] != ids[1]:
+            t.run(images.tag(tagged, image), cwd=None, stream=False)
+            moved = True
+    return moved

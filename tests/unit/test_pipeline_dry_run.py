@@ -27,6 +27,7 @@ CONFIG = {
 
 def probes():
     answers = {
+        r"docker image inspect --format '\{\{.Id\}\}' \w+:\w+ \w+$": Result("sha256:abc\n", exited=1),
         r"docker image inspect --format '\{\{.Id\}\}' \w+:\w+$": Result(exited=1),
         r"docker image inspect --format '\{\{.Id\}\}' \w+$": Result("sha256:abc\n"),
         r"docker version": Result("20.10\n"),
@@ -38,6 +39,8 @@ def probes():
         r"df -Pk": Result("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 100 1 9999999 1% /\n"),
         r"git ls-remote origin main": Result(f"{NEW}\trefs/heads/main\n"),
         r"config --format json": Result(json.dumps(CONFIG)),
+        r"cat /srv/shop/.git/composeship/releases.log": Result(json.dumps({"kind": "deploy", "result": "ok", "revision": HEAD}) + "\n"),
+        r"git diff --name-status": Result("A\tnotes/migrations/0002_note_body.py\n"),
     }
     return {re.compile(".*" + pattern): result for pattern, result in answers.items()}
 
@@ -65,7 +68,6 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
         f"cd /srv/shop && {compose} build celeryworker django",
         f"docker tag shop_celeryworker shop_celeryworker:{NEW[:12]}",
         f"docker tag shop_django shop_django:{NEW[:12]}",
-        f"cd /srv/shop && {compose} run --rm django python manage.py showmigrations --plan",
         f"cd /srv/shop && {compose} exec -T postgres backup",
         f"cd /srv/shop && {compose} run --rm django python manage.py migrate --noinput",
         f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 django",
