@@ -1,0 +1,125 @@
+"""Safe migrations and fast deploys on a real sandbox host: an edited applied migration
+is refused before the database is touched; a redeploy with nothing to do builds
+nothing and starts no container; a code-only release starts no one-off container;
+--plan shows what would be applied and stops."""
+
+import subprocess
+import time
+
+from .helpers import assert_one_error_line, clean_environ, tool
+from .remote import MIGRATION_0002
+from .test_deploy import MODEL_WITH_BODY, deploy_ok
+from .test_operate import IRREVERSIBLE_0002
+
+
+def containers_created(project, since: float, until: float) -> list[str]:
+    """Names of the containers Docker created for the project between two moments."""
+    result = subprocess.run(
+        ["docker", "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", "type=container", "--filter", "event=create",
+         "--filter", f"label=com.docker.compose.project={project.compose_project}", "--format", "{{.Actor.Attributes.name}}"],
+        capture_output=True, text=True, check=True,
+    )
+    return result.stdout.split()
+
+
+def title_length(project):
+    return project.stack.sql("select character_maximum_length from information_schema.columns where table_name = 'notes_note' and column_name = 'title'")
+
+
+def test_an_edited_applied_migration_is_refused_before_the_database_is_touched(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    old = project.head()
+    applied = project.stack.applied_migrations()
+    initial = (project.origin.work / "notes/migrations/0001_initial.py").read_text()
+    assert "max_length=200" in initial
+    project.origin.commit("widen the title in place (wrong); 1.1.0", {"VERSION": "1.1.0\n", "notes/migrations/0001_initial.py": initial.replace("max_length=200", "max_length=250")})
+
+    refused = project.fab("deploy")
+    assert_one_error_line(refused, "applied migrations were edited", "notes/migrations/0001_initial.py (notes.0001_initial)", "new migration", "--allow-edited-migrations", alone=False)
+    assert title_length(project) == ["200"]
+    assert project.stack.applied_migrations() == applied
+    assert project.page("/version/") == (200, "1.0.0")
+    assert project.head() == old
+    assert not project.locked()
+
+    allowed = project.fab("deploy", "--allow-edited-migrations")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert project.page("/version/") == (200, "1.1.0")
+    assert title_length(project) == ["200"], "Django never re-runs an applied migration"
+
+
+def test_a_noop_redeploy_builds_nothing_and_starts_no_container(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    started = time.time()
+    again = deploy_ok(project, "--verbose")
+    ended = time.time() + 1
+    assert containers_created(project, started, ended) == []
+    assert "build [sandbox] ok" in again.stdout and "skipped: the images of" in again.stdout
+    assert "--- migrate [sandbox] skipped: no migration file changed" in again.stdout
+    assert "--- restart [sandbox] skipped: same revision and images as running" in again.stdout
+    assert "sandbox: 1 SSH connection(s)" in again.stdout
+    assert project.releases()[-1]["result"] == "ok"
+
+
+def test_a_code_only_release_starts_no_one_off_container(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    postgres_before = project.stack.compose("ps", "-q", "postgres").stdout.strip()
+    project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    started = time.time()
+    result = deploy_ok(project)
+    created = containers_created(project, started, time.time() + 1)
+    assert project.page("/version/") == (200, "1.1.0")
+    assert sorted(name.split("-")[-2] for name in created) == ["celeryworker", "django"], created
+    assert "--- migrate [sandbox] skipped: no migration file changed since" in result.stdout
+    assert project.stack.compose("ps", "-q", "postgres").stdout.strip() == postgres_before
+    assert "restart postgres" not in result.stdout
+
+
+def test_a_release_with_a_new_migration_skips_the_plan_container_but_records_it(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
+    started = time.time()
+    result = deploy_ok(project)
+    one_offs = [name for name in containers_created(project, started, time.time() + 1) if "-run-" in name]
+    assert len(one_offs) == 1, one_offs  # the migrate container, and no plan container
+    assert "1 new migration file(s)" in result.stdout
+    assert project.releases()[-1]["migrations"] == ["notes.0002_note_body"]
+    assert project.releases()[-1]["backup"].endswith(".sql.gz")
+
+
+def test_plan_shows_what_would_be_applied_and_stops(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    old = project.head()
+    applied = project.stack.applied_migrations()
+    irreversible = IRREVERSIBLE_0002.replace('("notes", "0001_initial")', '("notes", "0002_note_body")')
+    project.origin.commit("two migrations; 1.1.0", {
+        "VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY,
+        "notes/migrations/0002_note_body.py": MIGRATION_0002, "notes/migrations/0003_data.py": irreversible,
+    })
+    result = project.fab("deploy", "--plan")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("notes:")
+    assert lines[start:start + 5] == ["notes:", "  0002_note_body", "    - Add field body to note", "  0003_data", "    - Raw Python operation [irreversible] [runs code]"]
+    assert project.head() == old
+    assert project.page("/version/") == (200, "1.0.0")
+    assert project.stack.applied_migrations() == applied
+    assert len(project.releases()) == 1
+    assert not project.locked()
+
+
+def test_local_migrate_warns_about_an_edited_applied_migration(local_stack, tmp_path):
+    env = clean_environ(DEPLOY_PROJECT_DIR=str(local_stack.folder), DEPLOY_COMPOSE_PROJECT=local_stack.name, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    first = tool("inv", "local.migrate", env=env)
+    assert first.returncode == 0 and "warning:" not in first.stderr
+    initial = local_stack.folder / "notes/migrations/0001_initial.py"
+    initial.write_text(initial.read_text().replace("max_length=200", "max_length=250"))
+    second = tool("inv", "local.migrate", env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "warning: notes/migrations/0001_initial.py changed since notes.0001_initial was applied here" in second.stderr
+    assert "write a new migration" in second.stderr
