@@ -345,7 +345,12 @@ def _migrations(t: Target, lead: HostRun, options: DeployOptions) -> None:
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
     todo = f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again"
     trusted = revision is not None and _trusted_previous(t, previous)
-    changes = t.probe(git_facts.migration_changes(previous, revision)) if trusted and revision != previous else []
+    changes = []
+    if trusted and revision != previous:
+        # A dry run has not fetched the new revision: then git cannot tell, and the plan runs.
+        diff = t.run(git_facts.migration_changes(previous, revision).argv, probe=True, stream=False, check=False)
+        trusted = diff.ok
+        changes = git_facts.parse_name_status(diff.stdout)
     if trusted and not changes:
         t.skip("migrate", f"no migration file changed since {short(previous)}")
         return

@@ -94,7 +94,8 @@ class Stack:
         return subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container], capture_output=True, text=True, check=True).stdout.strip()
 
     def destroy(self) -> None:
-        self.compose("down", "-v", "--remove-orphans", "--timeout", "2", check=False)
+        # By project name alone: works whatever compose file the project used, or none left.
+        subprocess.run(["docker", "compose", "-p", self.name, "down", "-v", "--remove-orphans", "--timeout", "2"], capture_output=True, timeout=300)
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess, *words: str, alone: bool = True) -> str:

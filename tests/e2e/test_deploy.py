@@ -48,7 +48,7 @@ def test_first_deploy_then_a_release_with_a_migration(remote_project):
     assert "notes.0002_note_body" in project.stack.applied_migrations()
     assert project.stack.sql("select column_name from information_schema.columns where table_name = 'notes_note' and column_name = 'body'") == ["body"]
     assert project.head() == revision
-    assert "1 pending: notes.0002_note_body" in second.stdout
+    assert "1 new migration file(s)" in second.stdout and "notes.0002_note_body" in second.stdout
 
     first_entry, second_entry = project.releases()
     assert first_entry["result"] == second_entry["result"] == "ok"
