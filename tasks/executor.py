@@ -131,6 +131,12 @@ class Executor:
             raise self.failure(result, shown=stream, todo=todo, redact=redact)
         return result
 
+    def probe_batch(self, items: Sequence[tuple[Sequence[str], str | None]]) -> list[Result]:
+        """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
+        commands = [render(argv, cwd) for argv, cwd in items]
+        result = self.run(["sh", "-c", batch_script(commands)], probe=True, stream=False)
+        return parse_batch(result.stdout, commands)
+
     def failure(self, result: Result, *, shown: bool, todo: str = "", redact: bool = False) -> CommandFailed:
         output = result.stderr + result.stdout
         for needle, what, advice in _DIAGNOSES:
@@ -156,6 +162,34 @@ class Executor:
             stdout=result.stdout,
             stderr=result.stderr,
         )
+
+
+BATCH_MARK = "@@composeship-batch@@"
+
+
+def batch_script(commands: Sequence[str]) -> str:
+    """One sh script that runs each (rendered) read-only command, keeping apart its exit
+    code, stdout and stderr, so that several probes cost one round trip."""
+    lines = ['t=$(mktemp -d) || exit 1']
+    for index, command in enumerate(commands):
+        lines.append(f'( {command} ) >"$t/{index}.out" 2>"$t/{index}.err"; echo $? >"$t/{index}.rc"')
+    numbers = " ".join(str(index) for index in range(len(commands)))
+    # A newline before each mark: output without a final newline stays apart from it.
+    lines.append(f'for i in {numbers}; do printf "\\n{BATCH_MARK} %s\\n" "$(cat "$t/$i.rc")"; cat "$t/$i.out"; printf "\\n{BATCH_MARK}\\n"; cat "$t/$i.err"; done')
+    lines.append('rm -rf "$t"')
+    return "\n".join(lines)
+
+
+def parse_batch(stdout: str, commands: Sequence[str]) -> list[Result]:
+    sections = stdout.split(f"\n{BATCH_MARK}")[1:]
+    if len(sections) != 2 * len(commands):
+        raise ValueError(f"expected {len(commands)} results from the batch, got {len(sections) // 2}")
+    results = []
+    for index, command in enumerate(commands):
+        head, _, out = sections[2 * index].partition("\n")
+        err = sections[2 * index + 1].partition("\n")[2]
+        results.append(Result(command, out, err, int(head.strip() or 1)))
+    return results
 
 
 class PrintingExecutor(Executor):

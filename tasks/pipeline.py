@@ -43,14 +43,14 @@ def print_plan(t: Target, title: str, lines: list[tuple[str, str]]) -> None:
 def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
     s = t.settings
     return [
-        ("preflight", "docker and compose usable, checkout clean, free disk"),
+        ("preflight", "docker and compose usable, checkout clean, free disk (one round trip)"),
         ("lock", t.lock_dir),
         ("fetch", f"origin, resolve {ref} to a commit, check it out"),
-        ("build", f"{s.django_service} and the services sharing its build, tagged with the revision"),
-        ("plan", "pending migrations, from a one-off container of the new image"),
+        ("build", f"{s.django_service} and the services sharing its build, tagged with the revision; skipped when that revision's images are there"),
+        ("plan", "pending migrations from git since the deployed release; a one-off container of the new image when a file was edited or the history is unknown; edited applied migrations refused"),
         ("backup", f"DEPLOY_BACKUP={s.backup}"),
-        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput"),
-        ("restart", "in order: " + ", ".join(s.restart_order) + ", then the other services (each only if changed)"),
+        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput; skipped when no migration file changed"),
+        ("restart", "in order: " + ", ".join(s.restart_order) + ", then the others; only the services Compose would change"),
         ("health", f"{s.healthcheck_url} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
         ("record", t.release_log),
     ]
@@ -404,10 +404,12 @@ def _prune(t: Target, group: images.BuildGroup, current: str) -> None:
     if t.dry_run:
         t.skip("prune", f"keeps the images of the last {t.settings.keep_releases} releases")
         return
+    entries = releases.read_log(t) + [{"kind": "deploy", "result": "ok", "revision": current}]
+    released = {entry["revision"] for entry in entries if entry.get("revision")}
+    if len(released) <= t.settings.keep_releases:
+        t.skip("prune", f"{len(released)} release(s) so far, {t.settings.keep_releases} are kept")
+        return
     with t.step("prune") as step:
-        served = [{"kind": "deploy", "result": "ok", "revision": current}]
-        entries = releases.read_log(t) + served
-        released = {entry["revision"] for entry in entries if entry.get("revision")}
         removed = images.prune(t, group, released, releases.keep_revisions(entries, current, t.settings.keep_releases))
         step.note = f"removed {len(removed)} old image tag(s)" if removed else "nothing to remove"
 

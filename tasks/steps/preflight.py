@@ -18,12 +18,25 @@ class HostState:
 
 
 def preflight(t: Target, *, first_deploy: bool = True, require_clean: bool = True) -> HostState:
-    t.run(["docker", "version", "--format", "{{.Server.Version}}"], cwd=None, probe=True, stream=False)
-    t.run(["docker", "compose", "version", "--short"], cwd=None, probe=True, stream=False)
-    if not t.check(host.has_program("git"), cwd=None):
+    """Every check in one round trip (a batch of read-only commands), then judged here."""
+    docker, compose, git_present, checkout_test, head, compose_file, status, disk, curl = t.executor.probe_batch([
+        (["docker", "version", "--format", "{{.Server.Version}}"], None),
+        (["docker", "compose", "version", "--short"], None),
+        (host.has_program("git"), None),
+        (host.is_file(f"{t.path}/.git/HEAD"), None),
+        (git.head(), t.path),
+        (host.is_file(f"{t.path}/{t.settings.compose_file}"), None),
+        (git.status(), t.path),
+        (host_facts.free_disk_mb(t.path).argv, None),
+        (host.has_program("curl"), None),
+    ])
+    for result in (docker, compose):
+        if not result.ok:
+            raise t.executor.failure(result, shown=False)
+    if not git_present.ok:
         raise HostError(f"git is not installed on {t.name}", "install git on the server")
 
-    checkout = t.check(host.is_file(f"{t.path}/.git/HEAD"), cwd=None)
+    checkout = checkout_test.ok
     revision = None
     if not checkout:
         if not (first_deploy and t.settings.repo_url):
@@ -32,28 +45,28 @@ def preflight(t: Target, *, first_deploy: bool = True, require_clean: bool = Tru
                 "clone your project there" + (", or set DEPLOY_REPO_URL so that deploy clones it" if first_deploy else ", or run `deploy` first"),
             )
     else:
-        head = t.run(git.head(), probe=True, stream=False, check=False)
         revision = git_facts.parse_revision(head.stdout) if head.ok else None
-        if revision and not t.check(host.is_file(f"{t.path}/{t.settings.compose_file}"), cwd=None):
+        if revision and not compose_file.ok:
             raise HostError(
                 f"compose file {t.settings.compose_file} is missing in {t.path} on {t.name}",
                 "commit it to your repository, or set DEPLOY_COMPOSE_FILE to the file you use",
             )
-        if require_clean:
-            dirty = t.probe(git_facts.dirty_files())
-            if dirty:
-                shown = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
-                raise HostError(
-                    f"the checkout {t.path} on {t.name} has uncommitted changes: {shown}",
-                    "commit them to your repository or discard them on the server; a deploy never overwrites them",
-                )
+        if not status.ok:
+            raise t.executor.failure(status, shown=False)
+        dirty = git_facts.parse_dirty_files(status.stdout)
+        if require_clean and dirty:
+            shown = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
+            raise HostError(
+                f"the checkout {t.path} on {t.name} has uncommitted changes: {shown}",
+                "commit them to your repository or discard them on the server; a deploy never overwrites them",
+            )
 
-    free = t.probe(host_facts.free_disk_mb(t.path), cwd=None)
+    free = host_facts.parse_free_mb(disk.stdout)
     if free < t.settings.min_free_disk_mb:
         raise HostError(
             f"only {free} MiB free for {t.path} on {t.name}",
             f"free some space (e.g. `docker image prune`) or lower DEPLOY_MIN_FREE_DISK_MB (now {t.settings.min_free_disk_mb})",
         )
-    if t.settings.healthcheck_url and not t.check(host.has_program("curl"), cwd=None):
+    if t.settings.healthcheck_url and not curl.ok:
         raise HostError(f"curl is not installed on {t.name}", "install curl: the health gate polls DEPLOY_HEALTHCHECK_URL with it")
     return HostState(checkout, revision)

@@ -1,4 +1,5 @@
 import io
+import subprocess
 
 import pytest
 from invoke import Context, MockContext, Result
@@ -62,3 +63,26 @@ def test_printing_executor_still_runs_probes(tmp_path):
     result = PrintingExecutor(Context(), out=out).run(["ls"], cwd=str(tmp_path), probe=True)
     assert result.stdout.split() == ["file"]
     assert out.getvalue() == ""
+
+
+def test_a_batch_of_probes_keeps_each_result_apart():
+    from tasks.executor import batch_script, parse_batch
+
+    commands = ["echo hi", "printf 'no newline'", "echo oops >&2; exit 3", "cd /no/such/folder && echo never"]
+    out = subprocess.run(["sh", "-c", batch_script(commands)], capture_output=True, text=True, check=True).stdout
+    results = parse_batch(out, commands)
+    assert [(r.command, r.stdout, r.stderr, r.exited) for r in results[:3]] == [
+        ("echo hi", "hi\n", "", 0),
+        ("printf 'no newline'", "no newline", "", 0),
+        ("echo oops >&2; exit 3", "", "oops\n", 3),
+    ]
+    assert results[3].exited != 0 and results[3].stdout == ""
+
+
+def test_probe_batch_runs_one_command_on_the_host():
+    context = Context()
+    out = io.StringIO()
+    executor = Executor(context, out=out)
+    results = executor.probe_batch([(["echo", "a b"], None), (["pwd"], "/tmp")])
+    assert [r.stdout for r in results] == ["a b\n", "/tmp\n"]
+    assert executor.commands_run == 1 and out.getvalue() == ""

@@ -4,8 +4,11 @@ would run, with the read-only probes answered from recorded output."""
 import io
 import json
 import re
+import shlex
 
-from invoke import MockContext, Result
+from invoke import Result
+
+from tasks.executor import BATCH_MARK
 
 from tasks.executor import PrintingExecutor
 from tasks.pipeline import deploy
@@ -32,7 +35,7 @@ def probes():
         r"docker image inspect --format '\{\{.Id\}\}' \w+$": Result("sha256:abc\n"),
         r"docker version": Result("20.10\n"),
         r"docker compose version": Result("2.26.1\n"),
-        r"command -v": Result(""),
+        r"sh -c 'command -v": Result(""),
         r"test -f": Result(""),
         r"git rev-parse --verify --quiet 'HEAD\^\{commit\}'": Result(HEAD + "\n"),
         r"git status --porcelain": Result(""),
@@ -45,6 +48,32 @@ def probes():
     return {re.compile(".*" + pattern): result for pattern, result in answers.items()}
 
 
+class RecordedHost:
+    """Answers each probe from `probes()`; a batch of probes gets one answer per command,
+    in the batch's own format."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def answer(self, command):
+        for pattern, result in self.answers.items():
+            if pattern.match(command):
+                return result
+        raise AssertionError(f"unexpected command on the host: {command}")
+
+    def run(self, command, **options):
+        if BATCH_MARK not in command:
+            return self.answer(command)
+        script = shlex.split(command)[2]
+        parts = []
+        for line in script.splitlines():
+            found = re.match(r"\( (.*) \) >\"\$t/\d+\.out\"", line)
+            if found:
+                result = self.answer(found[1])
+                parts.append(f"\n{BATCH_MARK} {result.exited}\n{result.stdout}\n{BATCH_MARK}\n{result.stderr}")
+        return Result(stdout="".join(parts))
+
+
 def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     environ = {
         "DEPLOY_CONFIG_DIR": str(tmp_path),
@@ -53,7 +82,7 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     }
     settings = load("production", host="web1", environ=environ)
     out = io.StringIO()
-    context = MockContext(run=probes(), repeat=True)
+    context = RecordedHost(probes())
     target = Target("web1", settings, PrintingExecutor(context, host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
     with target.report:
         deploy([target], "main")
