@@ -125,36 +125,6 @@ def undo_targets(plan: list[Migration], current_files: list[str], target_files: 
     return undo, targets
 
 
-REVERSIBILITY_CHECK = """
-import json
-from django.db import connection
-from django.db.migrations.loader import MigrationLoader
-loader = MigrationLoader(connection)
-report = {}
-for label in LABELS:
-    app, name = label.split(".", 1)
-    migration = loader.get_migration(app, name)
-    report[label] = [type(op).__name__ for op in migration.operations if not op.reversible]
-print("REVERSIBILITY " + json.dumps(report))
-"""
-
-
-def reversibility_script(labels: list[str]) -> str:
-    import json
-
-    return f"LABELS = {json.dumps(labels)}\n{REVERSIBILITY_CHECK}"
-
-
-def parse_reversibility(stdout: str) -> dict[str, list[str]]:
-    """label -> names of its irreversible operations (empty: reversible)."""
-    import json
-
-    for line in stdout.splitlines():
-        if line.startswith("REVERSIBILITY "):
-            return json.loads(line[len("REVERSIBILITY ") :])
-    raise ValueError("no reversibility report in the output")
-
-
 _APPLIED_LINE = re.compile(r"Applying (?P<app>\w+)\.(?P<name>\w+)\.\.\. OK")
 
 

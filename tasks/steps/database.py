@@ -57,15 +57,9 @@ def operations(t: Target, labels: list[str]) -> dict[str, list[tuple[str, bool, 
 
 def irreversible(t: Target, labels: list[str]) -> dict[str, list[str]]:
     """label -> its irreversible operations, asked of Django in a one-off container."""
-    result = t.run(
-        compose.manage(t.project, "shell", "-c", migration_facts.reversibility_script(labels)),
-        stream=False,
-        todo="the current image could not load its migrations",
-    )
-    if t.dry_run:
-        return {}
-    report = migration_facts.parse_reversibility(result.stdout)
-    return {label: ops for label, ops in report.items() if ops}
+    report = operations(t, labels)
+    blocked = {label: [kind for kind, reversible, _ in ops if not reversible] for label, ops in report.items()}
+    return {label: kinds for label, kinds in blocked.items() if kinds}
 
 
 def unapply(t: Target, app: str, target: str) -> None:

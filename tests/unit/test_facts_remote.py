@@ -109,12 +109,6 @@ def test_undo_targets_only_touch_the_projects_own_apps():
     assert migrations.undo_targets(plan, current, current) == ([], {})
 
 
-def test_reversibility_report():
-    script = migrations.reversibility_script(["notes.0002_x"])
-    assert script.startswith('LABELS = ["notes.0002_x"]')
-    assert migrations.parse_reversibility('noise\nREVERSIBILITY {"notes.0002_x": ["RunPython"]}\n') == {"notes.0002_x": ["RunPython"]}
-
-
 def test_release_log_logic():
     from tasks.steps import releases
 
