@@ -344,13 +344,14 @@ def _migrations(t: Target, lead: HostRun, options: DeployOptions) -> None:
     previous, revision, release = lead.previous, lead.revision, lead.release
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
     todo = f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again"
+    # `trusted`: composeship put `previous` into service, so all its migrations ran.
     trusted = revision is not None and _trusted_previous(t, previous)
     changes = []
-    if trusted and revision != previous:
+    if previous and revision and revision != previous:
         # A dry run has not fetched the new revision: then git cannot tell, and the plan runs.
         diff = t.run(git_facts.migration_changes(previous, revision).argv, probe=True, stream=False, check=False)
-        trusted = diff.ok
-        changes = git_facts.parse_name_status(diff.stdout)
+        trusted = trusted and diff.ok
+        changes = git_facts.parse_name_status(diff.stdout) if diff.ok else []
     if trusted and not changes:
         t.skip("migrate", f"no migration file changed since {short(previous)}")
         return
