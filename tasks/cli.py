@@ -8,7 +8,8 @@ import sys
 
 from invoke.exceptions import Exit
 
-from .errors import DeployError
+from .errors import DeployError, UsageError
+from .settings import validate_service
 
 DRY_RUN_HELP = "Print the commands instead of running them; nothing is changed."
 
@@ -39,3 +40,23 @@ def remainder() -> list[str]:
     """Words after `--` on the command line, as the shell split them."""
     argv = sys.argv
     return argv[argv.index("--") + 1 :] if "--" in argv else []
+
+
+def service_names(value: str | None) -> list[str]:
+    """`--service a,b` -> ["a", "b"], each checked to be a plain service name."""
+    names = [name.strip() for name in (value or "").split(",") if name.strip()]
+    for name in names:
+        try:
+            validate_service(name)
+        except ValueError as problem:
+            raise UsageError(f"--service {name!r} {problem}", "pass service names from your compose file") from None
+    return names
+
+
+def tail_lines(value) -> int | None:
+    """`--tail N` -> N, or None when not given."""
+    if value is None:
+        return None
+    if not str(value).isdigit():
+        raise UsageError(f"--tail {value!r} is not a number of lines", "use e.g. --tail 100")
+    return int(value)

@@ -10,7 +10,7 @@ import sys
 from invoke import task
 
 from . import applied_migrations, settings
-from .cli import DRY_RUN_HELP, handle_errors, remainder
+from .cli import DRY_RUN_HELP, handle_errors, remainder, service_names, tail_lines
 from .commands import compose
 from .commands.compose import ComposeProject
 from .errors import ConfigError, UsageError
@@ -72,16 +72,6 @@ class LocalStack:
                     step.note = "not running; start the stack with `inv local.up`"
                     continue
                 self.run(compose.restart(self.project, [service]))
-
-
-def _service_names(value: str | None) -> list[str]:
-    names = [name.strip() for name in (value or "").split(",") if name.strip()]
-    for name in names:
-        try:
-            settings.validate_service(name)
-        except ValueError as problem:
-            raise UsageError(f"--service {name!r} {problem}", "pass service names from your compose file") from None
-    return names
 
 
 def _app_label(app: str | None) -> str | None:
@@ -158,8 +148,7 @@ def showmigrations(c, dry_run=False):
         with stack.report.step("showmigrations") as step:
             result = stack.run(compose.showmigrations(stack.project))
             if not dry_run:
-                waiting = migration_facts.pending(migration_facts.parse_list(result.stdout))
-                step.note = f"{len(waiting)} pending" + (f": {', '.join(m.label for m in waiting)}" if waiting else "")
+                step.note = migration_facts.pending_note(migration_facts.pending(migration_facts.parse_list(result.stdout)))
 
 
 @task(
@@ -172,7 +161,7 @@ def showmigrations(c, dry_run=False):
 def restart(c, service=None, dry_run=False):
     """Restart running services of the local stack (default: django)."""
     stack = LocalStack(c, "local.restart", dry_run)
-    services = stack.require_services(_service_names(service) or [stack.settings.django_service])
+    services = stack.require_services(service_names(service) or [stack.settings.django_service])
     with stack.report:
         stack.restart(services)
 
@@ -207,7 +196,7 @@ def update(c, app=None, dry_run=False):
 def up(c, service=None, build=False, dry_run=False):
     """Start the local stack in the background (builds images that are missing)."""
     stack = LocalStack(c, "local.up", dry_run)
-    services = stack.require_services(_service_names(service))
+    services = stack.require_services(service_names(service))
     with stack.report:
         if build:
             with stack.report.step("build"):
@@ -238,10 +227,8 @@ def down(c, dry_run=False):
 def logs(c, service=None, follow=False, tail=None, dry_run=False):
     """Show the logs of the local stack."""
     stack = LocalStack(c, "local.logs", dry_run)
-    services = stack.require_services(_service_names(service))
-    if tail is not None and (not str(tail).isdigit()):
-        raise UsageError(f"--tail {tail!r} is not a number of lines", "use e.g. --tail 100")
-    stack.run(compose.logs(stack.project, services, follow=follow, tail=int(tail) if tail is not None else None))
+    services = stack.require_services(service_names(service))
+    stack.run(compose.logs(stack.project, services, follow=follow, tail=tail_lines(tail)))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})

@@ -27,11 +27,6 @@ def short(revision: str | None) -> str:
     return revision[:12] if revision else "none"
 
 
-def pending_note(pending: list[migration_facts.Migration], shown: int = 3) -> str:
-    labels = [m.label for m in pending]
-    return f"{len(labels)} pending" + (f": {migration_facts.summarize(labels, shown)}" if labels else "")
-
-
 def print_plan(t: Target, title: str, lines: list[tuple[str, str]]) -> None:
     s = t.settings
     t.report.say(f"{title} on {t.name}: {s.path}, {s.compose_file}")
@@ -64,7 +59,7 @@ def _plan(t: Target) -> list[migration_facts.Migration]:
     """Every migration the image knows, applied or not; the step notes the pending ones."""
     with t.step("plan") as step:
         known = database.plan(t)
-        step.note = pending_note(migration_facts.pending(known))
+        step.note = migration_facts.pending_note(migration_facts.pending(known))
     return known
 
 
@@ -323,7 +318,7 @@ class DeployOptions:
 def _show_plan(t: Target) -> None:
     with t.step("plan") as step:
         pending = migration_facts.pending(database.plan(t))
-        step.note = pending_note(pending)
+        step.note = migration_facts.pending_note(pending)
     if pending:
         operations = database.operations(t, [m.label for m in pending])
         for line in migration_facts.format_plan(pending, operations):

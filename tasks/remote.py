@@ -10,7 +10,7 @@ import json as _json
 from fabric import Connection, task
 
 from . import overview, pipeline, settings
-from .cli import DRY_RUN_HELP, handle_errors, remainder
+from .cli import DRY_RUN_HELP, handle_errors, remainder, service_names, tail_lines
 from .commands import compose, git
 from .connection import connection_count, open_connection
 from .errors import LockHeld, UsageError
@@ -136,7 +136,7 @@ def check(c):
     report.title = f"check of {', '.join(t.name for t in targets)}"
     with report:
         for t in targets:
-            with report.step("preflight", host=t.name) as step:
+            with t.step("preflight") as step:
                 state = preflight(t)
                 step.note = f"deployed: {pipeline.short(state.revision)}" if state.checkout else "no checkout yet: deploy will clone DEPLOY_REPO_URL"
 
@@ -207,19 +207,13 @@ def releases_(c, json=False):  # noqa: A002 - the flag is --json
 @handle_errors
 def logs(c, service=None, since=None, follow=False, tail=None):
     """Show the logs of the services on the server (docker compose logs)."""
-    names = [name.strip() for name in (service or "").split(",") if name.strip()]
-    for name in names:
-        try:
-            settings.validate_service(name)
-        except ValueError as problem:
-            raise UsageError(f"--service {name!r} {problem}", "pass service names from your compose file") from None
+    names = service_names(service)
+    lines = tail_lines(tail)
     if since is not None and not settings.GIT_REF.match(since.replace(":", "")):
         raise UsageError(f"--since {since!r} is not a duration or timestamp", "use e.g. --since 10m or --since 2026-11-26T10:00:00")
-    if tail is not None and not str(tail).isdigit():
-        raise UsageError(f"--tail {tail!r} is not a number of lines", "use e.g. --tail 100")
     t = open_target(c, "logs")
     # Interactive: Ctrl-C must end `--follow` at once, not wait for it.
-    t.run(compose.logs(t.project, names, follow=follow, since=since, tail=int(tail) if tail is not None else None), interactive=follow)
+    t.run(compose.logs(t.project, names, follow=follow, since=since, tail=lines), interactive=follow)
 
 
 @task(help={"interactive": "Attach your terminal (for createsuperuser, shell, dbshell).", "dry_run": DRY_RUN_REMOTE_HELP})

@@ -44,10 +44,6 @@ def head() -> Fact[str]:
     return Fact("deployed revision", git.head(), parse_revision)
 
 
-def dirty_files() -> Fact[list[str]]:
-    return Fact("uncommitted changes", git.status(), parse_dirty_files)
-
-
 def migration_files() -> Fact[list[str]]:
     return Fact("migration files", git.migration_files(), parse_paths)
 

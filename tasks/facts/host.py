@@ -75,7 +75,3 @@ def parse_releases(stdout: str) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return entries
-
-
-def releases(log_path: str) -> Fact[list[dict]]:
-    return Fact("release log", host.read_file(log_path), parse_releases)

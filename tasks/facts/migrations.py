@@ -54,6 +54,12 @@ def summarize(labels: list[str], shown: int = 3) -> str:
     return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
 
 
+def pending_note(waiting: list[Migration], shown: int = 3) -> str:
+    """`2 pending: notes.0002_a, notes.0003_b`, for a step's note."""
+    labels = [m.label for m in waiting]
+    return f"{len(labels)} pending" + (f": {summarize(labels, shown)}" if labels else "")
+
+
 def pending(migrations: list[Migration]) -> list[Migration]:
     return [m for m in migrations if not m.applied]
 

@@ -80,13 +80,3 @@ def keep_revisions(entries: list[dict], current: str | None, keep: int) -> set[s
     """Revisions whose images must stay: the current one and the newest `keep` releases."""
     kept = {entry["revision"] for entry in releases_served(entries)[:keep]}
     return kept | ({current} if current else set())
-
-
-def migrations_applied_since(entries: list[dict], revision: str) -> list[str]:
-    """Migrations recorded by the entries after `revision` last went into service."""
-    last = max((i for i, entry in enumerate(entries) if _serving(entry) and entry["revision"] == revision), default=-1)
-    applied = []
-    for entry in entries[last + 1 :]:
-        if entry.get("result") in ("ok", "rolled back", "interrupted", "failed"):
-            applied += [label for label in entry.get("migrations", []) if label not in applied]
-    return applied

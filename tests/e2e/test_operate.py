@@ -3,9 +3,7 @@ migrations), releases, status, prune, manage, logs, backups, hooks."""
 
 import json
 import subprocess
-from pathlib import Path
 
-import pytest
 
 from .helpers import assert_one_error_line
 from .remote import MIGRATION_0002, destroy_remote_project, make_remote_project

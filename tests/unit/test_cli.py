@@ -3,7 +3,6 @@ import inspect
 import pytest
 from invoke.exceptions import Exit
 
-from tasks import local as local_tasks
 from tasks.cli import handle_errors
 from tasks.errors import ConfigError, DeployError
 
