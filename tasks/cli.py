@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 
 from invoke.exceptions import Exit
 
 from .errors import DeployError, UsageError
-from .settings import validate_service
+from .executor import Stopped, stop_signals_raise
+from .settings import validate_ref, validate_service
 
 DRY_RUN_HELP = "Print the commands instead of running them; nothing is changed."
 
@@ -21,19 +23,28 @@ def handle_errors(body):
     @functools.wraps(body)
     def wrapper(*args, **kwargs):
         try:
-            return body(*args, **kwargs)
+            with stop_signals_raise():
+                return body(*args, **kwargs)
         except DeployError as problem:
             if os.environ.get("COMPOSESHIP_TRACEBACK"):
                 raise
-            sys.stdout.flush()
+            _flush()
             raise Exit(f"error: {problem}", code=problem.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             if os.environ.get("COMPOSESHIP_TRACEBACK"):
                 raise
-            sys.stdout.flush()
-            raise Exit("error: interrupted — what was undone and what was not is in the summary above", code=130) from None
+            _flush()
+            name, code = (stop.signal_name, stop.exit_code) if isinstance(stop, Stopped) else ("Ctrl-C", 130)
+            raise Exit(f"error: interrupted by {name} — what was undone and what was not is in the summary above", code=code) from None
 
     return wrapper
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass  # a closed terminal
 
 
 def remainder() -> list[str]:
@@ -57,6 +68,31 @@ def tail_lines(value) -> int | None:
     """`--tail N` -> N, or None when not given."""
     if value is None:
         return None
-    if not str(value).isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", str(value)):
         raise UsageError(f"--tail {value!r} is not a number of lines", "use e.g. --tail 100")
     return int(value)
+
+
+def ref_option(flag: str, value: str | None) -> str | None:
+    """`--ref`/`--to`: a branch, tag or commit name, checked before anything connects."""
+    if value is None:
+        return None
+    try:
+        return validate_ref(value)
+    except ValueError as problem:
+        raise UsageError(f"{flag} {value!r} {problem}", "pass a branch, tag or commit name") from None
+
+
+SINCE = re.compile(r"[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?|[0-9]{9,10}")
+
+
+def since_option(value: str | None) -> str | None:
+    """`--since`: a duration (10m, 2h) or a timestamp, as `docker compose logs` takes them."""
+    if value is not None and not SINCE.fullmatch(value):
+        raise UsageError(f"--since {value!r} is not a duration or timestamp", "use e.g. --since 10m or --since 2026-11-26T10:00:00")
+    return value
+
+
+def lock_message(value: str) -> str:
+    """A lock's message on one line, without control characters (it is shown on others' terminals)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())

@@ -75,7 +75,9 @@ def require_connection(c) -> Connection:
 
 
 def secure(c: Connection, connect_timeout: int) -> tuple[list[str], str]:
-    """Switch host key checking on and set the connect timeout, before the first command."""
+    """Switch host key checking on and set the connect timeout, before the first command:
+    on the host and on every ProxyJump hop before it (Fabric opens each hop with a
+    Connection of its own, which would otherwise accept any key)."""
     files, strict = host_key_settings(c.ssh_config)
     client = c.client
     for path in files:
@@ -86,7 +88,42 @@ def secure(c: Connection, connect_timeout: int) -> tuple[list[str], str]:
     if "connecttimeout" not in c.ssh_config:
         c.connect_timeout = connect_timeout
     c.config.run.in_stream = False
+    if isinstance(c.gateway, Connection):
+        secure(c.gateway, connect_timeout)
+        _keep_alive_on_open(c.gateway)
     return files, strict
+
+
+# A dead peer is noticed within about KEEPALIVE_SECONDS * (KEEPALIVE_PROBES + 1): the
+# SSH keepalives keep data in flight, TCP_USER_TIMEOUT drops a connection whose data
+# goes unacknowledged that long, and TCP keepalives cover a connection with none.
+KEEPALIVE_SECONDS = 5
+KEEPALIVE_PROBES = 3
+
+
+def keep_alive(transport) -> None:
+    transport.set_keepalive(KEEPALIVE_SECONDS)
+    sock = transport.sock
+    if not isinstance(sock, socket.socket):
+        return  # a ProxyJump channel: its hop's own socket carries the settings
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_SECONDS), ("TCP_KEEPINTVL", KEEPALIVE_SECONDS), ("TCP_KEEPCNT", KEEPALIVE_PROBES)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, KEEPALIVE_SECONDS * (KEEPALIVE_PROBES + 1) * 1000)
+
+
+def _keep_alive_on_open(c: Connection) -> None:
+    original = c.open
+
+    def opening():
+        outcome = original()
+        if c.transport is not None:
+            keep_alive(c.transport)
+        return outcome
+
+    c.open = opening
 
 
 _opened: dict[int, int] = {}
@@ -106,9 +143,28 @@ def _count_opens(c: Connection) -> None:
         outcome = original()
         if not was_connected and c.is_connected:
             _opened[id(c)] = _opened.get(id(c), 0) + 1
+            keep_alive(c.transport)
         return outcome
 
     c.open = counting_open
+
+
+def _known_hosts_name(c: Connection) -> str:
+    return c.host if c.port == 22 else f"[{c.host}]:{c.port}"
+
+
+def _scan_target(c: Connection) -> str:
+    return f"-p {c.port} {c.host}" if c.port != 22 else c.host
+
+
+def _hop_named(c: Connection, hostname: str) -> Connection | None:
+    """The ProxyJump hop (not `c` itself) whose known_hosts name is `hostname`."""
+    hop = c.gateway
+    while isinstance(hop, Connection):
+        if _known_hosts_name(hop) == hostname and _known_hosts_name(c) != hostname:
+            return hop
+        hop = hop.gateway
+    return None
 
 
 def describe(c: Connection) -> str:
@@ -126,6 +182,13 @@ def open_connection(c: Connection, connect_timeout: int) -> None:
     try:
         c.open()
     except UnknownHostKey as unknown:
+        hop = _hop_named(c, unknown.hostname)
+        if hop is not None:
+            hop_files, _ = host_key_settings(hop.ssh_config)
+            raise HostError(
+                f"the host key of {unknown.hostname}, the ProxyJump hop to {where}, ({unknown.key.get_name()} {fingerprint(unknown.key)}) is not in {' or '.join(hop_files)}",
+                f"verify it with that host's administrator, then add it: `ssh-keyscan {_scan_target(hop)} >> {hop_files[0]}`",
+            ) from None
         raise HostError(
             f"the host key of {where} ({unknown.key.get_name()} {fingerprint(unknown.key)}) is not in {known}",
             f"verify it with the server's administrator (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server), then add it: "

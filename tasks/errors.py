@@ -45,3 +45,12 @@ class HostError(DeployError):
 
 class LockHeld(DeployError):
     """Another deploy holds the host's lock."""
+
+
+class ConnectionLost(HostError):
+    """The SSH connection died during a command: it may still run on the host."""
+
+    def __init__(self, what: str, todo: str = "", *, command: str = "", host: str = ""):
+        super().__init__(what, todo)
+        self.command = command
+        self.host = host

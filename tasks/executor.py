@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence, TextIO
 
-from .errors import CommandFailed, ConfigError, HostError
+import paramiko
+
+from .errors import CommandFailed, ConfigError, ConnectionLost, HostError
 
 _DIAGNOSES = (
     ("Cannot connect to the Docker daemon", "Docker is not running on {host}", "start the Docker Engine (e.g. `systemctl start docker`) and try again"),
@@ -40,40 +42,89 @@ class Result:
     stdout: str
     stderr: str
     exited: int
+    # The dry run printed the command instead of running it: its answer is unknown.
+    printed: bool = False
 
     @property
     def ok(self) -> bool:
         return self.exited == 0
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a server command. The command was let finish first: without a pty,
-    Fabric would stop waiting while it goes on running on the server, after the deploy
-    had already undone its steps and released the lock."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
-    def __init__(self, result: Result):
+
+class Stopped(KeyboardInterrupt):
+    """The run was asked to stop: Ctrl-C (SIGINT), SIGTERM (a cancelled CI job, `kill`)
+    or SIGHUP (a closed terminal). All three are handled alike: undo, unlock, record."""
+
+    def __init__(self, signum: int = signal.SIGINT):
         super().__init__()
+        self.signum = signum
+
+    @property
+    def signal_name(self) -> str:
+        return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.signum, 130)
+
+
+class Interrupted(Stopped):
+    """A stop signal during a server command. The command was let finish first: without
+    a pty, Fabric would stop waiting while it goes on running on the server, after the
+    deploy had already undone its steps and released the lock."""
+
+    def __init__(self, result: "Result", signum: int = signal.SIGINT):
+        super().__init__(signum)
         self.result = result
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+@contextmanager
+def stop_signals_raise():
+    """For the length of a task: SIGTERM and SIGHUP stop it the way Ctrl-C does, with
+    its cleanup, instead of killing the process on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
 def deferred_interrupts(command: str, host: str):
-    pending = {"interrupted": False}
+    pending: dict = {"interrupted": False}
     if threading.current_thread() is not threading.main_thread():
         yield pending
         return
 
-    def on_interrupt(signum, frame):
+    def on_stop(signum, frame):
         if pending["interrupted"]:
-            raise KeyboardInterrupt
+            raise Stopped(signum)
         pending["interrupted"] = True
-        print(f"\ninterrupt: letting `{command}` finish on {host}, then stopping (Ctrl-C again to stop waiting)", file=sys.stderr, flush=True)
+        pending["signum"] = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        again = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
+        try:
+            print(f"\ninterrupt ({name}): letting `{command}` finish on {host}, then stopping ({again} to stop waiting)", file=sys.stderr, flush=True)
+        except OSError:
+            pass  # a closed terminal (SIGHUP) has nowhere to print
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {signum: signal.signal(signum, on_stop) for signum in STOP_SIGNALS}
     try:
         yield pending
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _tail(text: str, lines: int = 3) -> str:
@@ -93,6 +144,7 @@ class Executor:
         self.host = host
         self.out = out or sys.stdout
         self.commands_run = 0
+        self.unreachable = ""
 
     def run(
         self,
@@ -105,31 +157,75 @@ class Executor:
         interactive: bool = False,
         todo: str = "",
         redact: bool = False,
+        interruptible: bool = False,
+        env: dict[str, str] | None = None,
+        bookkeeping: bool = False,
     ) -> Result:
         """Run argv (in cwd). `probe` marks a read-only command; `stream` shows its output
         live; `check` raises a DeployError when it exits non-zero; `redact` keeps its output
-        out of that error."""
+        out of that error; `interruptible` lets a stop signal end the wait at once (for
+        commands that are safe to abandon); `env` is for local commands only (over SSH it
+        would show in the host's process list); `bookkeeping` marks composeship's own
+        records (journal, release log), which a dry run does not show."""
         command = render(argv, cwd)
         stream = stream and not self.quiet
-        return self._execute(command, probe=probe, stream=stream, check=check, interactive=interactive, todo=todo, redact=redact)
+        return self._execute(command, probe=probe, stream=stream, check=check, interactive=interactive, todo=todo, redact=redact, interruptible=interruptible, env=env, bookkeeping=bookkeeping)
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
         if stream:
             print(f"$ {command}", file=self.out, flush=True)
         self.commands_run += 1
         tty = interactive and sys.stdin.isatty()
         options = dict(hide=None if stream else "both", warn=True, in_stream=sys.stdin if interactive else False, pty=tty)
-        if self.defer_interrupts and not interactive:
+        if env:
+            options["env"] = env
+        if self.defer_interrupts and not (interactive or interruptible):
             with deferred_interrupts(command, self.host) as pending:
-                raw = self.context.run(command, **options)
+                raw = self._run(command, options)
         else:
-            pending, raw = {}, self.context.run(command, **options)
+            pending, raw = {}, self._run(command, options)
         result = Result(command, raw.stdout or "", raw.stderr or "", raw.exited)
         if pending.get("interrupted"):
-            raise Interrupted(result)
+            raise Interrupted(result, pending.get("signum", signal.SIGINT))
+        if result.exited == -1 and self.lost_connection():
+            raise ConnectionLost(
+                f"the SSH connection to {self.host} was lost while `{command}` ran",
+                f"it may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
+                command=command,
+                host=self.host,
+            )
         if check and not result.ok:
             raise self.failure(result, shown=stream, todo=todo, redact=redact)
         return result
+
+    def _run(self, command: str, options: dict):
+        if self.unreachable:
+            # Reconnecting failed once already: fail at once instead of a timeout each.
+            raise ConnectionLost(f"{self.host} is unreachable", f"check that {self.host} is up and reachable", command=command, host=self.host)
+        was_connected = self.connected()
+        try:
+            return self.context.run(command, **options)
+        except (OSError, EOFError, paramiko.SSHException) as problem:
+            self.unreachable = "yes"
+            reason = str(problem) or type(problem).__name__
+            if was_connected:
+                raise ConnectionLost(
+                    f"the SSH connection to {self.host} was lost while `{command}` ran ({reason})",
+                    f"it may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
+                    command=command,
+                    host=self.host,
+                ) from None
+            raise ConnectionLost(f"cannot reach {self.host} to run `{command}` ({reason})", f"check that {self.host} is up and reachable", command=command, host=self.host) from None
+
+    def connected(self) -> bool:
+        transport = getattr(self.context, "transport", None)
+        return transport is not None and transport.is_active()
+
+    def lost_connection(self) -> bool:
+        """A command that ended without an exit status because its connection died
+        (Fabric reports exit code -1; a local command never does)."""
+        transport = getattr(self.context, "transport", None)
+        return transport is not None and not transport.is_active()
 
     def probe_batch(self, items: Sequence[tuple[Sequence[str], str | None]]) -> list[Result]:
         """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
@@ -197,8 +293,11 @@ class PrintingExecutor(Executor):
 
     dry_run = True
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
+        if bookkeeping:
+            return Result(command, "", "", 0, printed=True)
         if probe:
             return super()._execute(command, probe=True, stream=False, check=check, interactive=False, todo=todo, redact=redact)
-        print(command, file=self.out, flush=True)
-        return Result(command, "", "", 0)
+        shown = " ".join(f"{name}={shlex.quote(value)}" for name, value in (env or {}).items())
+        print(f"{shown} {command}" if shown else command, file=self.out, flush=True)
+        return Result(command, "", "", 0, printed=True)

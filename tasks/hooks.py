@@ -1,16 +1,19 @@
 """Hooks: executable files in `<config dir>/hooks/` run on this machine around a deploy,
-with the deploy's facts in DEPLOY_* variables. A failing `pre-deploy` stops the
-deploy before anything changes on any host; the other hooks only warn."""
+with the deploy's facts in DEPLOY_* variables, through a local executor: a dry run's
+printing executor shows them and runs none. A failing `pre-deploy` stops the deploy
+before anything changes on any host; the other hooks only warn."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Mapping
 
+from invoke import Context
+
 from . import settings
 from .errors import DeployError
+from .executor import Executor, PrintingExecutor
 
 NAMES = ("pre-deploy", "post-migrate", "post-deploy", "on-failure")
 
@@ -30,7 +33,13 @@ def hook_environment(name: str, hosts: list[str], ref: str, revision: str | None
     }
 
 
-def run_hook(name: str, report, **facts) -> bool:
+def local_executor(dry_run: bool) -> Executor:
+    context = Context()
+    context.config.run.in_stream = False
+    return (PrintingExecutor if dry_run else Executor)(context, host="local")
+
+
+def run_hook(name: str, executor: Executor, report, **facts) -> bool:
     """Run hook `name` if it exists; True when it ran and succeeded (or does not exist)."""
     path = hook_path(name)
     if not path.exists():
@@ -38,12 +47,14 @@ def run_hook(name: str, report, **facts) -> bool:
     if not os.access(path, os.X_OK):
         raise DeployError(f"hook {path} is not executable", f"chmod +x {path}, or remove it")
     with report.step(f"hook {name}", host="local") as step:
-        completed = subprocess.run([str(path)], env={**os.environ, **hook_environment(name, **facts)}, stdin=subprocess.DEVNULL)
-        sys.stdout.flush()
-        if completed.returncode != 0:
+        completed = executor.run([str(path)], env=hook_environment(name, **facts), stream=False, check=False)
+        for stream, text in ((sys.stdout, completed.stdout), (sys.stderr, completed.stderr)):
+            if text:
+                print(text, end="" if text.endswith("\n") else "\n", file=stream, flush=True)
+        if completed.exited != 0:
             if name == "pre-deploy":
-                raise DeployError(f"the pre-deploy hook {path} failed with exit code {completed.returncode}", "nothing was changed on any host; fix the hook's complaint and deploy again")
+                raise DeployError(f"the pre-deploy hook {path} failed with exit code {completed.exited}", "nothing was changed on any host; fix the hook's complaint and deploy again")
             step.status = "failed"
-            step.note = f"exit code {completed.returncode} (ignored: only pre-deploy can stop a deploy)"
+            step.note = f"exit code {completed.exited} (ignored: only pre-deploy can stop a deploy)"
             return False
     return True

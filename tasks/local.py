@@ -75,7 +75,7 @@ class LocalStack:
 
 
 def _app_label(app: str | None) -> str | None:
-    if app is not None and not APP_LABEL.match(app):
+    if app is not None and not APP_LABEL.fullmatch(app):
         raise UsageError(f"--app {app!r} is not a Django app label", "use the label, e.g. --app notes")
     return app
 
@@ -132,7 +132,7 @@ def migrate(c, app=None, target=None, dry_run=False):
     if target is not None:
         if app is None:
             raise UsageError("--target needs --app", "name the app too, e.g. --app notes --target 0001_initial")
-        if not MIGRATION_NAME.match(target):
+        if not MIGRATION_NAME.fullmatch(target):
             raise UsageError(f"--target {target!r} is not a migration name", "use a name like 0002_note_body, or zero")
     with stack.report:
         with stack.report.step("migrate"):

@@ -1,87 +1,121 @@
-"""What `status` and `releases` show: gathered from a host's facts into plain data
-(the --json output), and formatted for a person."""
+"""What `status` and `releases` show: gathered from a host's observed state (what its
+containers run, not what its checkout says) into plain data (the --json output), and
+formatted for a person."""
 
 from __future__ import annotations
 
-from .commands import git
+from dataclasses import asdict
+
 from .commands.images import repository
-from .facts import compose as compose_facts
 from .facts import images as image_facts
 from .facts import migrations as migration_facts
-from .facts.git import parse_revision
-from .steps import database, images, lock, releases
+from .records import Release
+from .steps import database, recovery, releases
 from .target import Target
 
 
+def release_dict(entry: Release) -> dict:
+    data = asdict(entry)
+    data["result"] = str(entry.result)
+    return data
+
+
 def host_status(t: Target, with_plan: bool = True) -> dict:
-    head = t.run(git.head(), probe=True, stream=False, check=False)
-    revision = parse_revision(head.stdout) if head.ok else None
-    entries = releases.read_log(t)
-    served = next((entry for entry in releases.releases_served(entries) if entry["revision"] == revision), None)
-    holder = lock.read(t)
-    containers = t.probe(compose_facts.containers(t.project)) if revision else []
-    group = images.build_group(t) if revision else None
+    found = recovery.view(t, recovery.observe(t))
+    observed, serving = found.observed, found.serving
+    entries = list(observed.releases)
+    served = next((entry for entry in releases.releases_served(entries) if entry.revision == serving.revision), None) if serving.revision else None
+    holder = observed.lock
     tags = []
-    for image in group.images if group else []:
+    for image in found.group.images if found.group else []:
         tags += [
             {"name": tag.name, "id": tag.image_id, "size": tag.size, "release": tag.is_release}
             for tag in t.probe(image_facts.image_tags(repository(image)), cwd=None)
         ]
-    pending = [m.label for m in migration_facts.pending(database.plan(t))] if (with_plan and revision) else None
+    pending = None
+    if with_plan and serving.running:
+        known = database.plan(t)
+        pending = [m.label for m in migration_facts.pending(known)] if known is not None else None
+    journal = observed.journal
     return {
         "host": t.name,
         "path": t.path,
-        "revision": revision,
-        "deployed_at": served.get("started") if served else None,
-        "deployed_by": served.get("user") if served else None,
-        "ref": served.get("ref") if served else None,
-        "lock": None if holder is None else {"user": holder.user, "kind": holder.kind, "ref": holder.ref, "message": holder.message, "since": holder.time, "age": holder.age()},
-        "services": [{"service": c.service, "container": c.name, "state": c.state, "health": c.health or None, "image": c.image} for c in containers],
+        # What the django containers run (the revision their image was built from).
+        "revision": serving.revision,
+        "serving": serving.describe(),
+        "checkout": observed.checkout,
+        "deployed_at": served.started if served else None,
+        "deployed_by": served.user if served else None,
+        "ref": served.ref if served else None,
+        "lock": None
+        if holder is None
+        else {
+            "user": holder.info.user if holder.info else None,
+            "kind": holder.info.kind if holder.info else None,
+            "ref": holder.info.ref if holder.info else None,
+            "message": holder.info.message if holder.info else None,
+            "since": holder.info.time if holder.info else None,
+            "age": holder.info.age() if holder.info else None,
+            "holder_alive": holder.holder_alive,
+            "described": holder.describe(),
+        },
+        "interrupted_run": None if journal is None else {"kind": journal.kind, "ref": journal.ref, "user": journal.user, "step": journal.step, "started": journal.started, "target": journal.target},
+        "services": [
+            {"service": c.service, "container": c.name, "state": c.state, "health": c.health or None, "image": c.image_id, "revision": c.revision, "oneoff": c.oneoff}
+            for c in observed.containers
+        ],
         "pending_migrations": pending,
         "images": tags,
-        "last_release": entries[-1] if entries else None,
+        "last_release": release_dict(entries[-1]) if entries else None,
     }
 
 
 def format_status(status: dict) -> str:
     lines = [f"{status['host']}: {status['path']}"]
     if status["revision"]:
-        deployed = f", deployed {status['deployed_at']} by {status['deployed_by']} ({status['ref']})" if status["deployed_at"] else ", not deployed by composeship"
-        lines.append(f"  revision  {status['revision'][:12]}{deployed}")
+        deployed = f", deployed {status['deployed_at']} by {status['deployed_by']} ({status['ref']})" if status["deployed_at"] else ", not put into service by composeship"
+        lines.append(f"  serving   {status['revision'][:12]}{deployed}")
     else:
-        lines.append("  revision  none: nothing deployed yet")
+        lines.append(f"  serving   {status['serving']}")
+    if status["checkout"] and status["checkout"] != status["revision"]:
+        lines.append(f"  checkout  {status['checkout'][:12]} (not what serves)")
     held = status["lock"]
-    lines.append(f"  lock      {'held by ' + held['user'] + ' (' + held['kind'] + ', ' + held['age'] + ')' + (': ' + held['message'] if held['message'] else '') if held else 'free'}")
+    lines.append(f"  lock      {'held by ' + held['described'] if held else 'free'}")
+    interrupted = status["interrupted_run"]
+    if interrupted:
+        lines.append(f"  journal   a {interrupted['kind']} by {interrupted['user']} stopped at step {interrupted['step']!r}: the next run recovers from it")
     pending = status["pending_migrations"]
     if pending is not None:
         lines.append(f"  pending   {len(pending)} migration(s)" + (f": {', '.join(pending)}" if pending else ""))
     for service in status["services"]:
         health = f" ({service['health']})" if service["health"] else ""
-        lines.append(f"  service   {service['service']:<14} {service['state']}{health}  {service['container']}  {service['image']}")
+        revision = (service["revision"] or "unlabelled")[:12]
+        kind = " one-off" if service["oneoff"] else ""
+        lines.append(f"  service   {service['service']:<14} {service['state']}{health}{kind}  {service['container']}  {revision}")
     for image in status["images"]:
         lines.append(f"  image     {image['name']:<48} {image['size']}")
     return "\n".join(lines)
 
 
-def format_releases(host: str, entries: list[dict]) -> str:
+def format_releases(host: str, entries: list[Release]) -> str:
     if not entries:
         return f"{host}: no releases recorded yet"
     rows = [("time", "user", "kind", "revision", "previous", "result", "seconds", "migrations")]
     for entry in entries:
-        migrated = entry.get("migrations", []) + [f"-{label}" for label in entry.get("unapplied", [])]
+        migrated = entry.migrations + [f"-{label}" for label in entry.unapplied]
         if len(migrated) > 3:
             migrated = [f"{len(migrated)}: {migration_facts.summarize(migrated, 2)}"]
+        result = str(entry.result) + (f" at {entry.step}" if entry.step else "")
         rows.append((
-            entry.get("started", "?"),
-            entry.get("user", "?"),
-            entry.get("kind", "?"),
-            (entry.get("revision") or "none")[:12],
-            (entry.get("previous") or "none")[:12],
-            entry.get("result", "?"),
-            f"{entry.get('seconds', 0):.1f}",
+            entry.started,
+            entry.user,
+            entry.kind,
+            (entry.revision or "none")[:12],
+            (entry.previous or "none")[:12],
+            result,
+            f"{entry.seconds:.1f}",
             ", ".join(migrated) or "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     body = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
     return f"{host}:\n" + "\n".join(body)
-

@@ -9,16 +9,22 @@ import json as _json
 
 from fabric import Connection, task
 
-from . import overview, pipeline, settings
-from .cli import DRY_RUN_HELP, handle_errors, remainder, service_names, tail_lines
-from .commands import compose, git
+from . import overview, settings
+from .cli import DRY_RUN_HELP, handle_errors, ref_option, remainder, service_names, since_option, tail_lines
+from .commands import compose
 from .connection import connection_count, open_connection
 from .errors import LockHeld, UsageError
 from .executor import Executor, PrintingExecutor
-from .facts.migrations import summarize
 from .fab_executor import many_hosts
+from .facts.migrations import summarize
+from .pipelines.common import short
+from .pipelines.deploy import DeployOptions
+from .pipelines.deploy import deploy as deploy_pipeline
+from .pipelines.migrate_only import migrate_only as migrate_only_pipeline
+from .pipelines.rollback import rollback as rollback_pipeline
 from .report import Report
-from .steps import database, lock as locks, releases
+from .steps import database, recovery, releases
+from .steps import lock as locks
 from .steps.preflight import preflight
 from .target import Target
 
@@ -71,15 +77,6 @@ def primary_of(targets: list[Target]) -> Target:
     raise UsageError(f"DEPLOY_PRIMARY={wanted} is not one of the hosts of this run ({', '.join(t.name for t in targets)})", "set DEPLOY_PRIMARY to one of them, or unset it")
 
 
-def _ref(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return settings.validate_ref(value)
-    except ValueError as problem:
-        raise UsageError(f"--ref {value!r} {problem}", "pass a branch, tag or commit name") from None
-
-
 @many_hosts
 @task(
     help={
@@ -93,15 +90,15 @@ def _ref(value: str | None) -> str | None:
 @handle_errors
 def deploy(c, ref=None, plan=False, allow_edited_migrations=False, verbose=False, dry_run=False):
     """Deploy: fetch the ref, rebuild the django image, migrate in a one-off container, restart in order, health gate."""
-    chosen = _ref(ref)
+    chosen = ref_option("--ref", ref)
     targets = open_targets(c, "deploy", dry_run)
     target_ref = chosen or targets[0].settings.ref
     report = targets[0].report
     report.title = f"{'plan' if plan else 'deploy'} of {target_ref} to {', '.join(t.name for t in targets)}"
-    options = pipeline.DeployOptions(plan_only=plan, allow_edited_migrations=allow_edited_migrations)
+    options = DeployOptions(plan_only=plan, allow_edited_migrations=allow_edited_migrations)
     try:
         with report:
-            pipeline.deploy(targets, target_ref, primary_of(targets), options)
+            deploy_pipeline(targets, target_ref, primary_of(targets), options)
     finally:
         if verbose:
             for t in targets:
@@ -123,7 +120,7 @@ def migrate_only(c, force=False, dry_run=False):
     t = primary_of(targets)
     t.report.title = f"migrate-only on {t.name}"
     with t.report:
-        pipeline.migrate_only(t, force)
+        migrate_only_pipeline(t, force)
 
 
 @many_hosts
@@ -138,38 +135,39 @@ def check(c):
         for t in targets:
             with t.step("preflight") as step:
                 state = preflight(t)
-                step.note = f"deployed: {pipeline.short(state.revision)}" if state.checkout else "no checkout yet: deploy will clone DEPLOY_REPO_URL"
+                step.note = f"checkout at {short(state.revision)}" if state.checkout else "no checkout yet: deploy will clone DEPLOY_REPO_URL"
 
 
 @task(
     help={
         "to": "Roll back to this release (a revision or its first characters) instead of the previous one.",
         "list": "Only list the releases one can roll back to.",
-        "migrations": "Also reverse the migrations the releases being undone applied (refused if one is irreversible).",
+        "migrations": "Also reverse the migrations the releases being undone applied (refused if one is irreversible), after a backup.",
+        "no_backup": "With --migrations: reverse them without taking a backup first (normally a backup that succeeded is required).",
         "dry_run": DRY_RUN_REMOTE_HELP,
     }
 )
 @handle_errors
-def rollback(c, to=None, list=False, migrations=False, dry_run=False):  # noqa: A002 - the flag is --list
+def rollback(c, to=None, list=False, migrations=False, no_backup=False, dry_run=False):  # noqa: A002 - the flag is --list
     """Serve the previous (or --to) release again, from its image: no rebuild; checkout moved back to match."""
-    if to is not None:
-        _ref(to)
+    ref_option("--to", to)
+    if no_backup and not migrations:
+        raise UsageError("--no-backup only applies with --migrations", "drop --no-backup, or add --migrations")
     t = open_target(c, "rollback", dry_run)
     if list:
-        entries = releases.read_log(t)
-        current = t.run(git.head(), probe=True, stream=False, check=False).stdout.strip()
-        candidates = releases.rollback_candidates(entries, current)
+        found = recovery.view(t, recovery.observe(t))
+        current = found.serving.revision
+        candidates = releases.rollback_candidates([*found.observed.releases], current)
         if not candidates:
             print(f"{t.name}: no earlier release to roll back to")
             return
-        print(f"{t.name}: releases to roll back to (newest first; deployed now: {pipeline.short(current)})")
+        print(f"{t.name}: releases to roll back to (newest first; serving now: {found.serving.describe()})")
         for entry in candidates:
-            migrated = entry.get("migrations") or []
-            print(f"  {entry['revision'][:12]}  {entry.get('started', '?')}  {entry.get('user', '?')}  ref {entry.get('ref') or '-'}" + (f"  applied {summarize(migrated)}" if migrated else ""))
+            print(f"  {entry.revision[:12]}  {entry.started}  {entry.user}  ref {entry.ref or '-'}" + (f"  applied {summarize(entry.migrations)}" if entry.migrations else ""))
         return
     t.report.title = f"rollback on {t.name}"
     with t.report:
-        pipeline.rollback(t, to, migrations)
+        rollback_pipeline(t, to, migrations, no_backup)
 
 
 @many_hosts
@@ -191,7 +189,7 @@ def releases_(c, json=False):  # noqa: A002 - the flag is --json
     """The release log of each host: time, user, kind, revision, result, duration, migrations."""
     logs = [(t.name, releases.read_log(t)) for t in open_targets(c, "releases")]
     if json:
-        print(_json.dumps([entry for _, entries in logs for entry in entries], indent=2))
+        print(_json.dumps([overview.release_dict(entry) for _, entries in logs for entry in entries], indent=2))
     else:
         print("\n\n".join(overview.format_releases(name, entries) for name, entries in logs))
 
@@ -209,8 +207,7 @@ def logs(c, service=None, since=None, follow=False, tail=None):
     """Show the logs of the services on the server (docker compose logs)."""
     names = service_names(service)
     lines = tail_lines(tail)
-    if since is not None and not settings.GIT_REF.match(since.replace(":", "")):
-        raise UsageError(f"--since {since!r} is not a duration or timestamp", "use e.g. --since 10m or --since 2026-11-26T10:00:00")
+    since_option(since)
     t = open_target(c, "logs")
     # Interactive: Ctrl-C must end `--follow` at once, not wait for it.
     t.run(compose.logs(t.project, names, follow=follow, since=since, tail=lines), interactive=follow)
@@ -255,29 +252,35 @@ def lock(c, message=""):
     print(f"{t.name}: locked by {info.describe()}")
 
 
-@task(help={"force": "Remove the lock even when someone else holds it (a deploy that died)."})
+@task(help={"force": "Break the lock even when someone else holds it (a run that died); says what it breaks."})
 @handle_errors
 def unlock(c, force=False):
-    """Release a lock taken with `lock`; `--force` breaks anybody's lock."""
+    """Release a lock taken with `lock`; `--force` breaks anybody's lock, naming what it breaks."""
     t = open_target(c, "unlock")
     holder = locks.read(t)
     if holder is None:
         print(f"{t.name}: not locked")
         return
-    if not force and (holder.kind != "manual" or holder.user != locks.local_user()):
+    mine = holder.info is not None and holder.info.kind == "manual" and holder.info.user == locks.local_user()
+    if not force and not mine:
         raise LockHeld(
             f"{t.name} is locked by {holder.describe()}",
             f"if that run is dead, break the lock with `fab -H {t.name} unlock --force`",
         )
-    locks.release(t)
-    print(f"{t.name}: unlocked (was held by {holder.describe()})")
+    observed = recovery.observe(t)
+    locks.break_lock(t)
+    print(f"{t.name}: unlocked; broke the lock of {holder.describe()}")
+    if observed.journal is not None:
+        j = observed.journal
+        print(f"{t.name}: that run's journal says: {j.kind} of {j.ref or short(j.target)} by {j.user}, stopped at step {j.step!r}; the next deploy, rollback or migrate-only recovers from it")
+    for container in observed.running_migrations():
+        print(f"{t.name}: its migrate container {container.name} is still running; nothing migrates until it has ended")
 
 
 @task(name="lock-status")
 @handle_errors
 def lock_status(c):
-    """Show who holds the host's deploy lock, since when and why."""
+    """Show who holds the host's deploy lock, since when and why, and whether that run is alive."""
     t = open_target(c, "lock-status")
     holder = locks.read(t)
     print(f"{t.name}: locked by {holder.describe()}" if holder else f"{t.name}: not locked")
-

@@ -34,7 +34,14 @@ class Report:
 
     def say(self, text: str) -> None:
         prefix = "# " if self.dry_run else ""
-        print(f"{prefix}{text}", file=self.out, flush=True)
+        self._print(f"{prefix}{text}")
+
+    def _print(self, text: str) -> None:
+        # After SIGHUP the terminal may be gone: the run still has to clean up.
+        try:
+            print(text, file=self.out, flush=True)
+        except OSError:
+            pass
 
     @contextmanager
     def step(self, name: str, host: str | None = None) -> Iterator[StepRecord]:
@@ -53,6 +60,8 @@ class Report:
                 record.status = "ok"
         finally:
             record.seconds = time.monotonic() - began
+            if self.dry_run and record.note:
+                self.say(f"    {record.note}")
             if not self.dry_run:
                 self.say(f"<== {name} [{record.host}] {record.status} in {record.seconds:.1f}s" + (f" ({record.note})" if record.note else ""))
 
@@ -67,22 +76,20 @@ class Report:
             return
         ok = sum(1 for s in self.steps if s.status == "ok")
         outcome = "FAILED" if failed else "done"
-        print(f"\n{self.title} {outcome} in {total:.1f}s ({ok}/{len(self.steps)} steps ok)", file=self.out)
+        self._print(f"\n{self.title} {outcome} in {total:.1f}s ({ok}/{len(self.steps)} steps ok)")
         width = max((len(s.name) for s in self.steps), default=4)
         for s in self.steps:
             note = f"  {s.note}" if s.note else ""
-            print(f"  {s.name:<{width}}  {s.host:<12} {s.status:<8} {s.seconds:6.1f}s{note}", file=self.out)
-        self.out.flush()
+            self._print(f"  {s.name:<{width}}  {s.host:<12} {s.status:<8} {s.seconds:6.1f}s{note}")
 
     def hosts_table(self, rows: list[tuple[str, str, str]]) -> None:
         """One line per host at the end of a many-host run: host, result, revisions."""
         if self.dry_run:
             return
         width = max(len(host) for host, _, _ in rows)
-        print("\nhosts:", file=self.out)
+        self._print("\nhosts:")
         for host, result, revisions in rows:
-            print(f"  {host:<{width}}  {result:<14} {revisions}", file=self.out)
-        self.out.flush()
+            self._print(f"  {host:<{width}}  {str(result):<15} {revisions}")
 
     def __enter__(self) -> "Report":
         return self

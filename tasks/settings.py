@@ -39,6 +39,8 @@ class Key:
     local_default: object = None
     production_default: object = None
     required_in: tuple[str, ...] = ()
+    # How a bad value is quoted in an error: URLs may carry credentials.
+    shown: Callable[[str], str] = lambda value: value
 
     def default(self, scope: str) -> object:
         return self.local_default if scope == LOCAL else self.production_default
@@ -51,7 +53,7 @@ def _text(value: str) -> str:
 
 
 def _service(value: str) -> str:
-    if not SERVICE_NAME.match(value):
+    if not SERVICE_NAME.fullmatch(value):
         raise ValueError("is not a service name (letters, digits, '_', '.', '-')")
     return value
 
@@ -81,6 +83,35 @@ def _ref(value: str) -> str:
     return validate_ref(value)
 
 
+class SecretInValue(ValueError):
+    """A value that carries a credential: refused, and never echoed."""
+
+
+def redact_url(value: str) -> str:
+    """The URL without what may be a secret: user and password, query, fragment."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "(not shown)"
+    if not parts.scheme or not parts.netloc:
+        return value if "@" not in value.split(":", 1)[0] or "://" not in value else "(not shown)"
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    userinfo = "***@" if (parts.username or parts.password) else ""
+    return f"{parts.scheme}://{userinfo}{host}{parts.path}" + ("?***" if parts.query else "")
+
+
+def _repo_url(value: str) -> str:
+    _text(value)
+    parts = urlsplit(value)
+    if parts.scheme.lower() in ("http", "https", "ftp", "ftps") and (parts.username or parts.password):
+        raise SecretInValue(
+            "has credentials in it (a user, password or token before the @), which would show in output, logs and the server's process list"
+        )
+    return value
+
+
 def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or UNSAFE_PATH_CHARS.search(value):
@@ -108,7 +139,7 @@ def _positive_int(value: str) -> int:
 
 
 def _host(value: str) -> str:
-    if not HOST_NAME.match(value) or "/" in value:
+    if not HOST_NAME.fullmatch(value) or "/" in value:
         raise ValueError("is not an ssh_config alias or host name")
     return value
 
@@ -118,7 +149,7 @@ def _host_list(value: str) -> tuple[str, ...]:
 
 
 def _project_name(value: str) -> str:
-    if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
         raise ValueError("is not a compose project name (lowercase letters, digits, '_', '-')")
     return value
 
@@ -135,7 +166,12 @@ KEYS: tuple[Key, ...] = (
     Key("DEPLOY_COMPOSE_PROJECT", "Compose project name (`docker compose -p`); default: Compose's own (the folder name).", _project_name),
     Key("DEPLOY_DJANGO_SERVICE", "The compose service that runs Django and manage.py.", _service, "django", "django"),
     Key("DEPLOY_PATH", "The project folder on the server (a git checkout).", _absolute_path, required_in=(PRODUCTION,)),
-    Key("DEPLOY_REPO_URL", "Git URL the server clones from on the first deploy.", _text),
+    Key(
+        "DEPLOY_REPO_URL",
+        "Git URL the server clones from on the first deploy, without credentials (the server authenticates itself: a deploy key, or git's credential helper).",
+        _repo_url,
+        shown=redact_url,
+    ),
     Key("DEPLOY_REF", "Branch, tag or commit to deploy.", _ref, "main", "main"),
     Key(
         "DEPLOY_RESTART_ORDER",
@@ -144,7 +180,7 @@ KEYS: tuple[Key, ...] = (
         ("django", "celeryworker", "celerybeat", "flower"),
         ("django", "celeryworker", "celerybeat", "flower"),
     ),
-    Key("DEPLOY_HEALTHCHECK_URL", "URL polled from the server after a restart; a 2xx answer means healthy.", _url),
+    Key("DEPLOY_HEALTHCHECK_URL", "URL polled from the server after a restart; a 2xx answer means healthy.", _url, shown=redact_url),
     Key("DEPLOY_HEALTHCHECK_TIMEOUT", "Seconds the health gate waits for a 2xx answer.", _positive_int, 60, 60),
     Key(
         "DEPLOY_BACKUP",
@@ -168,7 +204,7 @@ HOOK_VARIABLES = frozenset({"DEPLOY_HOOK", "DEPLOY_REVISION", "DEPLOY_PREVIOUS_R
 
 
 def validate_ref(value: str) -> str:
-    if not GIT_REF.match(value) or ".." in value or value.endswith((".lock", "/", ".")) or "//" in value:
+    if not GIT_REF.fullmatch(value) or ".." in value or value.endswith((".lock", "/", ".")) or "//" in value:
         raise ValueError("is not a branch, tag or commit name (letters, digits and . _ / + - only)")
     return value
 
@@ -213,7 +249,7 @@ def config_files(scope: str, host: str | None, folder: Path) -> list[Path]:
         return [folder / "local.env"]
     files = [folder / "production.env"]
     if host:
-        if not HOST_NAME.match(host) or "/" in host:
+        if not HOST_NAME.fullmatch(host) or "/" in host:
             raise ConfigError(f"host name {host!r} cannot name a config file", "use a plain ssh_config alias or host name with -H")
         files.append(folder / "hosts" / f"{host}.env")
     return files
@@ -259,9 +295,15 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         if key.name in raw and raw[key.name].strip() != "":
             try:
                 values[key.name] = key.parse(raw[key.name].strip())
+            except SecretInValue as problem:
+                raise ConfigError(
+                    f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}",
+                    f"remove them from {key.name}: give the server its own access to the repository (an SSH deploy key with an "
+                    "ssh:// or git@host:path URL, or git's credential helper on the server: `git config --global credential.helper store`)",
+                ) from None
             except ValueError as problem:
                 raise ConfigError(
-                    f"{key.name}={raw[key.name]} (from {sources[key.name]}) {problem}",
+                    f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}",
                     f"fix {key.name}: {key.help[0].lower()}{key.help[1:]}",
                 ) from None
         else:

@@ -1,15 +1,32 @@
-"""One server of one run: its settings, its executor (dry or real), its report, and
-the paths composeship keeps there."""
+"""One server of one run: its settings, its executor (dry or real), its report, the
+paths composeship keeps there, and the journal of the run while it holds the lock."""
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .commands import host
 from .commands.compose import ComposeProject
 from .executor import Executor
 from .facts import Fact, probe
 from .report import Report
 from .settings import Settings
+
+# Fault drills: `COMPOSESHIP_PAUSE_AT=migrate:20` makes every run pause 20 s on the
+# host at the end of the `migrate` step, so that a signal, a cut connection or an
+# engine restart can be caused at a known step (tests/e2e/test_faults.py does).
+PAUSE_VARIABLE = "COMPOSESHIP_PAUSE_AT"
+
+
+def drill_pause(environ=None) -> tuple[str, float] | None:
+    value = (environ if environ is not None else os.environ).get(PAUSE_VARIABLE, "")
+    step, _, seconds = value.partition(":")
+    try:
+        return (step, float(seconds)) if step and seconds else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -19,6 +36,8 @@ class Target:
     executor: Executor
     report: Report
     project: ComposeProject = field(init=False)
+    # Set while this run holds the lock: every step is written to it first.
+    journal: object | None = None
 
     def __post_init__(self):
         self.project = ComposeProject.from_settings(self.settings)
@@ -44,8 +63,24 @@ class Target:
     def release_log(self) -> str:
         return f"{self.state_dir}/releases.log"
 
+    @property
+    def journal_path(self) -> str:
+        return f"{self.state_dir}/journal.json"
+
+    @property
+    def build_override(self) -> str:
+        return f"{self.state_dir}/build-labels.yml"
+
+    @contextmanager
     def step(self, name: str):
-        return self.report.step(name, host=self.name)
+        with self.report.step(name, host=self.name) as record:
+            if self.journal is not None:
+                self.journal.enter(name)
+            yield record
+            pause = drill_pause()
+            if pause and pause[0] == name:
+                self.report.say(f"drill: pausing {pause[1]:g}s on {self.name} at the end of {name} ({PAUSE_VARIABLE})")
+                self.executor.run(host.sleep(pause[1]), probe=True, stream=False, interruptible=True)
 
     def skip(self, name: str, why: str) -> None:
         self.report.skip(name, why, host=self.name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from .images import IMAGE_FORMAT, REVISION_LABEL
+
 
 @dataclass(frozen=True)
 class ComposeProject:
@@ -60,6 +62,20 @@ def build(project: ComposeProject, services: Sequence[str] = ()) -> list[str]:
     return compose(project, "build", *services)
 
 
+def build_labelled(project: ComposeProject, services: Sequence[str], revision: str, override_path: str) -> list[str]:
+    """Build `services` with the image label that ties each image to `revision`: only
+    images composeship built from a clean checkout of a known commit carry it. The
+    label comes from a small compose file, written on the host and given after the
+    project's own, which Compose merges in."""
+    argv = compose(project, "-f", override_path, "build", *services)
+    script = (
+        'f="$1" r="$2" n="$3"; shift 3; { echo services:; while [ "$n" -gt 0 ]; do '
+        f'printf \'  %s:\\n    build:\\n      labels:\\n        {REVISION_LABEL}: "%s"\\n\' "$1" "$r"; '
+        'shift; n=$((n - 1)); done; } > "$f" && exec "$@"'
+    )
+    return ["sh", "-c", script, "sh", override_path, revision, str(len(services)), *services, *argv]
+
+
 def logs(project: ComposeProject, services: Sequence[str] = (), follow: bool = False, since: str | None = None, tail: int | None = None) -> list[str]:
     flags = (["--follow"] if follow else []) + (["--since", since] if since else []) + (["--tail", str(tail)] if tail is not None else [])
     return compose(project, "logs", *flags, *services)
@@ -71,6 +87,24 @@ def config_services(project: ComposeProject) -> list[str]:
 
 def ps_json(project: ComposeProject, all_states: bool = True) -> list[str]:
     return compose(project, "ps", *(["--all"] if all_states else []), "--format", "json")
+
+
+CONTAINER_FORMAT = (
+    '{"kind":"container","id":{{json .Id}},"name":{{json .Name}},"image":{{json .Image}},'
+    '"state":{{json .State}},'
+    '"labels":{{json .Config.Labels}},"cmd":{{json .Config.Cmd}}}'
+)
+
+
+def containers_and_images(project: ComposeProject) -> list[str]:
+    """Every container of the project (one-off ones too, any state) with the id of the
+    image it runs, then each of those images with its labels: one JSON object a line."""
+    script = (
+        'c="$1" i="$2"; shift 2; ids=$("$@" ps --all --quiet) || exit 1; [ -n "$ids" ] || exit 0; '
+        'docker inspect --format "$c" $ids || exit 1; '
+        "docker image inspect --format \"$i\" $(docker inspect --format '{{.Image}}' $ids | sort -u) 2>/dev/null; exit 0"
+    )
+    return ["sh", "-c", script, "sh", CONTAINER_FORMAT, IMAGE_FORMAT, *compose(project)]
 
 
 def config_json(project: ComposeProject) -> list[str]:
@@ -91,3 +125,20 @@ def exec_in(project: ComposeProject, service: str, *args: str) -> list[str]:
 def up_dry_run(project: ComposeProject) -> list[str]:
     """What `up -d` would do, without doing it: which containers it would (re)create."""
     return compose(project, "--dry-run", "up", "-d", "--no-build")
+
+
+def verify_running(project_name: str, expected: dict[str, str]) -> list[str]:
+    """Exit 0 when every service in `expected` has running containers (one-off ones
+    aside) and all of them run the expected image id; otherwise name each one that
+    does not, on stderr, and exit 1."""
+    script = (
+        'p="$1"; shift; bad=0; while [ "$#" -ge 2 ]; do s="$1"; want="$2"; shift 2; '
+        'ids=$(docker ps --quiet --no-trunc --filter "label=com.docker.compose.project=$p" '
+        '--filter "label=com.docker.compose.service=$s" --filter label=com.docker.compose.oneoff=False) || exit 2; '
+        'if [ -z "$ids" ]; then echo "$s: no running container" >&2; bad=1; continue; fi; '
+        "for id in $ids; do got=$(docker inspect --format '{{.Image}}' \"$id\") || exit 2; "
+        'if [ "$got" != "$want" ]; then echo "$s: container $(echo "$id" | cut -c1-12) runs image $(echo "$got" | cut -c8-19), not $(echo "$want" | cut -c8-19)" >&2; bad=1; fi; done; '
+        'done; exit $bad'
+    )
+    pairs = [word for service, image_id in sorted(expected.items()) for word in (service, image_id)]
+    return ["sh", "-c", script, "sh", project_name, *pairs]

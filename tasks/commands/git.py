@@ -37,8 +37,8 @@ def status() -> list[str]:
     return ["git", "status", "--porcelain", "--untracked-files=normal"]
 
 
-def has_file(revision: str, path: str) -> list[str]:
-    return ["git", "cat-file", "-e", f"{revision}:{path}"]
+def list_file(revision: str, path: str) -> list[str]:
+    return ["git", "ls-tree", "--name-only", revision, "--", path]
 
 
 def migration_files() -> list[str]:

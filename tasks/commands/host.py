@@ -1,6 +1,6 @@
-"""Plain shell commands on the server: files, the deploy lock, disk, HTTP. Where a
-command needs more than one program, it is an `sh -c` script with its values passed
-as positional arguments, never pasted into the script text."""
+"""Plain shell commands on the server: files, the deploy lock, the journal, disk, HTTP.
+Where a command needs more than one program, it is an `sh -c` script with its values
+passed as positional arguments, never pasted into the script text."""
 
 from __future__ import annotations
 
@@ -20,20 +20,71 @@ def free_disk(path: str) -> list[str]:
     return ["sh", "-c", 'd="$0"; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; df -Pk "$d"', path]
 
 
+# The SSH connection a command runs in: the nearest sshd ancestor of the shell (the
+# per-connection `sshd: user@notty`, or `sshd-session` in OpenSSH 9.8+). It lives as
+# long as the connection, so a lock that names it can later be told dead or alive.
+_SSHD_OF_THIS_CONNECTION = (
+    'p=$PPID; while [ "${p:-1}" -gt 1 ]; do '
+    'case "$(cat /proc/$p/comm 2>/dev/null)" in sshd*) break;; esac; '
+    "p=$(awk '{print $4}' /proc/$p/stat 2>/dev/null); done"
+)
+
+
 def take_lock(state_dir: str, lock_dir: str, info: Sequence[str]) -> list[str]:
-    # mkdir is atomic: of two deploys, exactly one creates the folder. The state folder
+    # mkdir is atomic: of two runs, exactly one creates the folder. The state folder
     # lives in .git and is made without -p, so a missing checkout is an error, not a
-    # stray .git folder.
-    script = '{ mkdir "$1" 2>/dev/null || [ -d "$1" ]; } && mkdir "$2" && shift 2 && printf "%s\\n" "$@" > "$0"'
-    return ["sh", "-c", script, f"{lock_dir}/info", state_dir, lock_dir, *info]
+    # stray .git folder. The info is written aside and moved in, so a reader never sees
+    # half of it: a folder without info means its taker died in between.
+    script = (
+        'l="$0"; { mkdir "$1" 2>/dev/null || [ -d "$1" ]; } && mkdir "$l" || exit 1; shift; '
+        f"{_SSHD_OF_THIS_CONNECTION}; "
+        '{ printf "%s\\n" "$@"; if [ "${p:-1}" -gt 1 ]; then '
+        "printf 'sshd_pid=%s\\nsshd_start=%s\\n' \"$p\" \"$(awk '{print $22}' /proc/$p/stat)\"; fi; } "
+        '> "$l/info.new" && mv "$l/info.new" "$l/info"'
+    )
+    return ["sh", "-c", script, lock_dir, state_dir, *info]
 
 
 def read_lock(lock_dir: str) -> list[str]:
-    return ["cat", f"{lock_dir}/info"]
+    """Exit 3: no lock. Otherwise the info lines (none when the folder has none), and
+    `alive=1`/`alive=0` when the host can tell whether the taker's connection exists."""
+    script = (
+        '[ -d "$0" ] || exit 3; cat "$0/info" 2>/dev/null || exit 0; '
+        'pid=$(sed -n "s/^sshd_pid=//p" "$0/info"); start=$(sed -n "s/^sshd_start=//p" "$0/info"); '
+        '[ -n "$pid" ] && [ -d /proc/self ] || exit 0; '
+        "now=$(awk '{print $22}' /proc/$pid/stat 2>/dev/null); "
+        'if [ "$now" = "$start" ]; then echo alive=1; else echo alive=0; fi'
+    )
+    return ["sh", "-c", script, lock_dir]
 
 
-def drop_lock(lock_dir: str) -> list[str]:
+def release_lock(lock_dir: str, token: str) -> list[str]:
+    """Remove the lock only if it carries `token`. Exit 4: no lock; 3: another's."""
+    script = '[ -d "$0" ] || exit 4; [ "$(sed -n "s/^token=//p" "$0/info" 2>/dev/null)" = "$1" ] || exit 3; rm -rf -- "$0"'
+    return ["sh", "-c", script, lock_dir, token]
+
+
+def break_lock(lock_dir: str) -> list[str]:
     return ["rm", "-rf", "--", lock_dir]
+
+
+def write_journal(path: str, lock_dir: str, token: str, text: str) -> list[str]:
+    """Replace the journal, but only while the lock is still this run's (exit 3: it is
+    not, someone broke it)."""
+    script = (
+        '[ "$(sed -n "s/^token=//p" "$1/info" 2>/dev/null)" = "$2" ] || exit 3; '
+        'printf "%s\\n" "$3" > "$0.new" && mv "$0.new" "$0"'
+    )
+    return ["sh", "-c", script, path, lock_dir, token, text]
+
+
+def record_and_close(log: str, line: str, journal: str) -> list[str]:
+    """Append the release log's line and remove the journal, in one step."""
+    return ["sh", "-c", 'printf "%s\\n" "$1" >> "$0" && rm -f -- "$2"', log, line, journal]
+
+
+def remove_file(path: str) -> list[str]:
+    return ["rm", "-f", "--", path]
 
 
 def append_line(path: str, line: str) -> list[str]:
@@ -42,6 +93,30 @@ def append_line(path: str, line: str) -> list[str]:
 
 def read_file(path: str) -> list[str]:
     return ["cat", path]
+
+
+def read_file_if_any(path: str) -> list[str]:
+    """The file's text, or nothing (exit 0) when it does not exist."""
+    return ["sh", "-c", '[ ! -e "$0" ] || cat "$0"', path]
+
+
+def sleep(seconds: float) -> list[str]:
+    return ["sleep", f"{seconds:g}"]
+
+
+def wait_for_http(url: str, timeout: int, interval: float = 0.5) -> list[str]:
+    """Poll `url` on the host until it answers 2xx (exit 0) or `timeout` seconds pass
+    (exit 1); prints the last answer: `HTTP 200`, `HTTP 502`, or curl's complaint."""
+    script = (
+        'url="$0"; end=$(( $(date +%s) + $1 )); '
+        "while :; do out=$(curl --silent --show-error --output /dev/null --write-out '%{http_code}' --max-time 5 \"$url\" 2>&1); "
+        'code=$(printf "%s" "$out" | tail -c 3); '
+        'case "$code" in 2[0-9][0-9]) echo "HTTP $code"; exit 0;; esac; '
+        'if [ "$(date +%s)" -ge "$end" ]; then '
+        'if [ "$code" = 000 ]; then printf "%s\\n" "$out" | head -n 1; else echo "HTTP $code"; fi; exit 1; fi; '
+        'sleep "$2"; done'
+    )
+    return ["sh", "-c", script, url, str(timeout), f"{interval:g}"]
 
 
 def http_status(url: str, timeout: int = 5) -> list[str]:

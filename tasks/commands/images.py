@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The label that ties an image to the commit it was built from (OCI's own key).
+REVISION_LABEL = "org.opencontainers.image.revision"
+IMAGE_FORMAT = '{"kind":"image","id":{{json .Id}},"labels":{{json .Config.Labels}},"tags":{{json .RepoTags}}}'
+
 
 def image_id(image: str) -> list[str]:
     return ["docker", "image", "inspect", "--format", "{{.Id}}", image]
@@ -31,3 +35,8 @@ def list_images(repository: str) -> list[str]:
 
 def remove(name: str) -> list[str]:
     return ["docker", "image", "rm", name]
+
+
+def inspect(names: list[str]) -> list[str]:
+    """Each name's image as one JSON line; a missing name only makes the exit code 1."""
+    return ["sh", "-c", 'docker image inspect --format "$0" "$@" 2>/dev/null; exit 0', IMAGE_FORMAT, *names]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -39,3 +40,30 @@ def parse_image_list(stdout: str) -> list[ImageTag]:
 
 def image_tags(repository: str) -> Fact[list[ImageTag]]:
     return Fact("image tags", images.list_images(repository), parse_image_list)
+
+
+@dataclass(frozen=True)
+class InspectedImage:
+    id: str
+    revision: str | None
+    tags: tuple[str, ...]
+
+
+def parse_inspect(stdout: str) -> dict[str, InspectedImage]:
+    """`images.inspect`: one JSON object a line (missing names are simply absent) ->
+    every tag of every image found -> the image."""
+    from .host_state import _revision_of
+
+    found: dict[str, InspectedImage] = {}
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        row = json.loads(line)
+        image = InspectedImage(row["id"], _revision_of(row.get("labels")), tuple(row.get("tags") or ()))
+        for tag in image.tags:
+            found[tag] = image
+    return found
+
+
+def inspect(names: list[str]) -> Fact[dict[str, InspectedImage]]:
+    return Fact("images", images.inspect(names), parse_inspect)

@@ -139,6 +139,14 @@ def parse_applied(migrate_output: str) -> list[str]:
     return [f"{m['app']}.{m['name']}" for m in _APPLIED_LINE.finditer(migrate_output)]
 
 
+_UNAPPLIED_LINE = re.compile(r"Unapplying (?P<app>\w+)\.(?P<name>\w+)\.\.\. OK")
+
+
+def parse_unapplied(migrate_output: str) -> list[str]:
+    """Labels that a backwards `migrate` reports as reversed (`Unapplying notes.0002_x... OK`)."""
+    return [f"{m['app']}.{m['name']}" for m in _UNAPPLIED_LINE.finditer(migrate_output)]
+
+
 def edited_applied(changes: list[tuple[str, str]], plan: list[Migration]) -> list[tuple[str, str]]:
     """(file, label) of migration files modified or deleted although their migration is
     applied: an applied migration must never change; a new migration fixes it."""

@@ -1,5 +1,6 @@
 """Migrations in production: list what is pending in a one-off container of the image,
-back the database up when DEPLOY_BACKUP says so, migrate in a one-off container."""
+back the database up when DEPLOY_BACKUP says so, migrate in a one-off container, and
+reverse migrations for a rollback."""
 
 from __future__ import annotations
 
@@ -12,31 +13,36 @@ from ..target import Target
 POSTGRES_SERVICE = "postgres"
 
 
-def plan(t: Target) -> list[Migration]:
-    """Every migration the image knows, applied or not (empty in a dry run)."""
-    result = t.run(compose.showmigrations(t.project, plan=True), stream=False, todo="the new image cannot list its migrations; see the error above")
-    return migration_facts.parse_plan(result.stdout)
+def plan(t: Target) -> list[Migration] | None:
+    """Every migration the image knows, applied or not; None when unknown (a dry run
+    prints the command instead of running a container)."""
+    result = t.run(compose.showmigrations(t.project, plan=True), stream=False, todo="the image cannot list its migrations; see the error above")
+    return None if result.printed else migration_facts.parse_plan(result.stdout)
 
 
-def backup_decision(t: Target, pending: list[Migration], services: list[str]) -> tuple[bool, str]:
-    """(back up?, why) from DEPLOY_BACKUP, the pending migrations and the postgres service."""
+def backup_available(t: Target, services: list[str]) -> bool:
+    return POSTGRES_SERVICE in services and t.check(compose.exec_in(t.project, POSTGRES_SERVICE, "sh", "-c", "command -v backup >/dev/null"))
+
+
+def backup_decision(t: Target, pending: list | None, services: list[str]) -> tuple[bool, str]:
+    """(back up?, why) from DEPLOY_BACKUP, the pending migrations (None: unknown) and
+    the postgres service."""
     mode = t.settings.backup
     if mode == "never":
         return False, "DEPLOY_BACKUP=never"
-    has_service = POSTGRES_SERVICE in services
-    has_command = has_service and t.check(compose.exec_in(t.project, POSTGRES_SERVICE, "sh", "-c", "command -v backup >/dev/null"))
+    has_command = backup_available(t, services)
     if mode == "always":
-        if not has_command and not t.dry_run:
+        if not has_command:
             raise DeployError(
                 f"DEPLOY_BACKUP=always but the {POSTGRES_SERVICE} service on {t.name} has no running `backup` command",
                 "add cookiecutter-django's maintenance commands to your postgres image, or set DEPLOY_BACKUP=auto",
             )
         return True, "DEPLOY_BACKUP=always"
-    if not pending and not t.dry_run:
+    if pending is not None and not pending:
         return False, "no pending migrations"
-    if not has_command and not t.dry_run:
+    if not has_command:
         return False, f"no `backup` command in a running {POSTGRES_SERVICE} service"
-    return True, f"{len(pending)} pending migration(s)" if not t.dry_run else "if migrations are pending"
+    return True, f"{len(pending)} pending migration(s)" if pending is not None else "if migrations are pending"
 
 
 def backup(t: Target) -> str:
@@ -49,18 +55,19 @@ def migrate(t: Target, todo: str):
     return t.run(compose.migrate(t.project, noinput=True), todo=todo)
 
 
-def operations(t: Target, labels: list[str]) -> dict[str, list[tuple[str, bool, str]]]:
-    """label -> its operations (kind, reversible, description), asked of the image."""
+def operations(t: Target, labels: list[str]) -> dict[str, list[tuple[str, bool, str]]] | None:
+    """label -> its operations (kind, reversible, description), asked of the image;
+    None when unknown (a dry run)."""
     result = t.run(compose.manage(t.project, "shell", "-c", migration_facts.operations_script(labels)), stream=False, todo="the image could not load its migrations")
-    return {} if t.dry_run else migration_facts.parse_operations(result.stdout)
+    return None if result.printed else migration_facts.parse_operations(result.stdout)
 
 
 def irreversible(t: Target, labels: list[str]) -> dict[str, list[str]]:
     """label -> its irreversible operations, asked of Django in a one-off container."""
-    report = operations(t, labels)
+    report = operations(t, labels) or {}
     blocked = {label: [kind for kind, reversible, _ in ops if not reversible] for label, ops in report.items()}
     return {label: kinds for label, kinds in blocked.items() if kinds}
 
 
-def unapply(t: Target, app: str, target: str) -> None:
-    t.run(compose.migrate(t.project, app, target, noinput=True), todo="the schema may be partly reversed; check `showmigrations` and fix it forward with a deploy")
+def unapply(t: Target, app: str, target: str):
+    return t.run(compose.migrate(t.project, app, target, noinput=True), check=False)

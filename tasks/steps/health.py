@@ -1,25 +1,23 @@
-"""The health gate: poll DEPLOY_HEALTHCHECK_URL from the server until it answers 2xx."""
+"""The health gate: DEPLOY_HEALTHCHECK_URL polled on the server itself, every half
+second, until it answers 2xx or the timeout passes."""
 
 from __future__ import annotations
 
-import time
-
 from ..commands import host
+from ..errors import DeployError
 from ..target import Target
 
 
-def wait_healthy(t: Target, url: str, timeout: int, interval: float = 1.0) -> tuple[bool, str]:
-    """(healthy?, the last answer: an HTTP status or curl's complaint)."""
-    if t.dry_run:
-        t.run(host.http_status(url), cwd=None)
-        return True, "dry run"
-    deadline = time.monotonic() + timeout
-    while True:
-        result = t.run(host.http_status(url), cwd=None, probe=True, stream=False, check=False)
-        answer = result.stdout.strip()
-        if answer.startswith("2"):
-            return True, f"HTTP {answer}"
-        last = f"HTTP {answer}" if answer and answer != "000" else (result.stderr.strip().splitlines() or ["no answer"])[-1]
-        if time.monotonic() >= deadline:
-            return False, last
-        time.sleep(interval)
+def gate(t: Target) -> None:
+    url = t.settings.healthcheck_url
+    if not url:
+        t.skip("health", "DEPLOY_HEALTHCHECK_URL is not set")
+        return
+    timeout = t.settings.healthcheck_timeout
+    with t.step("health") as step:
+        # Only polls: a stop signal need not wait for it.
+        result = t.run(host.wait_for_http(url, timeout), cwd=None, stream=False, check=False, interruptible=True)
+        answer = (result.stdout.strip().splitlines() or ["no answer"])[-1]
+        step.note = answer if not result.printed else ""
+        if not result.ok:
+            raise DeployError(f"{url} did not answer 2xx within {timeout}s (last: {answer})", "")

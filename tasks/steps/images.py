@@ -1,5 +1,7 @@
-"""The django image and the images that share its build: built on the server, and
-tagged with the revision so that every release's image stays there for a rollback."""
+"""The django image and the images that share its build: built on the server with a
+label naming the revision they were built from, and tagged `IMAGE:<revision>` so
+that every release's image stays for a rollback. A release tag is trusted only when
+the image it names carries that revision's label: a tag can never name other code."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from ..commands import compose, images
 from ..errors import ConfigError
 from ..facts import compose as compose_facts
 from ..facts import images as image_facts
+from ..facts.compose import ComposeConfig
 from ..target import Target
 
 
@@ -18,64 +21,84 @@ class BuildGroup:
     images: list[str]
     all_services: list[str]
     project_name: str
+    image_of: dict[str, str]
 
 
-def build_group(t: Target) -> BuildGroup:
-    config = t.probe(compose_facts.config(t.project))
-    django = t.settings.django_service
+def group_of(config: ComposeConfig, django: str, compose_file: str) -> BuildGroup:
     if django not in config.services:
         raise ConfigError(
-            f"{t.settings.compose_file} has no service {django!r}",
+            f"{compose_file} has no service {django!r}",
             f"set DEPLOY_DJANGO_SERVICE to one of: {', '.join(sorted(config.services))}",
         )
     services = config.sharing_build_with(django)
     if not services:
         raise ConfigError(
-            f"service {django!r} in {t.settings.compose_file} has no build section",
+            f"service {django!r} in {compose_file} has no build section",
             "composeship builds the django image on the server from your code: give the service a `build:`",
         )
-    found = sorted({config.services[name].image for name in services})
-    return BuildGroup(services, found, list(config.services), config.project_name)
+    image_of = {name: config.services[name].image for name in services}
+    return BuildGroup(services, sorted(set(image_of.values())), list(config.services), config.project_name, image_of)
 
 
-def exists(t: Target, image: str) -> bool:
-    return t.check(images.image_id(image), cwd=None)
+def build_group(t: Target, *, code_arrived: bool = True) -> BuildGroup:
+    """The group as the checkout's compose file has it now. When the code has not
+    arrived (a dry run of a first deploy only printed the checkout), the django
+    service alone is assumed."""
+    result = t.run(compose.config_json(t.project), probe=True, stream=False, check=False, redact=True)
+    if not result.ok and not code_arrived:
+        django = t.settings.django_service
+        return BuildGroup([django], [django], [django], t.settings.compose_project or "", {django: django})
+    if not result.ok:
+        raise t.executor.failure(result, shown=False, redact=True, todo=f"run `docker compose -f {t.settings.compose_file} config` in {t.path} on {t.name} to see why")
+    return group_of(compose_facts.parse_config(result.stdout), t.settings.django_service, t.settings.compose_file)
 
 
-def keep_previous(t: Target, group: BuildGroup, previous: str | None) -> None:
-    """Before building over it, give the running release's image its release tag (a
-    release deployed by hand, before composeship, has none yet)."""
-    if not previous:
-        return
+@dataclass(frozen=True)
+class ReleaseImages:
+    """For one revision: the image id of each image's release tag when that image is
+    proven to be built from the revision (None otherwise), and what each image name
+    points at now."""
+
+    revision: str
+    proven: dict[str, str | None]
+    current: dict[str, str | None]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.proven) and all(self.proven.values())
+
+    def missing(self) -> list[str]:
+        return [images.release_tag(image, self.revision) for image, found in self.proven.items() if not found]
+
+    def to_move(self) -> dict[str, str]:
+        """Image name -> proven id, for the names that do not point there yet."""
+        return {image: found for image, found in self.proven.items() if found and self.current.get(image) != found}
+
+
+def release_images(t: Target, group: BuildGroup, revision: str) -> ReleaseImages:
+    names = [images.release_tag(image, revision) for image in group.images] + list(group.images)
+    found = t.probe(image_facts.inspect(names), cwd=None)
+    proven = {}
+    current = {}
     for image in group.images:
-        tagged = images.release_tag(image, previous)
-        if exists(t, image) and not exists(t, tagged):
-            t.run(images.tag(image, tagged), cwd=None, stream=False)
+        tagged = found.get(images.release_tag(image, revision))
+        proven[image] = tagged.id if tagged and tagged.revision == revision else None
+        plain = found.get(image) or found.get(f"{image}:latest")
+        current[image] = plain.id if plain else None
+    return ReleaseImages(revision, proven, current)
 
 
-def build(t: Target, group: BuildGroup) -> None:
-    t.run(compose.build(t.project, group.services))
-
-
-def tag_release(t: Target, group: BuildGroup, revision: str) -> None:
+def build(t: Target, group: BuildGroup, revision: str) -> None:
+    """Build from the checkout (clean, at `revision`), label, and tag each image."""
+    t.run(compose.build_labelled(t.project, group.services, revision, t.build_override))
     for image in group.images:
         t.run(images.tag(image, images.release_tag(image, revision)), cwd=None, stream=False)
 
 
-def restore(t: Target, group: BuildGroup, previous: str) -> list[str]:
-    """Point the images back at `previous`'s release tags. Returns what it could not restore."""
-    missing = []
-    for image in group.images:
-        tagged = images.release_tag(image, previous)
-        if t.dry_run or exists(t, tagged):
-            t.run(images.tag(tagged, image), cwd=None, stream=False)
-        else:
-            missing.append(tagged)
-    return missing
-
-
-def missing_release_images(t: Target, group: BuildGroup, revision: str) -> list[str]:
-    return [tag for tag in (images.release_tag(image, revision) for image in group.images) if not exists(t, tag)]
+def point_at(t: Target, targets: dict[str, str]) -> None:
+    """Image name -> image id: move each name (the tag compose runs) to that image."""
+    for image, image_id in sorted(targets.items()):
+        t.run(images.tag(image_id, image), cwd=None, stream=False)
 
 
 def prune(t: Target, group: BuildGroup, released: set[str], keep: set[str]) -> list[str]:
@@ -92,20 +115,3 @@ def prune(t: Target, group: BuildGroup, released: set[str], keep: set[str]) -> l
                 if t.run(images.remove(tag.name), cwd=None, stream=False, check=False).ok:
                     removed.append(tag.name)
     return removed
-
-
-def reuse_release(t: Target, group: BuildGroup, revision: str) -> bool | None:
-    """When every image of the group already has `revision`'s release tag, point the
-    images at those tags instead of building: None when a tag is missing (build),
-    else whether any image had to be moved."""
-    moved = False
-    for image in group.images:
-        tagged = images.release_tag(image, revision)
-        result = t.run(images.image_ids(tagged, image), cwd=None, probe=True, stream=False, check=False)
-        ids = result.stdout.split()
-        if not ids or (not result.ok and not exists(t, tagged)):
-            return None
-        if len(ids) < 2 or ids[0] != ids[1]:
-            t.run(images.tag(tagged, image), cwd=None, stream=False)
-            moved = True
-    return moved

@@ -1,18 +1,22 @@
 """The deploy lock: a folder on the server, created atomically, holding who took it,
-when, for which ref and why. Released in `finally`; a stale one is only ever broken
-on request (`unlock --force`)."""
+when, for which ref and why, and a token only the taker knows. A run releases only
+the lock that carries its token; a lock is broken only on request (`unlock --force`),
+which says what it breaks."""
 
 from __future__ import annotations
 
 import getpass
+import secrets
 import socket
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from ..cli import lock_message
 from ..commands import host
-from ..errors import HostError, LockHeld
-from ..facts.host import LockInfo, parse_lock
+from ..errors import DeployError, HostError, LockHeld
+from ..facts.host_state import parse_lock_state
+from ..records import LockInfo, LockState
 from ..target import Target
 
 
@@ -25,12 +29,18 @@ def now_iso() -> str:
 
 
 def new_lock(kind: str, ref: str = "", message: str = "") -> LockInfo:
-    return LockInfo(local_user(), kind, ref, " ".join(message.split()), now_iso(), int(time.time()))
+    return LockInfo(local_user(), kind, ref, lock_message(message), now_iso(), int(time.time()), secrets.token_hex(8))
 
 
-def read(t: Target) -> LockInfo | None:
+def read(t: Target) -> LockState | None:
     result = t.run(host.read_lock(t.lock_dir), cwd=None, probe=True, stream=False, check=False)
-    return parse_lock(result.stdout) if result.ok else None
+    return parse_lock_state(result.exited, result.stdout)
+
+
+def held_by_todo(t: Target, state: LockState) -> str:
+    if state.info is None or state.holder_alive is False:
+        return f"that run is dead: break its lock with `fab -H {t.name} unlock --force`; the next deploy then recovers what it left"
+    return f"wait for it to finish; if that run is dead, see `fab -H {t.name} lock-status`, then `fab -H {t.name} unlock --force`"
 
 
 def acquire(t: Target, info: LockInfo) -> None:
@@ -42,14 +52,30 @@ def acquire(t: Target, info: LockInfo) -> None:
         if not t.check(host.is_file(f"{t.path}/.git/HEAD"), cwd=None):
             raise HostError(f"{t.path} on {t.name} is not a git checkout yet: there is nothing to lock", f"deploy first (`fab -H {t.name} deploy`)")
         raise t.executor.failure(result, shown=False, todo=f"check that the deploy user may write to {t.state_dir}")
-    raise LockHeld(
-        f"{t.name} is locked by {holder.describe()}",
-        f"wait for it to finish; if that run is dead, see `fab -H {t.name} lock-status`, then `fab -H {t.name} unlock --force`",
-    )
+    raise LockHeld(f"{t.name} is locked by {holder.describe()}", held_by_todo(t, holder))
 
 
-def release(t: Target) -> None:
-    t.run(host.drop_lock(t.lock_dir), cwd=None, stream=False)
+def release(t: Target, info: LockInfo) -> str:
+    """Release this run's own lock; a lock someone broke and took is left alone."""
+    result = t.run(host.release_lock(t.lock_dir, info.token), cwd=None, stream=False, check=False)
+    if result.ok:
+        return ""
+    if result.exited == 4:
+        return "the lock was already gone (someone broke it)"
+    if result.exited == 3:
+        holder = read(t)
+        raise DeployError(
+            f"the lock on {t.name} is no longer this run's: " + (holder.describe() if holder else "it was broken"),
+            "someone broke it with `unlock --force` while this run went on: check what runs with `fab -H " + t.name + " status`",
+        )
+    raise t.executor.failure(result, shown=False, todo=f"remove {t.lock_dir} by hand once no run is going on")
+
+
+def break_lock(t: Target) -> LockState | None:
+    state = read(t)
+    if state is not None:
+        t.run(host.break_lock(t.lock_dir), cwd=None, stream=False)
+    return state
 
 
 @contextmanager
@@ -59,5 +85,5 @@ def held(t: Target, info: LockInfo):
     try:
         yield info
     finally:
-        with t.step("unlock"):
-            release(t)
+        with t.step("unlock") as step:
+            step.note = release(t, info)

@@ -14,7 +14,9 @@ from ..target import Target
 @dataclass(frozen=True)
 class HostState:
     checkout: bool
-    revision: str | None  # None: no checkout, or one without commits
+    # The checkout's HEAD (None: no checkout, or one without commits). Not what serves:
+    # that is read from the containers once the lock is held (steps/recovery.py).
+    revision: str | None
 
 
 def preflight(t: Target, *, first_deploy: bool = True, require_clean: bool = True) -> HostState:

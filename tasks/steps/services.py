@@ -1,13 +1,16 @@
-"""Restarting in order: one service at a time, each running (and healthy, where it has
-a healthcheck) before the next. `up SERVICE` recreates a service only when its image
-or configuration changed, so Postgres and Redis are left alone otherwise."""
+"""Restarting in order: which services need it (decided from what their containers
+run), one at a time, each running (and healthy, where it has a healthcheck) before the
+next, then a check on the host that every restarted service runs the release's image."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from ..commands import compose
+from ..facts import compose as compose_facts
+from ..facts.host_state import Observed
 from ..target import Target
+from .images import BuildGroup
 
 
 def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str]:
@@ -15,11 +18,66 @@ def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str
     return first + [name for name in services if name not in first]
 
 
+def stale_services(observed: Observed, group: BuildGroup, target_ids: dict[str, str | None]) -> list[str]:
+    """Services of the build group whose containers do not all run the target image
+    (an unknown target image counts as different)."""
+    stale = []
+    for service in group.services:
+        wanted = target_ids.get(group.image_of[service])
+        running = [c for c in observed.containers if c.service == service and not c.oneoff and c.state == "running"]
+        if not wanted or not running or any(c.image_id != wanted for c in running):
+            stale.append(service)
+    return stale
+
+
+def not_ready(observed: Observed, services: Sequence[str]) -> list[str]:
+    found = []
+    for service in services:
+        mine = [c for c in observed.containers if c.service == service and not c.oneoff]
+        if not mine or not all(c.ready for c in mine):
+            found.append(service)
+    return found
+
+
+def to_restart(t: Target, observed: Observed, group: BuildGroup, target_ids: dict[str, str | None], same_revision: bool) -> tuple[list[str], str]:
+    """(services to restart in order, why none when empty). A redeploy of what runs,
+    with every container up, touches nothing; otherwise Compose says which services it
+    would change (`up --dry-run`: a new image or configuration), and any service of the
+    group not on the release's image, or not running, is added."""
+    stale = stale_services(observed, group, target_ids)
+    down = not_ready(observed, group.all_services)
+    if same_revision and not stale and not down:
+        return [], "same revision and images as running"
+    result = t.run(compose.up_dry_run(t.project), probe=True, stream=False, check=False)
+    if result.ok:
+        changed = compose_facts.parse_up_dry_run(result.stdout + result.stderr, group.project_name, group.all_services)
+    elif not observed.containers:
+        changed = list(group.all_services)  # nothing exists yet (a dry run of a first deploy): all of it
+    else:
+        raise t.executor.failure(result, shown=False)
+    wanted = set(changed) | set(stale) | set(down)
+    ordered = restart_order(t.settings.restart_order, [s for s in group.all_services if s in wanted])
+    return ordered, "" if ordered else "every service runs its current image and configuration"
+
+
 def restart(t: Target, services: Sequence[str]) -> None:
     for service in restart_order(t.settings.restart_order, services):
         with t.step(f"restart {service}") as step:
             result = t.run(compose.up_and_wait(t.project, service, t.settings.healthcheck_timeout), stream=False, todo=f"see `docker compose logs {service}` on {t.name}")
             step.note = recreated_note(result.stderr)
+
+
+def verify(t: Target, group: BuildGroup, services: Sequence[str], target_ids: dict[str, str | None]) -> None:
+    """On the host: every restarted service of the group runs the release's image."""
+    expected = {s: target_ids[group.image_of[s]] for s in services if s in group.image_of and target_ids.get(group.image_of[s])}
+    if not expected:
+        return
+    t.run(
+        compose.verify_running(group.project_name, expected),
+        cwd=None,
+        stream=False,
+        todo="the services above do not run the release's image; see `docker compose ps` on the host",
+    )
 
 
 def recreated_note(compose_output: str) -> str:

@@ -16,36 +16,34 @@ def init_checkout(t: Target) -> None:
 
 
 def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> str | None:
-    """Fetch origin and return the commit `ref` names there. A dry run asks origin
-    without fetching (and returns None when only a fetch could tell)."""
-    not_found = DeployError(
+    """Ask origin what `ref` names (a branch or tag), fetch, and return the commit.
+    A commit id is looked up after the fetch. None: not known without a fetch that a
+    dry run only printed."""
+    remote = "origin" if checkout_exists else t.settings.repo_url
+    listed = t.run(git.ls_remote(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
+    found = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
+    fetched = t.run(git.fetch(), stream=False, todo="check that the server can reach origin (`git remote -v` in DEPLOY_PATH)")
+    if found:
+        return found
+    local = t.run(git.resolve(ref), probe=True, stream=False, check=False)
+    if local.ok:
+        return git_facts.parse_revision(local.stdout)
+    if fetched.printed:
+        return None
+    raise DeployError(
         f"ref {ref!r} is not a branch, tag or commit of the repository on {t.name}",
         "push it first, or pass --ref with an existing branch, tag or commit",
     )
-    if t.dry_run:
-        t.run(git.fetch(), stream=False)
-        remote = t.settings.repo_url if not checkout_exists else "origin"
-        listed = t.run(git.ls_remote(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
-        found = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
-        if found is None and checkout_exists:
-            local = t.run(git.resolve(ref), probe=True, stream=False, check=False)
-            found = git_facts.parse_revision(local.stdout) if local.ok else None
-        if found is None and listed.ok:
-            raise not_found
-        return found
-    t.run(git.fetch(), stream=False, todo=f"check that the server can reach origin ({t.settings.repo_url or 'git remote -v'})")
-    for candidate in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}", ref):
-        result = t.run(git.resolve(candidate), probe=True, stream=False, check=False)
-        if result.ok:
-            return git_facts.parse_revision(result.stdout)
-    raise not_found
 
 
-def checkout(t: Target, revision: str | None, ref: str) -> None:
+def checkout(t: Target, revision: str | None, ref: str):
     target = revision or ref
-    if not t.dry_run and not t.check(git.has_file(target, t.settings.compose_file)):
+    # Exit 0 with no output: the commit is there and lacks the file. Any other failure:
+    # the commit is not on the host (a dry run does not fetch), and checkout will tell.
+    listed = t.run(git.list_file(target, t.settings.compose_file), probe=True, stream=False, check=False)
+    if listed.ok and not listed.stdout.strip():
         raise HostError(
             f"{t.settings.compose_file} does not exist at {ref} ({target[:12]})",
             "commit the compose file, or set DEPLOY_COMPOSE_FILE to the one your project uses",
         )
-    t.run(git.checkout(target), stream=False)
+    return t.run(git.checkout(target), stream=False)

@@ -1,8 +1,11 @@
 """What must not happen on a server: a dry run that changes something, a connection
 to an unverified host, bad input that reaches a shell or half-changes a host."""
 
+import shlex
 import subprocess
 from pathlib import Path
+
+from tasks.commands.compose import ComposeProject, build_labelled
 
 import pytest
 
@@ -50,12 +53,13 @@ def test_dry_run_prints_every_command_and_leaves_the_host_as_it_was(deployed):
     assert project.page("/version/") == (200, "1.0.0")
 
     compose = f"docker compose -p {project.compose_project} -f docker-compose.production.yml"
+    BUILD_SCRIPT = shlex.quote(build_labelled(ComposeProject("f"), ["x"], "r", "o")[2])
     cd = f"cd {project.path} && "
     new = project.origin.revisions[-1]
     for command in (
         f"{cd}git fetch --quiet --prune --tags --force origin",
         f"{cd}git checkout --quiet --detach {new}",
-        f"{cd}{compose} build celeryworker django",
+        f"{cd}sh -c {BUILD_SCRIPT} sh {project.path}/.git/composeship/build-labels.yml {new} 2 celeryworker django {compose} -f {project.path}/.git/composeship/build-labels.yml build celeryworker django",
         f"{cd}{compose} run --rm django python manage.py migrate --noinput",
         f"{cd}{compose} up -d --no-build --wait --wait-timeout 60 django",
     ):

@@ -104,7 +104,7 @@ def test_code_only_release_rollback_releases_and_status(remote_project):
     assert services["django"]["state"] == "running" and services["django"]["health"] == "healthy"
     assert f"example_production_django:{v2[:12]}" in {image["name"] for image in host["images"]}
     text = project.fab("status")
-    assert f"revision  {v1[:12]}" in text.stdout and "django" in text.stdout
+    assert f"serving   {v1[:12]}" in text.stdout and "django" in text.stdout
 
 
 def test_prune_keeps_the_last_releases_and_rollback_to_the_oldest_kept(sandbox_host, tmp_path):

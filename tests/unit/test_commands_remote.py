@@ -1,12 +1,19 @@
+"""Builders of server commands, by exact value, and the lock and journal scripts run
+for real by a local `sh` in a temporary folder (they are pure shell, no SSH)."""
+
+import subprocess
+
 from tasks.commands import git, host, images
 from tasks.executor import render
+from tasks.records import Journal, LockInfo
+from tasks.facts.host_state import parse_lock_state
 
 
 def test_git_builders():
     assert git.fetch() == ["git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
     assert git.resolve("refs/tags/v1.0") == ["git", "rev-parse", "--verify", "--quiet", "refs/tags/v1.0^{commit}"]
     assert git.checkout("abc123") == ["git", "checkout", "--quiet", "--detach", "abc123"]
-    assert git.has_file("abc123", "docker-compose.production.yml") == ["git", "cat-file", "-e", "abc123:docker-compose.production.yml"]
+    assert git.list_file("abc123", "docker-compose.production.yml") == ["git", "ls-tree", "--name-only", "abc123", "--", "docker-compose.production.yml"]
     assert git.init("/srv/app") == ["git", "init", "-q", "--", "/srv/app"]
     assert git.status() == ["git", "status", "--porcelain", "--untracked-files=normal"]
 
@@ -21,10 +28,72 @@ def test_origin_url_is_an_argument_not_script_text():
 def test_lock_builders_pass_values_as_arguments():
     argv = host.take_lock("/srv/app/.git/composeship", "/srv/app/.git/composeship/lock", ["user=a", "message=it's $(bad)"])
     assert argv[0:2] == ["sh", "-c"]
-    assert argv[3:] == ["/srv/app/.git/composeship/lock/info", "/srv/app/.git/composeship", "/srv/app/.git/composeship/lock", "user=a", "message=it's $(bad)"]
+    assert argv[3:] == ["/srv/app/.git/composeship/lock", "/srv/app/.git/composeship", "user=a", "message=it's $(bad)"]
     assert "$(bad)" not in argv[2]
-    assert host.read_lock("/l") == ["cat", "/l/info"]
-    assert host.drop_lock("/l") == ["rm", "-rf", "--", "/l"]
+    assert host.release_lock("/l", "t0k")[3:] == ["/l", "t0k"]
+    assert host.break_lock("/l") == ["rm", "-rf", "--", "/l"]
+
+
+def sh(argv, cwd):
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+
+
+def test_the_lock_scripts_take_read_release_and_refuse_on_a_real_shell(tmp_path):
+    (tmp_path / ".git").mkdir()
+    state, lock = str(tmp_path / ".git/composeship"), str(tmp_path / ".git/composeship/lock")
+    info = LockInfo("ann@laptop", "deploy", "main", "friday $(touch pwned)", "2026-11-26T10:00:00Z", 1000, "t0ken")
+    assert sh(host.take_lock(state, lock, info.lines()), tmp_path).returncode == 0
+    assert sh(host.take_lock(state, lock, info.lines()), tmp_path).returncode != 0, "a second taker must fail"
+    read = sh(host.read_lock(lock), tmp_path)
+    found = parse_lock_state(read.returncode, read.stdout)
+    assert found.info == LockInfo.parse("\n".join(info.lines())) == info, "read back exactly as written"
+    assert not (tmp_path / "pwned").exists()
+    # Only the token's owner releases it.
+    assert sh(host.release_lock(lock, "someone-else"), tmp_path).returncode == 3
+    assert sh(host.release_lock(lock, "t0ken"), tmp_path).returncode == 0
+    assert sh(host.release_lock(lock, "t0ken"), tmp_path).returncode == 4
+    read = sh(host.read_lock(lock), tmp_path)
+    assert parse_lock_state(read.returncode, read.stdout) is None
+
+
+def test_a_lock_folder_without_info_is_reported_as_such(tmp_path):
+    lock = tmp_path / "lock"
+    lock.mkdir()
+    read = sh(host.read_lock(str(lock)), tmp_path)
+    state = parse_lock_state(read.returncode, read.stdout)
+    assert state is not None and state.info is None
+    assert "died while taking it" in state.describe()
+
+
+def test_the_lock_names_a_dead_connection(tmp_path):
+    lock = tmp_path / "lock"
+    lock.mkdir()
+    # A pid that exists, with a start time that is not its own: another process now.
+    (lock / "info").write_text("user=a\nkind=deploy\ntoken=x\nsshd_pid=1\nsshd_start=0\n")
+    read = sh(host.read_lock(str(lock)), tmp_path)
+    state = parse_lock_state(read.returncode, read.stdout)
+    assert state.holder_alive is False and "that run is no longer running here" in state.describe()
+
+
+def test_the_journal_is_written_only_while_the_lock_is_ours(tmp_path):
+    (tmp_path / ".git").mkdir()
+    state, lock = str(tmp_path / ".git/composeship"), str(tmp_path / ".git/composeship/lock")
+    sh(host.take_lock(state, lock, LockInfo(token="mine").lines()), tmp_path)
+    journal_path = f"{state}/journal.json"
+    journal = Journal(token="mine", kind="deploy", user="ann", ref="main", started="t", step="migrate", serving="a" * 40, target="b" * 40)
+    assert sh(host.write_journal(journal_path, lock, "mine", journal.to_json()), tmp_path).returncode == 0
+    assert Journal.parse(open(journal_path).read()) == journal
+    assert sh(host.write_journal(journal_path, lock, "stolen", journal.to_json()), tmp_path).returncode == 3
+    log = f"{state}/releases.log"
+    assert sh(host.record_and_close(log, '{"kind": "deploy"}', journal_path), tmp_path).returncode == 0
+    assert open(log).read() == '{"kind": "deploy"}\n'
+    assert not (tmp_path / ".git/composeship/journal.json").exists()
+
+
+def test_wait_for_http_gives_up_with_curls_complaint(tmp_path):
+    result = sh(host.wait_for_http("http://127.0.0.1:9/nothing", 1, 0.2), tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith("curl: (7)"), result.stdout
 
 
 def test_append_line_and_http_status():

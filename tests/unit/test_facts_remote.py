@@ -53,19 +53,6 @@ def test_free_disk_from_df():
         host.parse_free_mb("df: /nope: No such file or directory\n")
 
 
-def test_lock_info_round_trip_and_age():
-    info = host.LockInfo("ann@laptop", "deploy", "main", "friday release", "2026-11-26T10:00:00Z", 1000)
-    parsed = host.parse_lock("\n".join(info.lines()) + "\n")
-    assert parsed == info
-    assert parsed.age(now=1090) == "90s"
-    assert parsed.age(now=1000 + 3 * 3600 + 5 * 60) == "3h05m"
-    assert parsed.describe(now=1300) == "ann@laptop (deploy of main, since 2026-11-26T10:00:00Z, 5m ago): friday release"
-
-
-def test_release_log_skips_a_torn_line():
-    assert host.parse_releases('{"result": "ok"}\n{"resu') == [{"result": "ok"}]
-
-
 def test_stale_migrations():
     plan = [Migration("notes", "0001_initial", True), Migration("auth", "0001_initial", True), Migration("shop_orders", "0001_initial", True)]
     files = [
@@ -107,22 +94,3 @@ def test_undo_targets_only_touch_the_projects_own_apps():
     assert [m.label for m in undo] == ["notes.0002_note_body", "notes.0003_pinned", "shop_orders.0001_initial"]
     assert targets == {"notes": "0001_initial", "shop_orders": "zero"}
     assert migrations.undo_targets(plan, current, current) == ([], {})
-
-
-def test_release_log_logic():
-    from tasks.steps import releases
-
-    a, b, c = "a" * 40, "b" * 40, "c" * 40
-    entries = [
-        {"kind": "deploy", "result": "ok", "revision": a, "migrations": ["notes.0001_initial"]},
-        {"kind": "deploy", "result": "ok", "revision": b, "migrations": ["notes.0002_x"]},
-        {"kind": "deploy", "result": "failed", "revision": c, "migrations": []},
-        {"kind": "deploy", "result": "ok", "revision": c, "migrations": ["notes.0003_y"]},
-    ]
-    assert releases.previous_release(entries, c)["revision"] == b
-    assert [e["revision"] for e in releases.rollback_candidates(entries, c)] == [b, a]
-    assert releases.find_release(entries, "bbbb")["revision"] == b
-    assert releases.find_release(entries, "zzz") is None
-    assert releases.keep_revisions(entries, c, 2) == {c, b}
-    rolled = entries + [{"kind": "rollback", "result": "ok", "revision": b}]
-    assert releases.previous_release(rolled, b)["revision"] == c

@@ -1,5 +1,5 @@
 """The deploy pipeline against a printing executor: the order of the commands it
-would run, with the read-only probes answered from recorded output."""
+would run, with the read-only probes answered as a recorded host would."""
 
 import io
 import json
@@ -8,10 +8,9 @@ import shlex
 
 from invoke import Result
 
-from tasks.executor import BATCH_MARK
-
-from tasks.executor import PrintingExecutor
-from tasks.pipeline import deploy
+from tasks.commands import host
+from tasks.executor import BATCH_MARK, PrintingExecutor, render
+from tasks.pipelines.deploy import deploy
 from tasks.report import Report
 from tasks.settings import load
 from tasks.target import Target
@@ -28,11 +27,25 @@ CONFIG = {
 }
 
 
+def container(service, image_id, health=""):
+    state = {"Status": "running", **({"Health": {"Status": health}} if health else {})}
+    labels = {"com.docker.compose.service": service, "com.docker.compose.oneoff": "False", "com.docker.compose.project": "shop"}
+    return json.dumps({"kind": "container", "id": f"{service}0", "name": f"/shop-{service}-1", "image": image_id, "state": state, "labels": labels, "cmd": []})
+
+
+def image(image_id, revision=None):
+    return json.dumps({"kind": "image", "id": image_id, "labels": {"org.opencontainers.image.revision": revision} if revision else None, "tags": []})
+
+
+CONTAINERS = "\n".join([
+    container("django", "sha256:d1", "healthy"), container("celeryworker", "sha256:c1"), container("postgres", "sha256:p1", "healthy"),
+    image("sha256:d1", HEAD), image("sha256:c1", HEAD), image("sha256:p1"),
+])
+RELEASE_LOG = json.dumps({"kind": "deploy", "host": "web1", "user": "ann", "ref": "main", "started": "t", "result": "ok", "revision": HEAD}) + "\n"
+
+
 def probes():
     answers = {
-        r"docker image inspect --format '\{\{.Id\}\}' \w+:\w+ \w+$": Result("sha256:abc\n", exited=1),
-        r"docker image inspect --format '\{\{.Id\}\}' \w+:\w+$": Result(exited=1),
-        r"docker image inspect --format '\{\{.Id\}\}' \w+$": Result("sha256:abc\n"),
         r"docker version": Result("20.10\n"),
         r"docker compose version": Result("2.26.1\n"),
         r"sh -c 'command -v": Result(""),
@@ -40,10 +53,17 @@ def probes():
         r"git rev-parse --verify --quiet 'HEAD\^\{commit\}'": Result(HEAD + "\n"),
         r"git status --porcelain": Result(""),
         r"df -Pk": Result("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 100 1 9999999 1% /\n"),
+        r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/releases.log": Result(RELEASE_LOG),
+        r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/journal.json": Result(""),
+        r"sh -c '\[ -d \"\$0\" \] \|\| exit 3": Result(exited=3),
+        r".* config --format json": Result(json.dumps(CONFIG)),
+        r"sh -c 'c=\"\$1\" i=\"\$2\"": Result(CONTAINERS + "\n"),
         r"git ls-remote origin main": Result(f"{NEW}\trefs/heads/main\n"),
-        r"config --format json": Result(json.dumps(CONFIG)),
-        r"cat /srv/shop/.git/composeship/releases.log": Result(json.dumps({"kind": "deploy", "result": "ok", "revision": HEAD}) + "\n"),
+        r"git ls-tree --name-only": Result(exited=128),
+        r"sh -c 'docker image inspect": Result(""),
         r"git diff --name-status": Result("A\tnotes/migrations/0002_note_body.py\n"),
+        r".* exec -T postgres sh -c 'command -v backup": Result(""),
+        r".* --dry-run up -d --no-build": Result(stderr=" Container shop-django-1  Recreate\n Container shop-celeryworker-1  Recreate\n Container shop-postgres-1  Running\n"),
     }
     return {re.compile(".*" + pattern): result for pattern, result in answers.items()}
 
@@ -82,27 +102,25 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     }
     settings = load("production", host="web1", environ=environ)
     out = io.StringIO()
-    context = RecordedHost(probes())
-    target = Target("web1", settings, PrintingExecutor(context, host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
+    target = Target("web1", settings, PrintingExecutor(RecordedHost(probes()), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
     with target.report:
         deploy([target], "main")
     commands = [line for line in out.getvalue().splitlines() if not line.startswith("#")]
     compose = "docker compose -f docker-compose.production.yml"
-    assert commands[0].startswith("sh -c '{ mkdir") and "/srv/shop/.git/composeship/lock" in commands[0]
-    assert commands[1:] == [
+    assert commands[0].startswith("sh -c 'l=\"$0\"; { mkdir") and "/srv/shop/.git/composeship/lock" in commands[0]
+    assert [re.sub(r"^(cd /srv/shop && )sh -c '.*' sh ", r"\1sh -c SCRIPT sh ", line) for line in commands[1:]] == [
         "cd /srv/shop && git fetch --quiet --prune --tags --force origin",
         f"cd /srv/shop && git checkout --quiet --detach {NEW}",
-        f"docker tag shop_celeryworker shop_celeryworker:{HEAD[:12]}",
-        f"docker tag shop_django shop_django:{HEAD[:12]}",
-        f"cd /srv/shop && {compose} build celeryworker django",
+        f"cd /srv/shop && sh -c SCRIPT sh /srv/shop/.git/composeship/build-labels.yml {NEW} 2 celeryworker django "
+        f"{compose} -f /srv/shop/.git/composeship/build-labels.yml build celeryworker django",
         f"docker tag shop_celeryworker shop_celeryworker:{NEW[:12]}",
         f"docker tag shop_django shop_django:{NEW[:12]}",
         f"cd /srv/shop && {compose} exec -T postgres backup",
         f"cd /srv/shop && {compose} run --rm django python manage.py migrate --noinput",
         f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 django",
         f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 celeryworker",
-        f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 postgres",
-        "curl --silent --show-error --output /dev/null --write-out '%{http_code}' --max-time 5 http://127.0.0.1:8000/health/",
-        "rm -rf -- /srv/shop/.git/composeship/lock",
+        render(host.wait_for_http("http://127.0.0.1:8000/health/", 60)),
+        render(host.release_lock("/srv/shop/.git/composeship/lock", re.search(r"token=([0-9a-f]+)", commands[0])[1])),
     ]
     assert "# dry run of deploy" in out.getvalue()
+    assert "1 new migration file(s) since 111111111111: notes.0002_note_body" in out.getvalue()

@@ -1,0 +1,208 @@
+"""What a host really runs, read in one round trip: the checkout, the lock, the journal
+of a run in progress, the compose configuration, and every container of the project
+with the image it runs and the revision that image was built from (the label
+composeship puts on the images it builds). Every decision about a host reads this,
+never git HEAD or an image's `latest` tag alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ..commands import compose as compose_cmd
+from ..commands import git, host
+from ..commands.compose import ComposeProject
+from ..commands.images import REVISION_LABEL
+from ..errors import DeployError
+from ..records import Journal, LockInfo, LockState, Release, parse_release_log
+from .compose import ComposeConfig, parse_config
+from .git import parse_dirty_files, parse_revision
+
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    revision: str | None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    service: str
+    oneoff: bool
+    state: str  # running, exited, restarting, created, ...
+    health: str  # healthy, unhealthy, starting, or "" without a healthcheck
+    image_id: str
+    revision: str | None  # from the image's label; None: not built by composeship
+    command: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "running" and self.health in ("", "healthy")
+
+    @property
+    def migrating(self) -> bool:
+        return "migrate" in self.command and "manage.py" in " ".join(self.command)
+
+
+def _revision_of(labels: dict | None) -> str | None:
+    value = (labels or {}).get(REVISION_LABEL) or ""
+    return value if len(value) == 40 and all(ch in "0123456789abcdef" for ch in value) else None
+
+
+def parse_containers(stdout: str) -> list[Container]:
+    """`compose.containers_and_images`: container lines, then image lines."""
+    containers, images = [], {}
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise DeployError("could not read the `docker inspect` output of the project's containers", "check `docker compose ps` on the server") from None
+        if row.get("kind") == "image":
+            images[row["id"]] = _revision_of(row.get("labels"))
+        elif row.get("kind") == "container":
+            containers.append(row)
+    found = []
+    for row in containers:
+        labels = row.get("labels") or {}
+        state = row.get("state") or {}
+        found.append(
+            Container(
+                id=row["id"],
+                name=row.get("name", "").lstrip("/"),
+                service=labels.get(SERVICE_LABEL, ""),
+                oneoff=labels.get(ONEOFF_LABEL) == "True",
+                state=state.get("Status", ""),
+                health=(state.get("Health") or {}).get("Status", ""),
+                image_id=row.get("image", ""),
+                revision=images.get(row.get("image", "")),
+                command=tuple(row.get("cmd") or ()),
+            )
+        )
+    return sorted(found, key=lambda c: (c.service, c.name))
+
+
+def parse_lock_state(result_exited: int, stdout: str) -> LockState | None:
+    """`host.read_lock`: None when there is no lock."""
+    if result_exited == 3:
+        return None
+    if result_exited != 0:
+        raise DeployError(f"could not read the lock (exit code {result_exited})", "check that the deploy user may read DEPLOY_PATH/.git/composeship")
+    lines = stdout.splitlines()
+    alive = {"alive=1": True, "alive=0": False}.get(lines[-1].strip() if lines else "")
+    info_text = "\n".join(line for line in lines if not line.startswith("alive="))
+    info = LockInfo.parse(info_text) if "token=" in info_text or "user=" in info_text else None
+    return LockState(info, alive)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What the services of the django build group run now."""
+
+    # The django service's revision when all its running containers agree on a
+    # labelled image; None when nothing runs, the image is not labelled, or they differ.
+    revision: str | None
+    # Compose image name -> the image id the service's running containers use.
+    images: dict[str, str] = field(default_factory=dict)
+    # Service -> revision (or None) of each of its running containers.
+    services: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
+    # A service whose containers do not all run, or not all are healthy.
+    not_ready: tuple[str, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        """Containers of the group exist (running, or stopped by something else)."""
+        return bool(self.images)
+
+    @property
+    def mixed(self) -> bool:
+        """Services of the group run different revisions (a restart stopped half-way)."""
+        return len({revision for revisions in self.services.values() for revision in revisions}) > 1
+
+    def describe(self) -> str:
+        if not self.running:
+            return "nothing runs"
+        stopped = " (stopped: " + ", ".join(self.not_ready) + ")" if self.not_ready else ""
+        if self.mixed:
+            return ", ".join(f"{service} on {_short_all(revisions)}" for service, revisions in self.services.items()) + stopped
+        return (f"{self.revision[:12]}" if self.revision else "an image composeship did not build (no revision label)") + stopped
+
+
+def _short_all(revisions) -> str:
+    return "/".join(sorted({(r[:12] if r else "unlabelled") for r in revisions}))
+
+
+@dataclass(frozen=True)
+class Observed:
+    checkout: str | None
+    dirty: tuple[str, ...]
+    lock: LockState | None
+    journal: Journal | None
+    config: ComposeConfig | None
+    containers: tuple[Container, ...]
+    releases: tuple[Release, ...] = ()
+
+    def serving(self, services: list[str], django: str) -> Serving:
+        """What the `services` (the django build group) run, by their containers: the
+        running ones, or, for a service with none running (an engine restart stops
+        containers without a restart policy), the stopped ones it would start again."""
+        images: dict[str, str] = {}
+        per_service: dict[str, tuple[str | None, ...]] = {}
+        not_ready = []
+        for service in services:
+            mine = [c for c in self.containers if c.service == service and not c.oneoff]
+            running = [c for c in mine if c.state == "running"]
+            if not mine or any(not c.ready for c in mine):
+                not_ready.append(service)
+            chosen = running or mine
+            if not chosen:
+                continue
+            per_service[service] = tuple(c.revision for c in chosen)
+            if self.config and service in self.config.services:
+                images.setdefault(self.config.services[service].image, chosen[0].image_id)
+        django_revisions = set(per_service.get(django, ()))
+        revision = next(iter(django_revisions)) if len(django_revisions) == 1 else None
+        return Serving(revision, images, per_service, tuple(not_ready))
+
+    def running_migrations(self) -> list[Container]:
+        return [c for c in self.containers if c.oneoff and c.state == "running" and c.migrating]
+
+
+def batch(project: ComposeProject, path: str, lock_dir: str, journal: str, release_log: str) -> list[tuple[list[str], str | None]]:
+    return [
+        (host.read_file_if_any(release_log), None),
+        (git.head(), path),
+        (git.status(), path),
+        (host.read_lock(lock_dir), None),
+        (host.read_file_if_any(journal), None),
+        (compose_cmd.config_json(project), path),
+        (compose_cmd.containers_and_images(project), path),
+    ]
+
+
+def parse(results) -> Observed:
+    """The batch's results, in its order. The compose config's output holds resolved env
+    files: it is parsed, never quoted."""
+    log, head, status, lock, journal, config, containers = results
+    # An empty checkout (a first deploy before its fetch) has no compose file yet.
+    if not containers.ok and head.ok:
+        raise DeployError(
+            f"could not list the project's containers: {(containers.stderr.strip().splitlines() or ['no output'])[-1]}",
+            "check that `docker compose ps` works in DEPLOY_PATH on the server",
+        )
+    return Observed(
+        checkout=parse_revision(head.stdout) if head.ok else None,
+        dirty=tuple(parse_dirty_files(status.stdout)) if status.ok else (),
+        lock=parse_lock_state(lock.exited, lock.stdout),
+        journal=Journal.parse(journal.stdout) if journal.ok and journal.stdout.strip() else None,
+        config=parse_config(config.stdout) if config.ok else None,
+        containers=tuple(parse_containers(containers.stdout)) if containers.ok else (),
+        releases=tuple(parse_release_log(log.stdout)),
+    )

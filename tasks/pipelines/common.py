@@ -1,0 +1,248 @@
+"""What the server pipelines share: the plan they print first, the per-host state of a
+run, running a step on several hosts at once, how a run's outcome is decided, and the
+two ways back (revert before a restart, roll back after one)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..commands import git
+from ..errors import ConnectionLost, DeployError
+from ..executor import Interrupted, Stopped, deferred_interrupts
+from ..facts import migrations as migration_facts
+from ..records import LockInfo, Outcome, Release
+from ..steps import database, health, images, lock, releases, services
+from ..steps.images import BuildGroup
+from ..steps.journal import RunJournal
+from ..steps.recovery import HostView, recover
+from ..target import Target
+
+
+def short(revision: str | None) -> str:
+    return revision[:12] if revision else "none"
+
+
+def print_plan(t: Target, title: str, lines: list[tuple[str, str]]) -> None:
+    s = t.settings
+    t.report.say(f"{title} on {t.name}: {s.path}, {s.compose_file}")
+    width = max(len(name) for name, _ in lines)
+    for number, (name, what) in enumerate(lines, 1):
+        t.report.say(f"  {number:>2}. {name:<{width}}  {what}")
+
+
+def describe(problem: BaseException) -> str:
+    if isinstance(problem, Stopped):
+        return f"interrupted by {problem.signal_name}"
+    if isinstance(problem, DeployError):
+        return problem.what
+    if isinstance(problem, KeyboardInterrupt):
+        return "interrupted by Ctrl-C"
+    return str(problem) or type(problem).__name__
+
+
+def stopped(problem: BaseException) -> bool:
+    return isinstance(problem, (KeyboardInterrupt, ConnectionLost))
+
+
+@dataclass
+class HostRun:
+    """One host's part of a run, from the lock to the record."""
+
+    t: Target
+    release: Release
+    view: HostView | None = None
+    journal: RunJournal | None = None
+    group: BuildGroup | None = None  # at the target revision
+    revision: str | None = None
+    target_ids: dict[str, str | None] = field(default_factory=dict)
+    checked_out: bool = False
+    tags_moved: bool = False
+    restarted: list[str] = field(default_factory=list)
+    began: float = field(default_factory=time.monotonic)
+
+    @property
+    def previous(self) -> str | None:
+        return self.view.serving.revision if self.view else None
+
+    @property
+    def entries(self) -> list[Release]:
+        return list(self.view.observed.releases) if self.view else []
+
+
+def new_release(t: Target, kind: str, ref: str) -> Release:
+    return Release(kind=kind, host=t.name, user=lock.local_user(), ref=ref, started=lock.now_iso())
+
+
+def begin(run: HostRun, info: LockInfo) -> None:
+    """With the lock held: observe (recovering after a killed run), then start the
+    journal. Every decision after this reads `run.view`."""
+    t = run.t
+    run.view = recover(t)
+    run.release.previous = run.previous
+    run.journal = RunJournal(t, info, run.release.kind, run.release.ref)
+    run.journal.begin(run.view.observed, run.view.serving)
+
+
+def in_parallel(runs: list, work, label: str) -> None:
+    """`work(run)` on every host at once (threads); each host's failure is reported, then
+    one error names them all. A single host runs in this thread, output streaming."""
+    if len(runs) == 1:
+        work(runs[0])
+        return
+    failures: dict[str, BaseException] = {}
+    with deferred_interrupts(label, ", ".join(run.t.name for run in runs)) as pending:
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            futures = {pool.submit(work, run): run for run in runs}
+            for future, run in futures.items():
+                try:
+                    future.result()
+                except BaseException as problem:  # noqa: BLE001 - reported per host below
+                    failures[run.t.name] = problem
+    if pending.get("interrupted"):
+        raise Stopped(pending.get("signum"))
+    if len(failures) == 1:
+        raise next(iter(failures.values()))
+    if failures:
+        raise DeployError(f"{label} failed on {len(failures)} hosts: " + "; ".join(f"{name}: {describe(problem)}" for name, problem in failures.items()), "")
+
+
+class Cleanup:
+    """Cleanup that never stops half-way: every action is tried, whatever the ones
+    before it did; what failed is reported together at the end."""
+
+    def __init__(self):
+        self.failures: list[str] = []
+
+    def attempt(self, what: str, action) -> bool:
+        try:
+            action()
+            return True
+        except BaseException as problem:  # noqa: BLE001 - collected, reported once
+            self.failures.append(f"{what}: {describe(problem)}")
+            return False
+
+    def raise_if_failed(self, after: BaseException | None = None) -> None:
+        if not self.failures:
+            return
+        text = "could not clean up: " + "; ".join(dict.fromkeys(self.failures))
+        journal = "the host keeps a journal of this run: the next run on it recovers, or says what to do"
+        if after is None:
+            raise DeployError(text, journal)
+        first = after.todo if isinstance(after, DeployError) and after.todo else ""
+        raise DeployError(f"{describe(after)}; {text}", f"{first}; {journal}" if first else journal) from None
+
+
+def outcome_of(problem: BaseException) -> Outcome:
+    return Outcome.INTERRUPTED if stopped(problem) else Outcome.FAILED
+
+
+def failed(release: Release, problem: BaseException) -> None:
+    """Fill in how the run ended, unless the pipeline already decided (rolled back,
+    needs attention, not restarted)."""
+    if release.result in (Outcome.ROLLED_BACK, Outcome.NEEDS_ATTENTION, Outcome.NOT_RESTARTED):
+        release.error = release.error or describe(problem)
+        return
+    release.result, release.error = outcome_of(problem), describe(problem)
+
+
+def revert(run: HostRun) -> None:
+    """Before any restart: image tags and checkout back to what served."""
+    t, view = run.t, run.view
+    if view is None or not (run.checked_out or run.tags_moved):
+        return
+    with t.step("revert") as step:
+        if view.serving.images:
+            images.point_at(t, view.serving.images)
+        back_to = view.serving.revision or view.observed.checkout
+        if back_to:
+            t.run(git.checkout(back_to), stream=False)
+        step.note = f"checkout and image tags back at {short(back_to)}" if back_to else "first deploy: nothing to go back to"
+
+
+def roll_back(run: HostRun, problem: BaseException) -> None:
+    """After a restart: restore what served, restart, and check that it answers.
+    Sets the release's outcome to what really happened."""
+    t, view = run.t, run.view
+    release = run.release
+    if view is None or not view.serving.images:
+        release.result, release.error = outcome_of(problem), f"{describe(problem)}; nothing served before this deploy, so there is nothing to roll back to"
+        return
+    back_to = view.serving.revision or view.observed.checkout
+    try:
+        with t.step("rollback") as step:
+            images.point_at(t, view.serving.images)
+            if back_to:
+                t.run(git.checkout(back_to), stream=False)
+            step.note = f"image tags and checkout back at {view.serving.describe()}"
+        group = run.group or view.group
+        services.restart(t, services.restart_order(t.settings.restart_order, [s for s in group.all_services if s in set(run.restarted) | set(group.services)]))
+        services.verify(t, group, group.services, dict(view.serving.images))
+        health.gate(t)
+    except BaseException as second:  # noqa: BLE001 - the release log must say so
+        release.result = Outcome.NEEDS_ATTENTION
+        release.error = f"{describe(problem)}; the rollback to {view.serving.describe()} failed too: {describe(second)}"
+        return
+    release.result = Outcome.ROLLED_BACK
+    release.error = describe(problem)
+
+
+def migrate(t: Target, release: Release, todo: str) -> None:
+    with t.step("migrate") as step:
+        try:
+            result = database.migrate(t, todo)
+        except Interrupted as interrupt:
+            release.migrations = migration_facts.parse_applied(interrupt.result.stdout)
+            raise
+        # Django's own account of what it applied: right even when the plan was skipped.
+        release.migrations = migration_facts.parse_applied(result.stdout)
+        step.note = "" if result.printed else f"{len(release.migrations)} applied"
+
+
+def backup_if_wanted(t: Target, release: Release, pending: list | None, compose_services: list[str]) -> None:
+    wanted, why = database.backup_decision(t, pending, compose_services)
+    if not wanted:
+        t.skip("backup", why)
+        return
+    with t.step("backup") as step:
+        release.backup = database.backup(t) or None
+        step.note = release.backup or why
+
+
+def prune(run: HostRun) -> None:
+    """Keep the images of the newest DEPLOY_KEEP_RELEASES releases (this one counted)."""
+    t, current = run.t, run.revision
+    if not current:
+        return
+    entries = run.entries + [run.release]
+    released = {entry.revision for entry in entries if entry.revision}
+    if len(released) <= t.settings.keep_releases:
+        t.skip("prune", f"{len(released)} release(s) so far, {t.settings.keep_releases} are kept")
+        return
+    with t.step("prune") as step:
+        removed = images.prune(t, run.group, released, releases.keep_revisions(entries, current, t.settings.keep_releases))
+        step.note = f"removed {len(removed)} old image tag(s)" if removed else "nothing to remove"
+
+
+def finish(run: HostRun, cleanup: Cleanup) -> None:
+    """Record the run (the journal goes with it); a run that never got to a revision
+    (bad input) is not a release and leaves no line."""
+    release = run.release
+    release.seconds = round(time.monotonic() - run.began, 1)
+    if release.result is not Outcome.OK and not release.step:
+        release.step = next((s.name for s in run.t.report.steps if s.host == run.t.name and s.status == "failed"), "")
+    if run.journal is None:
+        return
+    # A deploy that never got to a revision (an unknown ref) is bad input, not a release.
+    worth_a_line = release.result is not Outcome.PLANNED and (release.revision is not None or release.kind != "deploy")
+    if worth_a_line:
+
+        def record():
+            with run.t.step("record") as step:
+                run.journal.close(release)
+                step.note = f"{release.result}, {short(release.revision)}"
+
+        cleanup.attempt(f"record on {run.t.name}", record)
+    else:
+        cleanup.attempt(f"journal on {run.t.name}", lambda: run.journal.close(None))

@@ -1,0 +1,278 @@
+"""`deploy`, top to bottom: preflight, lock, observe (and recover), fetch, checkout,
+build, plan, backup, migrate, restart in order, health gate, record, unlock — on one
+host or many. Preflight and build run on all hosts at once, the lock is taken on all
+or none, migrations run once on the primary before any restart, then one host at a
+time behind the health gate. A failure before the restart leaves the running
+containers alone and puts checkout and image tags back; a failure after it rolls the
+host back to what served, and checks that it answers again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import hooks
+from ..errors import DeployError
+from ..facts import git as git_facts
+from ..facts import migrations as migration_facts
+from ..records import Outcome, Release
+from ..steps import database, health, images, lock, releases, services, source
+from ..steps.preflight import preflight
+from ..target import Target
+from .common import (
+    Cleanup,
+    HostRun,
+    backup_if_wanted,
+    begin,
+    describe,
+    failed,
+    finish,
+    in_parallel,
+    migrate,
+    new_release,
+    print_plan,
+    prune,
+    revert,
+    roll_back,
+    short,
+)
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    plan_only: bool = False
+    allow_edited_migrations: bool = False
+
+
+class PlanShown(Exception):
+    """`deploy --plan` stops after showing the plan; the hosts are put back as they were."""
+
+
+def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
+    s = t.settings
+    return [
+        ("preflight", "docker and compose usable, checkout clean, free disk (one round trip)"),
+        ("lock", t.lock_dir),
+        ("observe", "what runs: each service's containers, their images and the revisions those were built from; recover after a killed run"),
+        ("fetch", f"origin, resolve {ref} to a commit, check it out"),
+        ("build", f"{s.django_service} and the services sharing its build, labelled and tagged with the revision; skipped when images proven to be that revision's are there"),
+        ("plan", "pending migrations from git since the serving release; a one-off container of the new image when a file was edited or the history is unknown; edited applied migrations refused"),
+        ("backup", f"DEPLOY_BACKUP={s.backup}"),
+        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput; skipped when no migration file changed"),
+        ("restart", "in order: " + ", ".join(s.restart_order) + ", then the others; only services not running the release's image or whose configuration changed; then checked"),
+        ("health", f"{s.healthcheck_url} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
+        ("record", t.release_log),
+    ]
+
+
+def deploy(targets: list[Target], ref: str, primary: Target | None = None, options: DeployOptions | None = None) -> list[Release]:
+    first = targets[0]
+    primary = primary or first
+    options = options or DeployOptions()
+    names = [t.name for t in targets]
+    hook_runner = hooks.local_executor(first.dry_run)
+    runs = [HostRun(t, new_release(t, "deploy", ref)) for t in targets]
+    print_plan(first, f"deploy {ref}" + (f" to {', '.join(names)} (migrations on {primary.name})" if len(targets) > 1 else ""), deploy_plan(first, ref))
+    hooks.run_hook("pre-deploy", hook_runner, first.report, hosts=names, ref=ref)
+
+    def check(run: HostRun) -> None:
+        with run.t.step("preflight") as step:
+            state = preflight(run.t)
+            step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
+        if not state.checkout:
+            with run.t.step("clone") as step:
+                source.init_checkout(run.t)
+                step.note = "origin set from DEPLOY_REPO_URL"
+
+    in_parallel(runs, check, "preflight")
+    info = lock.new_lock("deploy", ref)
+    cleanup = Cleanup()
+    taken: list[HostRun] = []
+    problem: BaseException | None = None
+    try:
+        for run in runs:
+            with run.t.step("lock"):
+                lock.acquire(run.t, info)
+            taken.append(run)
+        in_parallel(runs, lambda run: begin(run, info), "observe")
+        _deploy_locked(runs, ref, primary, options, hook_runner, cleanup)
+        hooks.run_hook("post-deploy", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")
+    except PlanShown:
+        for run in runs:
+            run.release.result = Outcome.PLANNED
+    except BaseException as caught:
+        problem = caught
+        for run in runs:
+            if run.release.result is not Outcome.OK:
+                failed(run.release, caught)
+        hooks.run_hook("on-failure", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=describe(caught))
+    finally:
+        for run in taken:
+            finish(run, cleanup)
+        for run in reversed(taken):
+            _unlock(run, info, cleanup)
+        if len(runs) > 1:
+            first.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
+    if problem is not None:
+        cleanup.raise_if_failed(after=problem)
+        raise problem
+    cleanup.raise_if_failed()
+    return [run.release for run in runs]
+
+
+def _unlock(run: HostRun, info, cleanup: Cleanup) -> None:
+    def release():
+        with run.t.step("unlock") as step:
+            step.note = lock.release(run.t, info)
+
+    cleanup.attempt(f"unlock on {run.t.name}", release)
+
+
+def _fetch_and_build(run: HostRun, ref: str) -> None:
+    t = run.t
+    observed = run.view.observed
+    with t.step("fetch") as step:
+        run.revision = source.fetch(t, ref, checkout_exists=observed.checkout is not None)
+        run.release.revision = run.revision
+        run.journal.target(run.revision)
+        step.note = f"{ref} is {short(run.revision)}" if run.revision else ref
+    code_arrived = True
+    if run.revision and run.revision == observed.checkout:
+        t.skip("checkout", f"{short(run.revision)} is checked out already")
+    else:
+        with t.step("checkout") as step:
+            code_arrived = not source.checkout(t, run.revision, ref).printed or observed.checkout is not None
+            run.checked_out = True
+            step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
+    with t.step("build") as step:
+        run.group = images.build_group(t, code_arrived=code_arrived)
+        found = images.release_images(t, run.group, run.revision) if run.revision else None
+        if found is not None and found.complete:
+            moving = found.to_move()
+            if moving:
+                images.point_at(t, moving)
+                run.tags_moved = True
+            run.target_ids = dict(found.proven)
+            step.note = f"skipped: the images of {short(run.revision)} are there" + (" (tags moved to them)" if moving else "")
+            return
+        run.tags_moved = True
+        images.build(t, run.group, run.revision or ref)
+        built = images.release_images(t, run.group, run.revision) if run.revision else None
+        run.target_ids = dict(built.proven) if built else {}
+        step.note = ", ".join(run.group.services)
+
+
+def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: DeployOptions, hook_runner, cleanup: Cleanup) -> None:
+    lead = next(run for run in runs if run.t is primary)
+    try:
+        in_parallel(runs, lambda run: _fetch_and_build(run, ref), "build")
+        if options.plan_only:
+            _show_plan(primary)
+            raise PlanShown
+        _migrations(lead, options)
+        hooks.run_hook("post-migrate", hook_runner, primary.report, hosts=[run.t.name for run in runs], ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
+    except BaseException:
+        # Nothing restarted yet: the old containers still serve. Put tags and code back.
+        for run in runs:
+            cleanup.attempt(f"revert on {run.t.name}", lambda run=run: revert(run))
+        raise
+
+    for index, run in enumerate(runs):
+        try:
+            _restart(run)
+            health.gate(run.t)
+        except BaseException as problem:
+            _after_failed_restart(runs, index, problem, cleanup)
+        run.release.result = Outcome.OK
+        if run.revision and run.revision != run.previous:
+            prune(run)
+
+
+def _after_failed_restart(runs: list[HostRun], index: int, problem: BaseException, cleanup: Cleanup) -> None:
+    """The failing host is rolled back first, then the hosts that were waiting go back
+    to their release (checkout and tags); every one is tried."""
+    run = runs[index]
+    roll_back(run, problem)
+    later = runs[index + 1 :]
+    for waiting in later:
+        waiting.release.result = Outcome.NOT_RESTARTED
+        waiting.release.error = f"{run.t.name} failed first: {describe(problem)}"
+        cleanup.attempt(f"revert on {waiting.t.name}", lambda waiting=waiting: revert(waiting))
+    t = run.t
+    left = f"; {', '.join(w.t.name for w in later)} stay on the old release" if later else ""
+    done = f"; {', '.join(r.t.name for r in runs[:index])} run the new release" if index else ""
+    if run.release.result is Outcome.ROLLED_BACK:
+        what = f"{describe(problem)}; {t.name} rolled back to the previous release {run.view.serving.describe()}, which answers again{left}{done}"
+        todo = f"see `docker compose -f {t.settings.compose_file} logs {t.settings.django_service}` on {t.name}"
+    elif run.release.result is Outcome.NEEDS_ATTENTION:
+        what = f"{run.release.error}{left}{done}"
+        todo = f"{t.name} NEEDS ATTENTION: see `fab -H {t.name} status` and the service logs there, then deploy a release that works"
+    else:
+        what = f"{run.release.error}{left}{done}"
+        todo = f"see `fab -H {t.name} status`"
+    raise DeployError(what, todo) from None
+
+
+def _restart(run: HostRun) -> None:
+    t = run.t
+    same = run.revision is not None and run.revision == run.previous
+    chosen, why = services.to_restart(t, run.view.observed, run.group, run.target_ids, same)
+    if not chosen:
+        t.skip("restart", why)
+        return
+    run.restarted = chosen
+    services.restart(t, chosen)
+    services.verify(t, run.group, chosen, run.target_ids)
+
+
+def _show_plan(t: Target) -> None:
+    with t.step("plan") as step:
+        known = database.plan(t)
+        pending = migration_facts.pending(known or [])
+        step.note = migration_facts.pending_note(pending) if known is not None else "unknown until the new image runs"
+    if pending:
+        operations = database.operations(t, [m.label for m in pending]) or {}
+        for line in migration_facts.format_plan(pending, operations):
+            t.report.say(line)
+
+
+def _migrations(lead: HostRun, options: DeployOptions) -> None:
+    """Plan, guard, backup and migrate on the primary, skipping the one-off containers
+    when git shows that no migration file changed since the serving release, which
+    composeship put into service (so all its migrations ran)."""
+    t = lead.t
+    previous, revision, release = lead.previous, lead.revision, lead.release
+    back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
+    todo = f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again"
+    trusted = revision is not None and releases.deployed_ok(lead.entries, previous)
+    changes = []
+    if previous and revision and revision != previous:
+        diff = t.run(git_facts.migration_changes(previous, revision).argv, probe=True, stream=False, check=False)
+        trusted = trusted and diff.ok
+        changes = git_facts.parse_name_status(diff.stdout) if diff.ok else []
+    if trusted and not changes:
+        t.skip("migrate", f"no migration file changed since {short(previous)}")
+        return
+    edits = [change for change in changes if change[0] in ("M", "D")]
+    compose_services = lead.group.all_services
+    if trusted and not edits:
+        # Only new files: they are what is pending; Django reports what it applied.
+        added = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
+        with t.step("plan") as step:
+            step.note = f"from git, no container: {len(added)} new migration file(s) since {short(previous)}: {migration_facts.summarize(added)}"
+        backup_if_wanted(t, release, added, compose_services)
+    else:
+        with t.step("plan") as step:
+            known = database.plan(t)
+            step.note = migration_facts.pending_note(migration_facts.pending(known)) if known is not None else "unknown until the new image runs"
+        if edits and known is not None:
+            edited = migration_facts.edited_applied(edits, known)
+            if edited and not options.allow_edited_migrations:
+                named = ", ".join(f"{path} ({label})" for path, label in edited)
+                raise DeployError(
+                    f"applied migrations were edited since {short(previous)}: {named}",
+                    "never edit an applied migration: undo the edit and write a new migration for the change (--allow-edited-migrations deploys anyway)",
+                )
+            if edited:
+                t.report.say(f"warning: deploying edited applied migrations (--allow-edited-migrations): {', '.join(path for path, _ in edited)}")
+        backup_if_wanted(t, release, migration_facts.pending(known) if known is not None else None, compose_services)
+    migrate(t, release, todo=todo)

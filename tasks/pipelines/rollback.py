@@ -1,0 +1,157 @@
+"""`rollback`, top to bottom: preflight, lock, observe (and recover), choose the release
+to go back to, plan (which migrations the undone releases applied), optionally back
+up and reverse them, switch image tags and checkout, restart in order, health gate,
+record, unlock. No build: a release's image is kept by its release tag, and only an
+image proven to be that release's is used."""
+
+from __future__ import annotations
+
+from ..commands import git
+from ..errors import DeployError, HostError
+from ..facts import migrations as migration_facts
+from ..records import Outcome, Release
+from ..steps import database, health, images, lock, releases, services
+from ..steps.preflight import preflight
+from ..target import Target
+from .common import Cleanup, HostRun, begin, failed, finish, new_release, print_plan, roll_back, short
+
+
+def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool) -> list[tuple[str, str]]:
+    return [
+        ("plan", f"migrations applied after {short(target)}: named" + (", reversed if all are reversible" if with_migrations else ", left applied")),
+        *([("backup", "--no-backup: none" if no_backup else "required before reversing: no backup, no reversal")] if with_migrations else []),
+        ("switch", f"image tags and checkout to {short(target)} (no build)"),
+        ("restart", "in order: " + ", ".join(t.settings.restart_order) + ", then the other services (each only if changed); then checked"),
+        ("health", t.settings.healthcheck_url or "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
+        ("record", t.release_log),
+    ]
+
+
+def choose(t: Target, entries: list[Release], current: str | None, to: str | None) -> Release:
+    if to:
+        chosen = releases.find_release(entries, to)
+        if not chosen:
+            raise DeployError(f"{to!r} is not one release of {t.name}", f"pick one from `fab -H {t.name} rollback --list`")
+        if chosen.revision == current:
+            raise DeployError(f"{short(current)} already serves on {t.name}", f"pick another one from `fab -H {t.name} rollback --list`")
+        return chosen
+    chosen = releases.previous_release(entries, current)
+    if not chosen:
+        raise DeployError(f"there is no earlier release of {t.name} to roll back to", f"see `fab -H {t.name} releases`; deploy a revision with `fab -H {t.name} deploy --ref REV`")
+    return chosen
+
+
+def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool = False) -> Release:
+    with t.step("preflight") as step:
+        state = preflight(t, first_deploy=False)
+        step.note = f"checkout at {short(state.revision)}"
+    info = lock.new_lock("rollback", to or "")
+    run = HostRun(t, new_release(t, "rollback", ""))
+    cleanup = Cleanup()
+    with t.step("lock"):
+        lock.acquire(t, info)
+    problem: BaseException | None = None
+    try:
+        begin(run, info)
+        _roll_back_to(run, to, with_migrations, no_backup)
+        run.release.result = Outcome.OK
+    except BaseException as caught:
+        problem = caught
+        if run.checked_out or run.tags_moved:
+            roll_back(run, caught)
+        failed(run.release, caught)
+    finally:
+        finish(run, cleanup)
+
+        def unlock():
+            with t.step("unlock") as step:
+                step.note = lock.release(t, info)
+
+        cleanup.attempt(f"unlock on {t.name}", unlock)
+    if problem is not None:
+        cleanup.raise_if_failed(after=problem)
+        raise problem
+    cleanup.raise_if_failed()
+    return run.release
+
+
+def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup: bool) -> None:
+    t, view, release = run.t, run.view, run.release
+    if not view.serving.running or view.group is None:
+        raise HostError(f"nothing runs on {t.name}: there is no release to roll back from", f"deploy first (`fab -H {t.name} deploy`)")
+    current = view.serving.revision
+    chosen = choose(t, list(view.observed.releases), current, to)
+    target = chosen.revision
+    run.revision = release.revision = target
+    release.ref = chosen.ref
+    run.journal.target(target)
+    run.group = group = view.group
+    found = images.release_images(t, group, target)
+    if not found.complete:
+        raise DeployError(
+            f"the images of {short(target)} are no longer on {t.name} (or not proven to be that release's): {', '.join(found.missing())}",
+            f"deploy it again instead (`fab -H {t.name} deploy --ref {target}`), which rebuilds them",
+        )
+    t.report.say(f"{t.name}: from {view.serving.describe()} back to {short(target)} (deployed {chosen.started} by {chosen.user})")
+    print_plan(t, f"rollback to {short(target)}", rollback_plan(t, target, with_migrations, no_backup))
+    with t.step("plan") as step:
+        known = database.plan(t) or []
+        current_files = t.run(git.files_at(current or "HEAD"), probe=True, stream=False).stdout.split()
+        target_files = t.run(git.files_at(target), probe=True, stream=False).stdout.split()
+        undo, app_targets = migration_facts.undo_targets(known, current_files, target_files)
+        labels = [m.label for m in undo]
+        step.note = f"{len(undo)} applied after {short(target)}" + (f": {migration_facts.summarize(labels)}" if undo else "")
+    if undo and not with_migrations:
+        t.skip("unmigrate", f"left applied: {', '.join(labels)} (pass --migrations to reverse them)")
+    elif undo:
+        _unmigrate(run, labels, app_targets, no_backup)
+    with t.step("switch") as step:
+        run.tags_moved = True
+        images.point_at(t, found.proven)
+        run.checked_out = True
+        t.run(git.checkout(target), stream=False)
+        step.note = f"{view.serving.describe()} -> {short(target)}"
+    chosen_services, why = services.to_restart(t, view.observed, group, dict(found.proven), same_revision=False)
+    if chosen_services:
+        run.restarted = chosen_services
+        services.restart(t, chosen_services)
+        services.verify(t, group, chosen_services, dict(found.proven))
+    else:
+        t.skip("restart", why)
+    health.gate(t)
+
+
+def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_backup: bool) -> None:
+    t, release = run.t, run.release
+    with t.step("reversible") as step:
+        blocked = database.irreversible(t, labels)
+        if blocked:
+            named = "; ".join(f"{label} ({', '.join(ops)})" for label, ops in blocked.items())
+            raise DeployError(
+                f"cannot reverse the migrations: irreversible {named}",
+                "roll back without --migrations (the schema stays as it is), or fix forward with a new migration",
+            )
+        step.note = "all reversible"
+    if no_backup:
+        t.skip("backup", "--no-backup: reversing without a backup")
+    else:
+        if not database.backup_available(t, run.group.all_services):
+            raise DeployError(
+                f"cannot back up the database on {t.name} (no running `{database.POSTGRES_SERVICE}` service with a `backup` command), and a rollback never reverses migrations without a backup",
+                "start the postgres service (or add cookiecutter-django's maintenance commands), or pass --no-backup to reverse without one",
+            )
+        with t.step("backup") as step:
+            release.backup = database.backup(t) or None
+            step.note = release.backup or ""
+    with t.step("unmigrate") as step:
+        for app, name in app_targets.items():
+            result = database.unapply(t, app, name)
+            release.unapplied += migration_facts.parse_unapplied(result.stdout)
+            if not result.ok:
+                still = [label for label in labels if label not in release.unapplied]
+                tail = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["no output"])[-1]
+                raise DeployError(
+                    f"the reversal stopped half-way on {t.name} ({tail}): reversed {', '.join(release.unapplied) or 'nothing'}; still applied {', '.join(still)}",
+                    "the old code was not switched in; restore the backup (`fab -H " + t.name + " backups`) or fix forward with a deploy",
+                )
+        step.note = ", ".join(f"{app} -> {name}" for app, name in app_targets.items())

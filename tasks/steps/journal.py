@@ -1,0 +1,59 @@
+"""The journal of the run in progress: written on the host once the lock is held,
+rewritten at the start of every step, and removed together with the release log's
+line when the run ends. A journal found by the next run means the run that wrote it
+was killed before it could clean up (steps/recovery.py reads it)."""
+
+from __future__ import annotations
+
+from ..commands import host
+from ..errors import DeployError
+from ..facts.host_state import Observed, Serving
+from ..records import Journal, LockInfo, Release
+from ..target import Target
+
+
+class RunJournal:
+    def __init__(self, t: Target, lock: LockInfo, kind: str, ref: str):
+        self.t = t
+        self.record = Journal(token=lock.token, kind=kind, user=lock.user, ref=ref, started=lock.time)
+        self.lock = lock
+
+    def begin(self, observed: Observed, serving: Serving) -> None:
+        self.record.serving = serving.revision
+        self.record.serving_images = dict(serving.images)
+        self.record.checkout = observed.checkout
+        self._write()
+        self.t.journal = self
+
+    def target(self, revision: str | None) -> None:
+        self.record.target = revision
+
+    def enter(self, step: str) -> None:
+        self.record.step = step
+        self._write()
+
+    def _write(self) -> None:
+        t = self.t
+        result = t.run(host.write_journal(t.journal_path, t.lock_dir, self.lock.token, self.record.to_json()), cwd=None, stream=False, check=False, bookkeeping=True)
+        if result.exited == 3:
+            raise DeployError(
+                f"the lock on {t.name} was broken while this run held it",
+                f"stopping here; see `fab -H {t.name} lock-status` and `fab -H {t.name} status` for who runs what",
+            )
+        if not result.ok:
+            raise t.executor.failure(result, shown=False, todo=f"check that the deploy user may write to {t.state_dir}")
+
+    def close(self, release: Release | None) -> None:
+        """The run is over: its line goes into the release log and the journal goes, in
+        one command (no line for a run that never got as far as a revision)."""
+        t = self.t
+        t.journal = None
+        if release is None:
+            t.run(host.remove_file(t.journal_path), cwd=None, stream=False, bookkeeping=True)
+        else:
+            t.run(host.record_and_close(t.release_log, release.to_json(), t.journal_path), cwd=None, stream=False, bookkeeping=True)
+
+
+def close_unowned(t: Target, release: Release) -> None:
+    """Record a killed run's line and remove its journal (this run holds the lock now)."""
+    t.run(host.record_and_close(t.release_log, release.to_json(), t.journal_path), cwd=None, stream=False, bookkeeping=True)

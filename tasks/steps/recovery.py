@@ -1,0 +1,88 @@
+"""After the lock is taken: read what the host runs, and clean up after a run that was
+killed before it could (its journal is still there). The checkout and the image
+tags go back to what serves, the killed run gets its true line in the release log,
+and a migrate container it left running stops everything until it has ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..commands import git
+from ..errors import HostError
+from ..facts import host_state
+from ..facts.host_state import Observed, Serving
+from ..records import Outcome, Release
+from ..target import Target
+from . import images, journal
+from .images import BuildGroup
+
+
+@dataclass
+class HostView:
+    """What a locked run knows about its host before changing anything."""
+
+    observed: Observed
+    group: BuildGroup | None  # None: an empty checkout (a first deploy before its fetch)
+    serving: Serving
+
+
+def observe(t: Target) -> Observed:
+    return host_state.parse(t.executor.probe_batch(host_state.batch(t.project, t.path, t.lock_dir, t.journal_path, t.release_log)))
+
+
+def view(t: Target, observed: Observed) -> HostView:
+    if observed.config is None and observed.checkout is None:
+        return HostView(observed, None, Serving(None))
+    if observed.config is None:
+        raise HostError(
+            f"`docker compose config` fails for {t.settings.compose_file} in {t.path} on {t.name}",
+            f"run `docker compose -f {t.settings.compose_file} config` there to see why",
+        )
+    group = images.group_of(observed.config, t.settings.django_service, t.settings.compose_file)
+    return HostView(observed, group, observed.serving(group.services, t.settings.django_service))
+
+
+def short(revision: str | None) -> str:
+    return revision[:12] if revision else "none"
+
+
+def recover(t: Target) -> HostView:
+    """Observe the host; when a killed run's journal is there, put the checkout and the
+    image tags back to what serves and record that run as interrupted."""
+    with t.step("observe") as step:
+        found = view(t, observe(t))
+        step.note = f"serving {found.serving.describe()}" + (f"; checkout at {short(found.observed.checkout)}" if found.observed.checkout != found.serving.revision else "")
+    killed = found.observed.journal
+    if killed is None:
+        return found
+    where = f"{killed.kind} of {killed.ref or short(killed.target)} by {killed.user} (started {killed.started}) was stopped at step {killed.step!r}"
+    t.report.say(f"{t.name}: a {where} and never cleaned up")
+    migrating = found.observed.running_migrations()
+    if migrating:
+        names = ", ".join(c.name for c in migrating)
+        raise HostError(
+            f"on {t.name}, a {where}, and its migrate container {names} is still running",
+            f"nothing migrates until it has ended: wait for it (`docker wait {migrating[0].name}` on {t.name}), then run this again",
+        )
+    with t.step("recover") as step:
+        serving = found.serving
+        if serving.images:
+            images.point_at(t, serving.images)
+        back_to = serving.revision or killed.checkout
+        if back_to and found.observed.checkout != back_to:
+            t.run(git.checkout(back_to), stream=False)
+        left = Release(
+            kind=killed.kind,
+            host=t.name,
+            user=killed.user,
+            ref=killed.ref,
+            started=killed.started,
+            previous=killed.serving,
+            revision=killed.target,
+            result=Outcome.INTERRUPTED,
+            step=killed.step,
+            error=f"stopped at step {killed.step} without cleaning up (killed, or its connection lost); the next run found {serving.describe()} serving and put the checkout and image tags back to it",
+        )
+        journal.close_unowned(t, left)
+        step.note = f"checkout and image tags back to what serves ({serving.describe()}); recorded the stopped run"
+    return view(t, observe(t))
