@@ -6,6 +6,7 @@ probes still run, so a dry run can show what it would do)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import signal
@@ -44,6 +45,8 @@ class Result:
     exited: int
     # The dry run printed the command instead of running it: its answer is unknown.
     printed: bool = False
+    # What errors call the command, when its text is a script nobody wants to read.
+    label: str = ""
 
     @property
     def ok(self) -> bool:
@@ -160,6 +163,7 @@ class Executor:
         interruptible: bool = False,
         env: dict[str, str] | None = None,
         bookkeeping: bool = False,
+        label: str = "",
     ) -> Result:
         """Run argv (in cwd). `probe` marks a read-only command; `stream` shows its output
         live; `check` raises a DeployError when it exits non-zero; `redact` keeps its output
@@ -169,9 +173,14 @@ class Executor:
         records (journal, release log), which a dry run does not show."""
         command = render(argv, cwd)
         stream = stream and not self.quiet
-        return self._execute(command, probe=probe, stream=stream, check=check, interactive=interactive, todo=todo, redact=redact, interruptible=interruptible, env=env, bookkeeping=bookkeeping)
+        result = self._execute(command, probe=probe, stream=stream, interactive=interactive, interruptible=interruptible, env=env, bookkeeping=bookkeeping)
+        if label:
+            result = dataclasses.replace(result, label=label)
+        if check and not result.ok:
+            raise self.failure(result, shown=stream, todo=todo, redact=redact)
+        return result
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
         if stream:
             print(f"$ {command}", file=self.out, flush=True)
         self.commands_run += 1
@@ -194,8 +203,6 @@ class Executor:
                 command=command,
                 host=self.host,
             )
-        if check and not result.ok:
-            raise self.failure(result, shown=stream, todo=todo, redact=redact)
         return result
 
     def _run(self, command: str, options: dict):
@@ -206,7 +213,6 @@ class Executor:
         try:
             return self.context.run(command, **options)
         except (OSError, EOFError, paramiko.SSHException) as problem:
-            self.unreachable = "yes"
             reason = str(problem) or type(problem).__name__
             if was_connected:
                 raise ConnectionLost(
@@ -215,6 +221,8 @@ class Executor:
                     command=command,
                     host=self.host,
                 ) from None
+            # Connecting again failed: the host is gone for this run.
+            self.unreachable = "yes"
             raise ConnectionLost(f"cannot reach {self.host} to run `{command}` ({reason})", f"check that {self.host} is up and reachable", command=command, host=self.host) from None
 
     def connected(self) -> bool:
@@ -244,7 +252,7 @@ class Executor:
                 f"the compose file has no service {unknown['name']!r} (on {self.host})",
                 "check DEPLOY_DJANGO_SERVICE and the service names you passed against `docker compose config --services`",
             )
-        what = f"`{result.command}` failed on {self.host} with exit code {result.exited}"
+        what = f"`{result.label or result.command}` failed on {self.host} with exit code {result.exited}"
         # Streamed output is on screen already: its last line (usually the exception) is enough.
         tail = "" if redact else _tail(result.stderr or result.stdout, 1 if shown else 3)
         if tail:
@@ -293,11 +301,11 @@ class PrintingExecutor(Executor):
 
     dry_run = True
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, check: bool, interactive: bool, todo: str, redact: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
         if bookkeeping:
             return Result(command, "", "", 0, printed=True)
         if probe:
-            return super()._execute(command, probe=True, stream=False, check=check, interactive=False, todo=todo, redact=redact)
+            return super()._execute(command, probe=True, stream=False, interactive=False)
         shown = " ".join(f"{name}={shlex.quote(value)}" for name, value in (env or {}).items())
         print(f"{shown} {command}" if shown else command, file=self.out, flush=True)
         return Result(command, "", "", 0, printed=True)

@@ -38,6 +38,7 @@ class Target:
     project: ComposeProject = field(init=False)
     # Set while this run holds the lock: every step is written to it first.
     journal: object | None = None
+    drilled: bool = False
 
     def __post_init__(self):
         self.project = ComposeProject.from_settings(self.settings)
@@ -78,9 +79,10 @@ class Target:
                 self.journal.enter(name)
             yield record
             pause = drill_pause()
-            if pause and pause[0] == name:
+            if pause and pause[0] == name and not self.drilled:
+                self.drilled = True  # once: the cleanup may pass the same step again
                 self.report.say(f"drill: pausing {pause[1]:g}s on {self.name} at the end of {name} ({PAUSE_VARIABLE})")
-                self.executor.run(host.sleep(pause[1]), probe=True, stream=False, interruptible=True)
+                self.executor.run(host.sleep(pause[1]), stream=False, check=False, interruptible=True)
 
     def skip(self, name: str, why: str) -> None:
         self.report.skip(name, why, host=self.name)

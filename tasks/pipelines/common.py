@@ -60,6 +60,7 @@ class HostRun:
     checked_out: bool = False
     tags_moved: bool = False
     restarted: list[str] = field(default_factory=list)
+    locked: bool = False
     began: float = field(default_factory=time.monotonic)
 
     @property

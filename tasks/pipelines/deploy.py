@@ -92,7 +92,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
         for run in runs:
             with run.t.step("lock"):
                 lock.acquire(run.t, info)
-            taken.append(run)
+                taken.append(run)
         in_parallel(runs, lambda run: begin(run, info), "observe")
         _deploy_locked(runs, ref, primary, options, hook_runner, cleanup)
         hooks.run_hook("post-deploy", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")

@@ -37,10 +37,11 @@ def migrate_only(t: Target, force: bool) -> Release:
     info = lock.new_lock("migrate-only")
     run = HostRun(t, new_release(t, "migrate-only", ""))
     cleanup = Cleanup()
-    with t.step("lock"):
-        lock.acquire(t, info)
     problem: BaseException | None = None
     try:
+        with t.step("lock"):
+            lock.acquire(t, info)
+            run.locked = True
         begin(run, info)
         _migrate_serving_image(run, force)
         run.release.result = Outcome.OK
@@ -54,7 +55,8 @@ def migrate_only(t: Target, force: bool) -> Release:
             with t.step("unlock") as step:
                 step.note = lock.release(t, info)
 
-        cleanup.attempt(f"unlock on {t.name}", unlock)
+        if run.locked:
+            cleanup.attempt(f"unlock on {t.name}", unlock)
     if problem is not None:
         cleanup.raise_if_failed(after=problem)
         raise problem

@@ -48,10 +48,11 @@ def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool =
     info = lock.new_lock("rollback", to or "")
     run = HostRun(t, new_release(t, "rollback", ""))
     cleanup = Cleanup()
-    with t.step("lock"):
-        lock.acquire(t, info)
     problem: BaseException | None = None
     try:
+        with t.step("lock"):
+            lock.acquire(t, info)
+            run.locked = True
         begin(run, info)
         _roll_back_to(run, to, with_migrations, no_backup)
         run.release.result = Outcome.OK
@@ -67,7 +68,8 @@ def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool =
             with t.step("unlock") as step:
                 step.note = lock.release(t, info)
 
-        cleanup.attempt(f"unlock on {t.name}", unlock)
+        if run.locked:
+            cleanup.attempt(f"unlock on {t.name}", unlock)
     if problem is not None:
         cleanup.raise_if_failed(after=problem)
         raise problem

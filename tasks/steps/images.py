@@ -90,7 +90,7 @@ def release_images(t: Target, group: BuildGroup, revision: str) -> ReleaseImages
 
 def build(t: Target, group: BuildGroup, revision: str) -> None:
     """Build from the checkout (clean, at `revision`), label, and tag each image."""
-    t.run(compose.build_labelled(t.project, group.services, revision, t.build_override))
+    t.run(compose.build_labelled(t.project, group.services, revision, t.build_override), label=f"docker compose build {' '.join(group.services)} (labelled {revision[:12]})")
     for image in group.images:
         t.run(images.tag(image, images.release_tag(image, revision)), cwd=None, stream=False)
 

@@ -27,6 +27,7 @@ class RunJournal:
 
     def target(self, revision: str | None) -> None:
         self.record.target = revision
+        self._write()
 
     def enter(self, step: str) -> None:
         self.record.step = step
@@ -34,7 +35,7 @@ class RunJournal:
 
     def _write(self) -> None:
         t = self.t
-        result = t.run(host.write_journal(t.journal_path, t.lock_dir, self.lock.token, self.record.to_json()), cwd=None, stream=False, check=False, bookkeeping=True)
+        result = t.run(host.write_journal(t.journal_path, t.lock_dir, self.lock.token, self.record.to_json()), cwd=None, stream=False, check=False, bookkeeping=True, label=f"write {t.journal_path}")
         if result.exited == 3:
             raise DeployError(
                 f"the lock on {t.name} was broken while this run held it",
@@ -51,7 +52,7 @@ class RunJournal:
         if release is None:
             t.run(host.remove_file(t.journal_path), cwd=None, stream=False, bookkeeping=True)
         else:
-            t.run(host.record_and_close(t.release_log, release.to_json(), t.journal_path), cwd=None, stream=False, bookkeeping=True)
+            t.run(host.record_and_close(t.release_log, release.to_json(), t.journal_path), cwd=None, stream=False, bookkeeping=True, label=f"append to {t.release_log}")
 
 
 def close_unowned(t: Target, release: Release) -> None:

@@ -44,7 +44,7 @@ def held_by_todo(t: Target, state: LockState) -> str:
 
 
 def acquire(t: Target, info: LockInfo) -> None:
-    result = t.run(host.take_lock(t.state_dir, t.lock_dir, info.lines()), cwd=None, stream=False, check=False)
+    result = t.run(host.take_lock(t.state_dir, t.lock_dir, info.lines()), cwd=None, stream=False, check=False, label=f"mkdir {t.lock_dir}")
     if result.ok:
         return
     holder = read(t)
@@ -57,7 +57,7 @@ def acquire(t: Target, info: LockInfo) -> None:
 
 def release(t: Target, info: LockInfo) -> str:
     """Release this run's own lock; a lock someone broke and took is left alone."""
-    result = t.run(host.release_lock(t.lock_dir, info.token), cwd=None, stream=False, check=False)
+    result = t.run(host.release_lock(t.lock_dir, info.token), cwd=None, stream=False, check=False, label=f"rm -r {t.lock_dir}")
     if result.ok:
         return ""
     if result.exited == 4:

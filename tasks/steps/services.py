@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..commands import compose
+from ..errors import DeployError
 from ..facts import compose as compose_facts
 from ..facts.host_state import Observed
 from ..target import Target
@@ -72,12 +73,13 @@ def verify(t: Target, group: BuildGroup, services: Sequence[str], target_ids: di
     expected = {s: target_ids[group.image_of[s]] for s in services if s in group.image_of and target_ids.get(group.image_of[s])}
     if not expected:
         return
-    t.run(
-        compose.verify_running(group.project_name, expected),
-        cwd=None,
-        stream=False,
-        todo="the services above do not run the release's image; see `docker compose ps` on the host",
-    )
+    result = t.run(compose.verify_running(group.project_name, expected), cwd=None, stream=False, check=False, label="the image check")
+    if not result.ok:
+        found = "; ".join(line.strip() for line in result.stderr.splitlines() if line.strip()) or f"exit code {result.exited}"
+        raise DeployError(
+            f"after the restart on {t.name}, not every service runs the release's image: {found}",
+            f"see `docker compose ps` and the logs of those services on {t.name}",
+        )
 
 
 def recreated_note(compose_output: str) -> str:

@@ -114,3 +114,34 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *words: str, alon
     for word in words:
         assert word in lines[-1], lines[-1]
     return lines[-1]
+
+
+def _alive(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def restart_engine(timeout: float = 90) -> None:
+    """Restart the Docker Engine for real: through systemd where it runs it, else the
+    way scripts/install-testbed starts it (dockerd in the background)."""
+    import time
+
+    if subprocess.run(["systemctl", "is-active", "--quiet", "docker"], capture_output=True).returncode == 0:
+        subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=timeout)
+    else:
+        pid = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+        for number in pid:
+            os.kill(int(number), 15)
+        deadline = time.monotonic() + timeout
+        while any(_alive(number) for number in pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Started from a shell that exits at once: dockerd is nobody's child here, so it
+        # never lingers as a zombie of the tests when it is stopped next time.
+        subprocess.run(["sh", "-c", "nohup dockerd >>/var/log/composeship-dockerd.log 2>&1 </dev/null &"], check=True)
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Docker Engine did not come back after a restart")
+        time.sleep(0.3)

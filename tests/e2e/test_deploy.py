@@ -125,6 +125,19 @@ def test_failing_health_check_rolls_back(sandbox_host, tmp_path):
         destroy_remote_project(project)
 
 
+def test_a_rollback_that_does_not_answer_either_says_the_host_needs_attention(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    nowhere = f"http://127.0.0.1:{project.port}/no-such-page/"
+    result = project.fab("deploy", DEPLOY_HEALTHCHECK_URL=nowhere, DEPLOY_HEALTHCHECK_TIMEOUT="3")
+    line = assert_one_error_line(result, "did not answer 2xx", "the rollback to", "failed too", "NEEDS ATTENTION", alone=False)
+    assert "rolled back to the previous release" not in line
+    last = project.releases()[-1]
+    assert last["result"] == "needs attention" and "failed too" in last["error"]
+    assert not project.locked()
+
+
 def test_a_locked_host_refuses_a_deploy(remote_project):
     project = remote_project
     deploy_ok(project)

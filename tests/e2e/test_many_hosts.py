@@ -75,16 +75,20 @@ def test_one_deploy_across_two_hosts(two_hosts, tmp_path):
         releases = json.loads(fleet.fab("releases", "--json").stdout)
         assert [(entry["host"], entry["result"]) for entry in releases] == [("web1", "ok"), ("web1", "ok"), ("web2", "ok"), ("web2", "ok")]
 
-        # A release that web2 cannot serve: web1 runs it, web2 is rolled back.
-        (fleet.project.config_dir / "hosts" / "web2.env").write_text(
-            (fleet.project.config_dir / "hosts" / "web2.env").read_text().replace("/health/", "/version/") + "DEPLOY_HEALTHCHECK_TIMEOUT=8\n"
+        # A release that web1 cannot serve: web1 is rolled back first, then web2, which
+        # was waiting, goes back to its release without a restart.
+        (fleet.project.config_dir / "hosts" / "web1.env").write_text(
+            f"DEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{fleet.project.port}/version/\nDEPLOY_HEALTHCHECK_TIMEOUT=8\n"
         )
         fleet.project.origin.commit("lose VERSION", {"VERSION": None})
         broken = fleet.fab("deploy")
-        assert_one_error_line(broken, "web2 rolled back to the previous release", "web1 run the new release", alone=False)
-        assert fleet.version("web2") == (200, "1.1.0")
-        assert fleet.version("web1")[0] == 500
-        assert "web2  rolled back" in broken.stdout
+        assert_one_error_line(broken, "web1 rolled back to the previous release", "which answers again", "web2 stay on the old release", alone=False)
+        assert fleet.version("web1") == fleet.version("web2") == (200, "1.1.0")
+        lines = broken.stdout.splitlines()
+        assert lines.index("==> rollback [web1]") < lines.index("==> revert [web2]")
+        assert "web1  rolled back" in broken.stdout and "web2  not restarted" in broken.stdout
+        results = [(entry["host"], entry["result"]) for entry in json.loads(fleet.fab("releases", "--json").stdout)]
+        assert results[-1] == ("web2", "not restarted") and ("web1", "rolled back") in results
         for path in (fleet.project.path, fleet.path2):
             assert not (Path(path) / ".git" / "composeship" / "lock").exists()
     finally:

@@ -170,3 +170,26 @@ def test_hooks(remote_project):
     assert project.page("/version/") == (200, "1.0.0")
     assert project.head() == project.origin.revisions[0]
     assert len(project.releases()) == 1
+
+
+def test_rollback_never_reverses_migrations_without_a_backup(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    v1 = project.head()
+    project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
+    deploy_ok(project)
+    # The postgres service loses its backup command: no backup can succeed.
+    project.stack.compose("exec", "-T", "postgres", "chmod", "-x", "/usr/local/bin/backup")
+    refused = project.fab("rollback", "--migrations")
+    assert_one_error_line(refused, "cannot back up the database", "never reverses migrations without a backup", "--no-backup", alone=False)
+    assert body_column(project) == ["body"]
+    assert project.page("/version/") == (200, "1.1.0")
+    assert project.releases()[-1]["result"] == "failed"
+
+    forced = project.fab("rollback", "--migrations", "--no-backup")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "--- backup [sandbox] skipped: --no-backup" in forced.stdout
+    assert body_column(project) == []
+    assert project.page("/version/") == (200, "1.0.0") and project.head() == v1
+    last = project.releases()[-1]
+    assert (last["result"], last["unapplied"], last["backup"]) == ("ok", ["notes.0002_note_body"], None)

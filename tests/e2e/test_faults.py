@@ -1,0 +1,172 @@
+"""The fault suite: for each step of `deploy` and each fault — SIGTERM to `fab`, SIGKILL
+to `fab`, the SSH connection cut, the Docker Engine restarted — what the host is left
+with, and whether the next run recovers: the right revision serving and a true
+release log. Every fault is caused for real while the run holds still at the end of
+the step (COMPOSESHIP_PAUSE_AT, a `sleep` on the host). One deployed project serves
+the whole matrix; each cell deploys a new release (a new VERSION and a migration).
+The table of results is written to .sandbox/fault-table.md (the README quotes it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .helpers import REPO, restart_engine
+from .remote import destroy_remote_project, make_remote_project
+from .test_truth import serving_revision, start_fab
+
+STEPS = ["lock", "fetch", "checkout", "build", "plan", "backup", "migrate", "restart django", "health", "record"]
+FAULTS = ["SIGTERM", "SIGKILL", "SSH cut", "engine restart"]
+TABLE = REPO / ".sandbox" / "fault-table.md"
+RESULTS: dict[tuple[str, str], str] = {}
+
+MIGRATION = '''from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "{previous}"),
+    ]
+
+    operations = [
+        migrations.RunSQL("SELECT 1", migrations.RunSQL.noop),
+    ]
+'''
+
+
+@pytest.fixture(scope="module")
+def drill(sandbox_host, tmp_path_factory):
+    project = make_remote_project(sandbox_host, tmp_path_factory.mktemp("faults"))
+    first = project.fab("deploy")
+    assert first.returncode == 0, first.stdout + first.stderr
+    project.last_migration = "0001_initial"
+    yield project
+    write_table()
+    destroy_remote_project(project)
+
+
+def write_table() -> None:
+    if not RESULTS:
+        return
+    lines = ["| step | " + " | ".join(FAULTS) + " |", "| --- |" + " --- |" * len(FAULTS)]
+    for step in STEPS:
+        cells = [RESULTS.get((step, fault), "not run") for fault in FAULTS]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    TABLE.parent.mkdir(exist_ok=True)
+    TABLE.write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+
+
+def new_release(project, label: str) -> tuple[str, str]:
+    number = int(project.last_migration[:4]) + 1
+    name = f"{number:04d}_drill"
+    version = f"drill-{number}"
+    revision = project.origin.commit(f"{label}; {version}", {"VERSION": f"{version}\n", f"notes/migrations/{name}.py": MIGRATION.format(previous=project.last_migration)})
+    project.last_migration = name
+    return revision, version
+
+
+def lock_info(project) -> dict:
+    info = Path(project.path) / ".git" / "composeship" / "lock" / "info"
+    return dict(line.split("=", 1) for line in info.read_text().splitlines() if "=" in line) if info.exists() else {}
+
+
+def end_pause(project) -> None:
+    subprocess.run(["pkill", "-u", project.host["user"], "-x", "sleep"], capture_output=True)
+
+
+def cause(fault: str, run: subprocess.Popen, project) -> None:
+    if fault == "SIGTERM":
+        run.send_signal(signal.SIGTERM)
+    elif fault == "SIGKILL":
+        run.kill()
+        end_pause(project)
+    elif fault == "SSH cut":
+        # The connection's own sshd process on the host: its pid is in the lock.
+        os.kill(int(lock_info(project)["sshd_pid"]), signal.SIGKILL)
+    elif fault == "engine restart":
+        restart_engine()
+        end_pause(project)
+
+
+def left_with(project, old_version: str, new_version: str) -> str:
+    try:
+        status, body = project.page("/version/")
+    except OSError:
+        status, body = 0, ""
+    serving = {old_version: "old release serves", new_version: "new release serves"}.get(body if status == 200 else "", "site down")
+    journal = (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    return serving + (", lock held" if project.locked() else "") + (", journal" if journal else "")
+
+
+def next_runs(project, revision: str) -> tuple[str, subprocess.CompletedProcess]:
+    """Deploy the same revision again, doing what each refusal says."""
+    said = []
+    for _ in range(3):
+        result = project.fab("deploy", "--ref", revision)
+        if result.returncode == 0:
+            return ("; ".join(said + ["recovered"])), result
+        last = result.stderr.strip().splitlines()[-1]
+        if "unlock --force" in last and "is locked by" in last:
+            assert project.fab("unlock", "--force").returncode == 0
+            said.append("refused: locked by the dead run; `unlock --force`")
+        elif "docker wait" in last:
+            subprocess.run(["docker", "wait", re.search(r"`docker wait (\S+)`", last)[1]], capture_output=True, timeout=120)
+            said.append("refused until its migrate container ended")
+        else:
+            raise AssertionError(result.stdout + result.stderr)
+    raise AssertionError("no recovery after three runs")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("step", STEPS)
+def test_a_fault_at_each_step_is_recovered(drill, step, fault):
+    project = drill
+    old_revision, old_version = project.head(), project.page("/version/")[1]
+    entries_before = len(project.releases())
+    revision, version = new_release(project, f"{fault} at {step}")
+    run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT=f"{step}:120")
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if line.startswith("drill: pausing"):
+            break
+    else:
+        raise AssertionError("".join(seen) + run.stderr.read())
+    cause(fault, run, project)
+    out, err = run.communicate(timeout=300)
+    left = left_with(project, old_version, version)
+    # What the faulted run told its user is true of the host (an engine restart after
+    # the health gate passed stops the containers only after that was so).
+    if run.returncode == 0 and not (fault == "engine restart" and step in ("health", "record")):
+        assert project.page("/version/") == (200, version), out + err
+    elif fault != "SIGKILL":
+        assert err.strip().splitlines()[-1].startswith("error: "), err
+
+    print(out, err)
+    how, recovered = next_runs(project, revision)
+    assert project.page("/version/") == (200, version), recovered.stdout
+    assert serving_revision(project) == revision == project.head()
+    assert not project.locked()
+    assert not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    applied = project.stack.applied_migrations()
+    assert f"notes.{project.last_migration}" in applied
+
+    # The release log tells the truth about both runs: the faulted one (when it got as
+    # far as leaving a line) did not claim a success it did not have, and the last says ok.
+    entries = project.releases()[entries_before:]
+    assert entries and entries[-1]["result"] == "ok" and entries[-1]["revision"] == revision
+    for entry in entries[:-1]:
+        assert entry["revision"] == revision and entry["previous"] == old_revision, entry
+        assert entry["result"] in ("interrupted", "failed", "rolled back", "ok"), (entry, out, err)
+        if entry["result"] == "ok":
+            assert run.returncode == 0 or step == "record", entry
+    RESULTS[(step, fault)] = f"{left} → {how}"
