@@ -12,6 +12,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence, TextIO
@@ -197,6 +198,7 @@ class Executor:
         if pending.get("interrupted"):
             raise Interrupted(result, pending.get("signum", signal.SIGINT))
         if result.exited == -1 and self.lost_connection():
+            self._drop()
             raise ConnectionLost(
                 f"the SSH connection to {self.host} was lost while `{command}` ran",
                 f"it may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
@@ -214,6 +216,7 @@ class Executor:
             return self.context.run(command, **options)
         except (OSError, EOFError, paramiko.SSHException) as problem:
             reason = str(problem) or type(problem).__name__
+            self._drop()
             if was_connected:
                 raise ConnectionLost(
                     f"the SSH connection to {self.host} was lost while `{command}` ran ({reason})",
@@ -225,15 +228,30 @@ class Executor:
             self.unreachable = "yes"
             raise ConnectionLost(f"cannot reach {self.host} to run `{command}` ({reason})", f"check that {self.host} is up and reachable", command=command, host=self.host) from None
 
+    def _drop(self) -> None:
+        """Close a connection that failed, so that the next command opens a new one
+        instead of trying the dying transport again."""
+        try:
+            self.context.close()
+        except Exception:  # noqa: BLE001 - it is being thrown away
+            pass
+
     def connected(self) -> bool:
         transport = getattr(self.context, "transport", None)
         return transport is not None and transport.is_active()
 
     def lost_connection(self) -> bool:
         """A command that ended without an exit status because its connection died
-        (Fabric reports exit code -1; a local command never does)."""
+        (Fabric reports exit code -1, as for a command killed by a signal; the
+        transport notices its death a moment later). A local command never does."""
         transport = getattr(self.context, "transport", None)
-        return transport is not None and not transport.is_active()
+        if transport is None:
+            return False
+        for _ in range(10):
+            if not transport.is_active():
+                return True
+            time.sleep(0.05)
+        return False
 
     def probe_batch(self, items: Sequence[tuple[Sequence[str], str | None]]) -> list[Result]:
         """Several read-only commands (argv, cwd) in one round trip; unchecked results."""

@@ -115,6 +115,8 @@ class Cleanup:
 
     def __init__(self):
         self.failures: list[str] = []
+        # Stop signals that came when the work was done (the release recorded).
+        self.late: list[BaseException] = []
 
     def attempt(self, what: str, action) -> bool:
         try:
@@ -238,12 +240,20 @@ def finish(run: HostRun, cleanup: Cleanup) -> None:
     # A deploy that never got to a revision (an unknown ref) is bad input, not a release.
     worth_a_line = release.result is not Outcome.PLANNED and (release.revision is not None or release.kind != "deploy")
     if worth_a_line:
+        recorded = []
 
         def record():
             with run.t.step("record") as step:
                 run.journal.close(release)
+                recorded.append(True)
                 step.note = f"{release.result}, {short(release.revision)}"
 
-        cleanup.attempt(f"record on {run.t.name}", record)
+        try:
+            record()
+        except BaseException as problem:  # noqa: BLE001 - cleanup goes on
+            if recorded:
+                cleanup.late.append(problem)  # a stop signal after the line was written
+            else:
+                cleanup.failures.append(f"record on {run.t.name}: {describe(problem)}")
     else:
         cleanup.attempt(f"journal on {run.t.name}", lambda: run.journal.close(None))

@@ -112,6 +112,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
             _unlock(run, info, cleanup)
         if len(runs) > 1:
             first.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
+    problem = problem or next(iter(cleanup.late), None)
     if problem is not None:
         cleanup.raise_if_failed(after=problem)
         raise problem

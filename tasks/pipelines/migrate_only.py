@@ -57,6 +57,7 @@ def migrate_only(t: Target, force: bool) -> Release:
 
         if run.locked:
             cleanup.attempt(f"unlock on {t.name}", unlock)
+    problem = problem or next(iter(cleanup.late), None)
     if problem is not None:
         cleanup.raise_if_failed(after=problem)
         raise problem

@@ -70,6 +70,7 @@ def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool =
 
         if run.locked:
             cleanup.attempt(f"unlock on {t.name}", unlock)
+    problem = problem or next(iter(cleanup.late), None)
     if problem is not None:
         cleanup.raise_if_failed(after=problem)
         raise problem

@@ -52,8 +52,10 @@ def to_restart(t: Target, observed: Observed, group: BuildGroup, target_ids: dic
     result = t.run(compose.up_dry_run(t.project), probe=True, stream=False, check=False)
     if result.ok:
         changed = compose_facts.parse_up_dry_run(result.stdout + result.stderr, group.project_name, group.all_services)
-    elif not observed.containers:
-        changed = list(group.all_services)  # nothing exists yet (a dry run of a first deploy): all of it
+    elif stale or down:
+        # Compose's dry run gives up on stopped dependencies (after an engine restart, say):
+        # what is stopped or stale is known without it; `up` starts the rest as needed.
+        changed = []
     else:
         raise t.executor.failure(result, shown=False)
     wanted = set(changed) | set(stale) | set(down)
