@@ -138,6 +138,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("is not a number of seconds") from None
+    if not 0 <= number <= 600:
+        raise ValueError("must be between 0 and 600")
+    return number
+
+
 def _host(value: str) -> str:
     if not HOST_NAME.fullmatch(value) or "/" in value:
         raise ValueError("is not an ssh_config alias or host name")
@@ -179,6 +189,25 @@ KEYS: tuple[Key, ...] = (
         _service_list,
         ("django", "celeryworker", "celerybeat", "flower"),
         ("django", "celeryworker", "celerybeat", "flower"),
+    ),
+    Key(
+        "DEPLOY_SINGLETON_SERVICES",
+        "Services of which two must never run at once (a scheduler): recreated in place instead of rolled out.",
+        _service_list,
+        ("celerybeat",),
+        ("celerybeat",),
+    ),
+    Key(
+        "DEPLOY_ROLLOUT_SETTLE",
+        "Seconds the old containers keep serving after the new ones answer, so that the proxy learns of the new ones first (nginx: at least its resolver's `valid=`).",
+        _seconds,
+        2.0,
+        2.0,
+    ),
+    Key(
+        "DEPLOY_ROLLOUT_DRAIN_COMMAND",
+        "For a proxy that routes by Docker health (Traefik): a shell command run in each old container before it is stopped that makes its healthcheck fail; composeship then waits until Docker reports it unhealthy.",
+        _text,
     ),
     Key("DEPLOY_HEALTHCHECK_URL", "URL polled from the server after a restart; a 2xx answer means healthy.", _url, shown=redact_url),
     Key("DEPLOY_HEALTHCHECK_TIMEOUT", "Seconds the health gate waits for a 2xx answer.", _positive_int, 60, 60),
@@ -224,6 +253,9 @@ class Settings:
     repo_url: str | None
     ref: str
     restart_order: tuple[str, ...]
+    singleton_services: tuple[str, ...]
+    rollout_settle: float
+    rollout_drain_command: str | None
     healthcheck_url: str | None
     healthcheck_timeout: int
     backup: str
@@ -331,6 +363,9 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         repo_url=values["DEPLOY_REPO_URL"],
         ref=values["DEPLOY_REF"],
         restart_order=values["DEPLOY_RESTART_ORDER"],
+        singleton_services=values["DEPLOY_SINGLETON_SERVICES"],
+        rollout_settle=values["DEPLOY_ROLLOUT_SETTLE"],
+        rollout_drain_command=values["DEPLOY_ROLLOUT_DRAIN_COMMAND"],
         healthcheck_url=values["DEPLOY_HEALTHCHECK_URL"],
         healthcheck_timeout=values["DEPLOY_HEALTHCHECK_TIMEOUT"],
         backup=values["DEPLOY_BACKUP"],

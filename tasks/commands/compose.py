@@ -62,12 +62,12 @@ def build(project: ComposeProject, services: Sequence[str] = ()) -> list[str]:
     return compose(project, "build", *services)
 
 
-def build_labelled(project: ComposeProject, services: Sequence[str], revision: str, override_path: str) -> list[str]:
+def build_labelled(project: ComposeProject, services: Sequence[str], revision: str, override_path: str, also: Sequence[str] = ()) -> list[str]:
     """Build `services` with the image label that ties each image to `revision`: only
     images composeship built from a clean checkout of a known commit carry it. The
     label comes from a small compose file, written on the host and given after the
     project's own, which Compose merges in."""
-    argv = compose(project, "-f", override_path, "build", *services)
+    argv = compose(project, "-f", override_path, "build", *services, *also)
     script = (
         'f="$1" r="$2" n="$3"; shift 3; { echo services:; while [ "$n" -gt 0 ]; do '
         f'printf \'  %s:\\n    build:\\n      labels:\\n        {REVISION_LABEL}: "%s"\\n\' "$1" "$r"; '

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 
 from ..commands import compose as cmd
@@ -66,6 +67,13 @@ class ServiceConfig:
     name: str
     image: str
     build: tuple[str, str] | None  # (context, dockerfile), or None for pulled images
+    # Host ports it publishes (a fixed host port can be bound by one container only).
+    ports: tuple[str, ...] = ()
+    container_name: str | None = None
+    # Its healthcheck as a shell command to run in the container; "" without one.
+    healthcheck: str = ""
+    # Seconds a container gets to stop after SIGTERM (stop_grace_period; Docker's 10 by default).
+    stop_grace: int = 10
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,48 @@ def parse_config(stdout: str) -> ComposeConfig:
     for name, body in (document.get("services") or {}).items():
         build = body.get("build")
         key = (build.get("context", "."), build.get("dockerfile", "Dockerfile")) if isinstance(build, dict) else None
-        services[name] = ServiceConfig(name, body.get("image") or f"{project_name}-{name}", key)
+        services[name] = ServiceConfig(
+            name,
+            body.get("image") or f"{project_name}-{name}",
+            key,
+            ports=tuple(str(port["published"]) for port in body.get("ports") or () if isinstance(port, dict) and port.get("published")),
+            container_name=body.get("container_name"),
+            healthcheck=healthcheck_command(body.get("healthcheck")),
+            stop_grace=duration_seconds(body.get("stop_grace_period"), default=10),
+        )
     return ComposeConfig(project_name, services)
+
+
+def healthcheck_command(healthcheck: dict | None) -> str:
+    """The compose healthcheck as one shell command (Compose keeps `$$` escaped)."""
+    if not healthcheck or healthcheck.get("disable"):
+        return ""
+    test = healthcheck.get("test") or []
+    if isinstance(test, str):
+        return test.replace("$$", "$")
+    if not test or test[0] == "NONE":
+        return ""
+    if test[0] == "CMD-SHELL":
+        return " ".join(test[1:]).replace("$$", "$")
+    words = test[1:] if test[0] == "CMD" else test
+    return shlex.join(word.replace("$$", "$") for word in words)
+
+
+_DURATION = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]*)?)(?P<unit>h|ms|us|ns|m|s)")
+
+
+def duration_seconds(value, default: int) -> int:
+    """A Go duration (`1m30s`, `500ms`) or a number of seconds, rounded up."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, (int, float)):
+        return max(0, int(-(-value // 1)))
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+    parts = _DURATION.findall(str(value))
+    if not parts or "".join(number + unit for number, unit in parts) != str(value):
+        return default
+    total = sum(float(number) * units[unit] for number, unit in parts)
+    return max(0, int(-(-total // 1)))
 
 
 def config(project: ComposeProject) -> Fact[ComposeConfig]:

@@ -4,6 +4,7 @@ two ways back (revert before a restart, roll back after one)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -180,8 +181,10 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
                 t.run(git.checkout(back_to), stream=False)
             step.note = f"image tags and checkout back at {view.serving.describe()}"
         group = run.group or view.group
-        services.restart(t, services.restart_order(t.settings.restart_order, [s for s in group.all_services if s in set(run.restarted) | set(group.services)]))
-        services.verify(t, group, group.services, dict(view.serving.images))
+        now = dataclasses.replace(view.observed, containers=tuple(services.current_containers(t)))
+        chosen, _ = services.to_restart(t, now, group, dict(view.serving.images), same_revision=False)
+        services.restart(t, group, chosen)
+        services.verify(t, group, chosen, dict(view.serving.images))
         health.gate(t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         release.result = Outcome.NEEDS_ATTENTION

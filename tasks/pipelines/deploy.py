@@ -221,7 +221,7 @@ def _restart(run: HostRun) -> None:
         t.skip("restart", why)
         return
     run.restarted = chosen
-    services.restart(t, chosen)
+    services.restart(t, run.group, chosen)
     services.verify(t, run.group, chosen, run.target_ids)
 
 

@@ -5,23 +5,33 @@ the image it names carries that revision's label: a tag can never name other cod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..commands import compose, images
 from ..errors import ConfigError
 from ..facts import compose as compose_facts
 from ..facts import images as image_facts
-from ..facts.compose import ComposeConfig
+from ..facts.compose import ComposeConfig, ServiceConfig
 from ..target import Target
 
 
 @dataclass(frozen=True)
 class BuildGroup:
+    """django and the services built from its build (labelled, tagged per release), and
+    what the rest of the compose file says about every service."""
+
     services: list[str]
     images: list[str]
     all_services: list[str]
     project_name: str
     image_of: dict[str, str]
+    configs: dict[str, ServiceConfig] = field(default_factory=dict)
+
+    @property
+    def other_builds(self) -> list[str]:
+        """Services with a build of their own (a proxy, the postgres image): built too,
+        so that a change to them reaches the host, but not labelled or kept per release."""
+        return [name for name, config in self.configs.items() if config.build and name not in self.services]
 
 
 def group_of(config: ComposeConfig, django: str, compose_file: str) -> BuildGroup:
@@ -37,7 +47,7 @@ def group_of(config: ComposeConfig, django: str, compose_file: str) -> BuildGrou
             "composeship builds the django image on the server from your code: give the service a `build:`",
         )
     image_of = {name: config.services[name].image for name in services}
-    return BuildGroup(services, sorted(set(image_of.values())), list(config.services), config.project_name, image_of)
+    return BuildGroup(services, sorted(set(image_of.values())), list(config.services), config.project_name, image_of, dict(config.services))
 
 
 def build_group(t: Target, *, code_arrived: bool = True) -> BuildGroup:
@@ -47,7 +57,7 @@ def build_group(t: Target, *, code_arrived: bool = True) -> BuildGroup:
     result = t.run(compose.config_json(t.project), probe=True, stream=False, check=False, redact=True)
     if not result.ok and not code_arrived:
         django = t.settings.django_service
-        return BuildGroup([django], [django], [django], t.settings.compose_project or "", {django: django})
+        return BuildGroup([django], [django], [django], t.settings.compose_project or "", {django: django}, {django: ServiceConfig(django, django, (".", "Dockerfile"))})
     if not result.ok:
         raise t.executor.failure(result, shown=False, redact=True, todo=f"run `docker compose -f {t.settings.compose_file} config` in {t.path} on {t.name} to see why")
     return group_of(compose_facts.parse_config(result.stdout), t.settings.django_service, t.settings.compose_file)
@@ -89,8 +99,10 @@ def release_images(t: Target, group: BuildGroup, revision: str) -> ReleaseImages
 
 
 def build(t: Target, group: BuildGroup, revision: str) -> None:
-    """Build from the checkout (clean, at `revision`), label, and tag each image."""
-    t.run(compose.build_labelled(t.project, group.services, revision, t.build_override), label=f"docker compose build {' '.join(group.services)} (labelled {revision[:12]})")
+    """Build from the checkout (clean, at `revision`), label, and tag each image; the
+    services with builds of their own are built in the same run (from cache, mostly)."""
+    services = group.services + group.other_builds
+    t.run(compose.build_labelled(t.project, group.services, revision, t.build_override, also=group.other_builds), label=f"docker compose build {' '.join(services)} (labelled {revision[:12]})")
     for image in group.images:
         t.run(images.tag(image, images.release_tag(image, revision)), cwd=None, stream=False)
 

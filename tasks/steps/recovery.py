@@ -52,6 +52,11 @@ def recover(t: Target) -> HostView:
     with t.step("observe") as step:
         found = view(t, observe(t))
         step.note = f"serving {found.serving.describe()}" + (f"; checkout at {short(found.observed.checkout)}" if found.observed.checkout != found.serving.revision else "")
+    if found.group is not None:
+        from .services import strategies
+
+        for way in strategies(found.group, t.settings.singleton_services).values():
+            t.report.say(f"{t.name}: {way.describe()}")
     killed = found.observed.journal
     if killed is None:
         return found

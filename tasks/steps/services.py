@@ -1,6 +1,6 @@
-"""Restarting in order: which services need it (decided from what their containers
-run), one at a time, each running (and healthy, where it has a healthcheck) before the
-next, then a check on the host that every restarted service runs the release's image."""
+"""Restarting: which services need it (decided from what their containers run), how
+(rolled out without downtime, or recreated in place, in order), then a check on the
+host that every restarted service runs the release's image."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import Sequence
 
 from ..commands import compose
 from ..errors import DeployError
+from ..facts import Fact
 from ..facts import compose as compose_facts
-from ..facts.host_state import Observed
+from ..facts.host_state import Container, Observed, parse_containers
 from ..target import Target
+from . import rollout
 from .images import BuildGroup
+from .rollout import Strategy, strategy
 
 
 def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str]:
@@ -63,11 +66,38 @@ def to_restart(t: Target, observed: Observed, group: BuildGroup, target_ids: dic
     return ordered, "" if ordered else "every service runs its current image and configuration"
 
 
-def restart(t: Target, services: Sequence[str]) -> None:
-    for service in restart_order(t.settings.restart_order, services):
+def current_containers(t: Target) -> list[Container]:
+    return t.probe(Fact("containers", compose.containers_and_images(t.project), parse_containers))
+
+
+def strategies(group: BuildGroup, singletons: Sequence[str]) -> dict[str, Strategy]:
+    """How each service of the build group gets the release: rolled out beside the old
+    containers, or recreated in place (and why)."""
+    return {service: strategy(group.configs[service], singletons) for service in group.services if service in group.configs}
+
+
+def restart(t: Target, group: BuildGroup, services: Sequence[str]) -> None:
+    """Bring `services` to the release. The services of the build group that can run
+    twice and run now are rolled out together (no downtime); the others are started or
+    recreated one at a time, in DEPLOY_RESTART_ORDER, each running (and healthy, where it
+    has a healthcheck) before the next."""
+    ordered = restart_order(t.settings.restart_order, services)
+    current = current_containers(t)
+    running = {s: [c for c in current if c.service == s and not c.oneoff and c.state == "running"] for s in ordered}
+    ways = strategies(group, t.settings.singleton_services)
+    rolled = [s for s in ordered if s in ways and ways[s].rolls_out and running[s] and all(c.ready for c in running[s])]
+    if rolled:
+        with t.step("restart") as step:
+            rollout.roll_out(t, rolled, running, group.configs, group.project_name)
+            step.note = f"rolled out {', '.join(rolled)}: no downtime"
+    for service in (s for s in ordered if s not in rolled):
+        if running[service] and service in ways and not ways[service].rolls_out:
+            t.report.say(f"{t.name}: {ways[service].describe()}")
         with t.step(f"restart {service}") as step:
             result = t.run(compose.up_and_wait(t.project, service, t.settings.healthcheck_timeout), stream=False, todo=f"see `docker compose logs {service}` on {t.name}")
             step.note = recreated_note(result.stderr)
+            if step.note == "recreated" and running[service] and service in ways:
+                step.note += f": a short outage because {ways[service].reason}"
 
 
 def verify(t: Target, group: BuildGroup, services: Sequence[str], target_ids: dict[str, str | None]) -> None:

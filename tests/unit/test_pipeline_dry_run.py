@@ -8,7 +8,7 @@ import shlex
 
 from invoke import Result
 
-from tasks.commands import host
+from tasks.commands import host, rollout
 from tasks.executor import BATCH_MARK, PrintingExecutor, render
 from tasks.pipelines.deploy import deploy
 from tasks.report import Report
@@ -117,8 +117,9 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
         f"docker tag shop_django shop_django:{NEW[:12]}",
         f"cd /srv/shop && {compose} exec -T postgres backup",
         f"cd /srv/shop && {compose} run --rm django python manage.py migrate --noinput",
-        f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 django",
-        f"cd /srv/shop && {compose} up -d --no-build --wait --wait-timeout 60 celeryworker",
+        f"cd /srv/shop && {compose} up -d --no-deps --no-recreate --no-build --scale celeryworker=2 --scale django=2 celeryworker django",
+        render(rollout.wait_ready("shop", [("django", ["django0"], ""), ("celeryworker", ["celeryworker0"], "")], 60)),
+        render(rollout.retire({10: ["django0", "celeryworker0"]}, 2.0, "", [], 60)),
         render(host.wait_for_http("http://127.0.0.1:8000/health/", 60)),
         render(host.release_lock("/srv/shop/.git/composeship/lock", re.search(r"token=([0-9a-f]+)", commands[0])[1])),
     ]

@@ -1,0 +1,89 @@
+"""Command lines of a rollout: new containers of a service started beside the old ones,
+waited for until the app answers in each of them, then the old ones stopped gracefully
+and removed — or, when the new ones never become ready, the new ones removed."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .compose import ComposeProject, compose
+
+_FILTERS = (
+    '--filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s" '
+    "--filter label=com.docker.compose.oneoff=False"
+)
+
+
+def scale_up(project: ComposeProject, counts: dict[str, int]) -> list[str]:
+    """Start more containers of each service from its current image, leaving the
+    running ones untouched (`--no-recreate`) and their dependencies alone."""
+    flags = [word for service, count in sorted(counts.items()) for word in ("--scale", f"{service}={count}")]
+    return compose(project, "up", "-d", "--no-deps", "--no-recreate", "--no-build", *flags, *sorted(counts))
+
+
+def wait_ready(project_name: str, waits: Sequence[tuple[str, Sequence[str], str]], timeout: int, interval: float = 0.25) -> list[str]:
+    """Wait until every new container runs and answers. `waits`: per service, the ids
+    of its old containers and its healthcheck as a shell command ("" for none). A
+    container is ready when Docker reports it healthy, or its healthcheck, run in it
+    with `docker exec` every `interval` instead of at the healthcheck's own pace,
+    succeeds; without a healthcheck, when it runs. Prints `new SERVICE ID` for each new
+    container; exit 0 when all are ready; else, per container that is not, its state,
+    its healthcheck's last output and its last log lines on stderr, and exit 1."""
+    script = (
+        'p="$1" end=$(( $(date +%s) + $2 )) pause="$3"; shift 3; '
+        't=$(mktemp -d) || exit 1; trap \'rm -rf "$t"\' EXIT; '
+        'while [ "$#" -gt 0 ]; do s="$1" n="$2"; shift 2; old=" "; '
+        'while [ "$n" -gt 0 ]; do old="$old$1 "; shift; n=$((n - 1)); done; check="$1"; shift; '
+        f'for id in $(docker ps --all --quiet --no-trunc {_FILTERS}); do '
+        'case "$old" in *" $id "*) continue;; esac; echo "new $s $id"; printf "%s" "$check" > "$t/$id"; done; done; '
+        '[ -n "$(ls "$t")" ] || { echo "no new container was started" >&2; exit 1; }; '
+        "ready() { [ \"$(docker inspect --format '{{.State.Status}}' \"$1\" 2>/dev/null)\" = running ] || return 1; "
+        "[ \"$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' \"$1\")\" = healthy ] && return 0; "
+        'c=$(cat "$t/$1"); [ -z "$c" ] || docker exec "$1" sh -c "$c" >/dev/null 2>&1; }; '
+        'while :; do waiting=""; for id in $(ls "$t"); do ready "$id" || waiting="$waiting $id"; done; '
+        '[ -n "$waiting" ] || exit 0; '
+        'if [ "$(date +%s)" -ge "$end" ]; then for id in $waiting; do '
+        "echo \"container $(echo \"$id\" | cut -c1-12): $(docker inspect --format '{{.State.Status}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' \"$id\" 2>&1)\" >&2; "
+        "docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' \"$id\" 2>/dev/null | grep . | tail -n 3 | sed 's/^/  health: /' >&2; "
+        "docker logs --tail 5 \"$id\" 2>&1 | sed 's/^/  log: /' >&2; done; exit 1; fi; "
+        'sleep "$pause"; done'
+    )
+    words: list[str] = []
+    for service, old_ids, check in waits:
+        words += [service, str(len(old_ids)), *old_ids, check]
+    return ["sh", "-c", script, "sh", project_name, str(timeout), f"{interval:g}", *words]
+
+
+def retire(stops: dict[int, Sequence[str]], settle: float, drain: str = "", new: Sequence[str] = (), timeout: int = 60) -> list[str]:
+    """Take old containers out of service (grace seconds -> container ids: each group
+    gets its `stop_grace_period`). With a drain command (a proxy that routes by Docker
+    health), first wait until Docker reports every `new` container healthy, run the
+    command in each old one and wait until Docker no longer reports it healthy. Then
+    wait `settle` seconds for the proxy to catch up, stop all groups at once and
+    remove them."""
+    health = "docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}'"
+    script = (
+        'settle="$1" drain="$2" end=$(( $(date +%s) + $3 )) n="$4"; shift 4; new=""; '
+        'while [ "$n" -gt 0 ]; do new="$new $1"; shift; n=$((n - 1)); done; '
+        'groups="$*"; old=""; while [ "$#" -gt 0 ]; do n="$2"; shift 2; '
+        'while [ "$n" -gt 0 ]; do old="$old $1"; shift; n=$((n - 1)); done; done; '
+        'if [ -n "$drain" ]; then '
+        f'for id in $new; do until [ "$({health} "$id")" = healthy ]; do '
+        '[ "$(date +%s)" -lt "$end" ] || { echo "container $(echo "$id" | cut -c1-12) is not reported healthy by Docker: not draining the old ones" >&2; exit 1; }; sleep 0.25; done; done; '
+        'for id in $old; do docker exec "$id" sh -c "$drain" || { echo "the drain command failed in $(echo "$id" | cut -c1-12)" >&2; exit 1; }; done; '
+        f'for id in $old; do while [ "$({health} "$id")" = healthy ]; do '
+        '[ "$(date +%s)" -lt "$end" ] || { echo "container $(echo "$id" | cut -c1-12) still reports healthy after the drain command" >&2; exit 1; }; sleep 0.25; done; done; '
+        'fi; '
+        'sleep "$settle"; set -- $groups; '
+        'pids=""; all=""; while [ "$#" -gt 0 ]; do grace="$1" n="$2"; shift 2; ids=""; '
+        'while [ "$n" -gt 0 ]; do ids="$ids $1"; shift; n=$((n - 1)); done; '
+        'docker stop --time "$grace" $ids >/dev/null & pids="$pids $!"; all="$all $ids"; done; '
+        'status=0; for pid in $pids; do wait "$pid" || status=1; done; '
+        'docker rm $all >/dev/null || status=1; exit $status'
+    )
+    words = [word for grace, ids in sorted(stops.items()) for word in (str(grace), str(len(ids)), *ids)]
+    return ["sh", "-c", script, "sh", f"{settle:g}", drain, str(timeout), str(len(new)), *new, *words]
+
+
+def remove(ids: Sequence[str]) -> list[str]:
+    return ["docker", "rm", "--force", *ids]

@@ -1,0 +1,82 @@
+"""Rolling a service out without downtime: new containers of the release's image start
+beside the old ones, and only once the app answers in every new one are the old ones
+stopped, gracefully, and removed. A service that cannot run twice at once (a published
+host port, a container_name, a singleton such as celerybeat) is recreated in place
+instead, and the plan says why and what would avoid the outage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..commands import rollout as commands
+from ..commands.compose import containers_and_images
+from ..errors import DeployError
+from ..facts.compose import ServiceConfig
+from ..facts.host_state import Container, parse_containers
+from ..target import Target
+
+
+@dataclass(frozen=True)
+class Strategy:
+    service: str
+    rolls_out: bool
+    reason: str = ""
+    advice: str = ""
+
+    def describe(self) -> str:
+        if self.rolls_out:
+            return f"{self.service}: rolled out, no downtime"
+        return f"{self.service}: recreated: a short outage because {self.reason}; to avoid it, {self.advice}"
+
+
+def strategy(config: ServiceConfig, singletons: Sequence[str]) -> Strategy:
+    name = config.name
+    if name in singletons:
+        return Strategy(name, False, "it is a singleton (DEPLOY_SINGLETON_SERVICES): two of it must never run at once", f"take {name} out of DEPLOY_SINGLETON_SERVICES if two may run for a moment")
+    if config.ports:
+        return Strategy(name, False, f"it publishes port {', '.join(config.ports)} on the host, which only one container can bind", f"put a reverse proxy in front of {name} and remove its `ports:`")
+    if config.container_name:
+        return Strategy(name, False, f"it has the fixed name {config.container_name} (container_name), which only one container can have", f"remove `container_name:` from {name}")
+    return Strategy(name, True)
+
+
+def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Container]], configs: dict[str, ServiceConfig], project_name: str) -> list[str]:
+    """Start as many new containers beside each service's running ones, wait until the
+    app answers in every new one, then stop the old ones within their grace period and
+    remove them. Returns the new containers' ids. When the new ones never answer, they
+    are removed, the old ones keep serving, and the error shows why."""
+    counts = {service: 2 * len(running[service]) for service in services}
+    old = {service: [c.id for c in running[service]] for service in services}
+    t.run(commands.scale_up(t.project, counts), stream=False, label=f"docker compose up --scale {' '.join(f'{s}={n}' for s, n in counts.items())}")
+    waits = [(service, old[service], configs[service].healthcheck) for service in services]
+    timeout = t.settings.healthcheck_timeout
+    try:
+        # Only waits: a stop signal need not wait for it (the new containers go below).
+        result = t.run(commands.wait_ready(project_name, waits, timeout), cwd=None, stream=False, check=False, interruptible=True, label="wait for the new containers")
+    except BaseException:
+        _remove_new(t, project_name, services, old)
+        raise
+    new = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("new ")]
+    if not result.ok:
+        _remove_new(t, project_name, services, old)
+        why = " / ".join(line.strip() for line in result.stderr.splitlines() if line.strip()) or f"exit code {result.exited}"
+        raise DeployError(
+            f"the new {', '.join(services)} container(s) on {t.name} did not answer within {timeout}s: {why}",
+            "they were removed and the old containers kept serving: nothing changed for your users; fix the cause and deploy again",
+        )
+    stops: dict[int, list[str]] = {}
+    for service in services:
+        stops.setdefault(configs[service].stop_grace, []).extend(old[service])
+    settings = t.settings
+    retire = commands.retire(stops, settings.rollout_settle, settings.rollout_drain_command or "", new, timeout)
+    t.run(retire, cwd=None, stream=False, label=f"stop the old {', '.join(services)} container(s)")
+    return new
+
+
+def _remove_new(t: Target, project_name: str, services: Sequence[str], old: dict[str, list[str]]) -> None:
+    current = parse_containers(t.run(containers_and_images(t.project), probe=True, stream=False, check=False).stdout)
+    olds = {cid for ids in old.values() for cid in ids}
+    doomed = [c.id for c in current if c.service in services and not c.oneoff and c.id not in olds]
+    if doomed:
+        t.run(commands.remove(doomed), cwd=None, stream=False, check=False)

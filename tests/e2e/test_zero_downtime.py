@@ -1,0 +1,94 @@
+"""No request fails during a deploy or a rollback: the example runs behind its nginx
+proxy, as cookiecutter-django runs behind Traefik, and four steady clients ask for the
+version page through it while `fab deploy` and `fab rollback` roll django out. A
+release whose new container never answers leaves the old one serving; a service with a
+published host port is recreated, and the output says why and what would avoid it."""
+
+import subprocess
+
+from .helpers import assert_one_error_line
+from .load import Load
+from .test_deploy import deploy_ok
+
+BROKEN_HEALTH = '''from django.http import HttpResponse
+
+from .views import *  # noqa: F401,F403 - the rest of the views, unchanged
+
+
+def health(request):
+    return HttpResponse("this release never gets healthy\\n", status=503)
+'''
+
+
+def django_containers(project) -> list[tuple[str, str]]:
+    """(name, image id) of the django service's containers, one-off ones aside."""
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project.compose_project}", "--filter", "label=com.docker.compose.service=django",
+         "--filter", "label=com.docker.compose.oneoff=False", "--format", "{{.Names}} {{.Image}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return [tuple(line.split()) for line in out.splitlines()]
+
+
+def test_a_release_and_a_rollback_under_load_lose_no_request(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    assert "django: rolled out, no downtime" in project.fab("deploy", "--dry-run").stdout
+    project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    url = f"http://127.0.0.1:{project.port}/version/"
+
+    with Load(url, clients=4) as load:
+        released = deploy_ok(project)
+    assert load.failed == [], load.summary()
+    assert len(load.answers) > 40, load.summary()
+    assert {"1.0.0", "1.1.0"} <= set(load.versions())
+    assert load.versions()[-1] == "1.1.0" and project.page("/version/") == (200, "1.1.0")
+    assert "rolled out django, celeryworker: no downtime" in released.stdout
+    assert len(django_containers(project)) == 1
+
+    with Load(url, clients=4) as load:
+        rolled = project.fab("rollback")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert load.failed == [], load.summary()
+    assert load.versions()[-1] == "1.0.0" and project.page("/version/") == (200, "1.0.0")
+    assert "no downtime" in rolled.stdout
+    assert len(django_containers(project)) == 1
+
+
+def test_a_release_that_never_answers_leaves_the_old_one_serving(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    before = django_containers(project)
+    project.origin.commit("1.1.0 with a broken health view", {"VERSION": "1.1.0\n", "notes/health_override.py": BROKEN_HEALTH,
+                                                              "config/urls.py": (project.origin.work / "config/urls.py").read_text().replace("from notes import views", "from notes import health_override as views")})
+    url = f"http://127.0.0.1:{project.port}/version/"
+    with Load(url, clients=4) as load:
+        result = project.fab("deploy", DEPLOY_HEALTHCHECK_TIMEOUT="8")
+    line = assert_one_error_line(result, "did not answer within 8s", "503", alone=False)
+    assert "old containers kept serving" in line or "rolled back" in line, line
+    assert load.failed == [], load.summary()
+    assert load.versions()[-1] == "1.0.0" and project.page("/version/") == (200, "1.0.0")
+    assert django_containers(project) == before, "the new container is gone, the old one untouched"
+    assert project.releases()[-1]["result"] in ("failed", "rolled back")
+    assert not project.locked()
+
+
+def test_a_service_with_a_published_port_is_recreated_and_the_output_says_why(remote_project):
+    project = remote_project
+    deploy_ok(project)
+    compose = (project.origin.work / "docker-compose.production.yml").read_text()
+    direct = compose.replace("    command: /start\n", "    command: /start\n    ports:\n      - \"${DJANGO_DIRECT_PORT:-18000}:5000\"\n", 1)
+    assert direct != compose
+    from .helpers import free_port
+    from pathlib import Path
+
+    env = Path(project.path) / ".env"
+    env.write_text(env.read_text() + f"DJANGO_DIRECT_PORT={free_port()}\n")
+    project.origin.commit("django publishes a port; 1.1.0", {"VERSION": "1.1.0\n", "docker-compose.production.yml": direct})
+    deploy_ok(project)  # the first time the port appears, django is recreated anyway
+    project.origin.commit("1.2.0", {"VERSION": "1.2.0\n"})
+    result = deploy_ok(project)
+    reason = "django: recreated: a short outage because it publishes port"
+    assert reason in result.stdout and "to avoid it, put a reverse proxy in front of django and remove its `ports:`" in result.stdout
+    assert "restart django [sandbox] ok" in result.stdout and "a short outage because it publishes port" in result.stdout
+    assert project.page("/version/") == (200, "1.2.0")
