@@ -78,11 +78,16 @@ class Target:
             if self.journal is not None:
                 self.journal.enter(name)
             yield record
-            pause = drill_pause()
-            if pause and pause[0] == name and not self.drilled:
-                self.drilled = True  # once: the cleanup may pass the same step again
-                self.report.say(f"drill: pausing {pause[1]:g}s on {self.name} at the end of {name} ({PAUSE_VARIABLE})")
-                self.executor.run(host.sleep(pause[1]), stream=False, check=False, interruptible=True)
+            self.drill(name)
+
+    def drill(self, point: str) -> None:
+        """The fault drill's pause, when COMPOSESHIP_PAUSE_AT names this point: the end
+        of a step, or `rollout` (new containers answering, the old ones not yet stopped)."""
+        pause = drill_pause()
+        if pause and pause[0] == point and not self.drilled:
+            self.drilled = True  # once: the cleanup may pass the same point again
+            self.report.say(f"drill: pausing {pause[1]:g}s on {self.name} at {point} ({PAUSE_VARIABLE})")
+            self.executor.run(host.sleep(pause[1]), stream=False, check=False, interruptible=True)
 
     def skip(self, name: str, why: str) -> None:
         self.report.skip(name, why, host=self.name)

@@ -74,6 +74,8 @@ class ServiceConfig:
     healthcheck: str = ""
     # Seconds a container gets to stop after SIGTERM (stop_grace_period; Docker's 10 by default).
     stop_grace: int = 10
+    # Containers it runs (`scale:` or `deploy.replicas`; 1 by default).
+    replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,16 @@ def parse_config(stdout: str) -> ComposeConfig:
             container_name=body.get("container_name"),
             healthcheck=healthcheck_command(body.get("healthcheck")),
             stop_grace=duration_seconds(body.get("stop_grace_period"), default=10),
+            replicas=_replicas(body),
         )
     return ComposeConfig(project_name, services)
+
+
+def _replicas(body: dict) -> int:
+    for value in (body.get("scale"), (body.get("deploy") or {}).get("replicas")):
+        if isinstance(value, int) and value > 0:
+            return value
+    return 1
 
 
 def healthcheck_command(healthcheck: dict | None) -> str:

@@ -1,10 +1,11 @@
 """`deploy`, top to bottom: preflight, lock, observe (and recover), fetch, checkout,
 build, plan, backup, migrate, restart in order, health gate, record, unlock — on one
 host or many. Preflight and build run on all hosts at once, the lock is taken on all
-or none, migrations run once on the primary before any restart, then one host at a
-time behind the health gate. A failure before the restart leaves the running
-containers alone and puts checkout and image tags back; a failure after it rolls the
-host back to what served, and checks that it answers again."""
+or none, migrations run once on the primary before any restart, then the first host
+rolls out behind the health gate and the others follow together. A failure before
+the restart leaves the running containers alone and puts checkout and image tags
+back; a failure after it rolls the host back to what served, and checks that it
+answers again."""
 
 from __future__ import annotations
 
@@ -177,15 +178,51 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
             cleanup.attempt(f"revert on {run.t.name}", lambda run=run: revert(run))
         raise
 
-    for index, run in enumerate(runs):
+    # The first host proves the release behind its health gate; the others then roll
+    # out together, each without downtime.
+    first, followers = runs[0], runs[1:]
+    try:
+        _roll_out_and_check(first)
+    except BaseException as problem:
+        _after_failed_restart(runs, 0, problem, cleanup)
+    if followers:
         try:
-            _restart(run)
-            health.gate(run.t)
+            in_parallel(followers, _follow, "restart")
+        except KeyboardInterrupt:
+            raise
         except BaseException as problem:
-            _after_failed_restart(runs, index, problem, cleanup)
-        run.release.result = Outcome.OK
-        if run.revision and run.revision != run.previous:
-            prune(run)
+            _after_failed_followers(runs, problem)
+
+
+def _roll_out_and_check(run: HostRun) -> None:
+    _restart(run)
+    health.gate(run.t)
+    run.release.result = Outcome.OK
+    if run.revision and run.revision != run.previous:
+        prune(run)
+
+
+def _follow(run: HostRun) -> None:
+    """A host after the first: on failure it is rolled back at once, whatever the
+    other followers do."""
+    try:
+        _roll_out_and_check(run)
+    except BaseException as problem:
+        roll_back(run, problem)
+        raise
+
+
+def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None:
+    serving = [run.t.name for run in runs if run.release.result is Outcome.OK]
+    fates = []
+    for run in runs:
+        if run.release.result is Outcome.ROLLED_BACK:
+            fates.append(f"{run.t.name} rolled back to the previous release {run.view.serving.describe()}, which answers again")
+        elif run.release.result is not Outcome.OK:
+            fates.append(f"{run.t.name} NEEDS ATTENTION: {run.release.error}")
+    attention = [run.t.name for run in runs if run.release.result not in (Outcome.OK, Outcome.ROLLED_BACK)]
+    todo = (f"see `fab -H {attention[0]} status` and the service logs there" if attention else f"see `fab -H {runs[-1].t.name} status` and the service logs of the hosts that failed")
+    raise DeployError(f"{describe(problem)}; " + "; ".join(fates) + (f"; {', '.join(serving)} run the new release" if serving else ""), todo) from None
 
 
 def _after_failed_restart(runs: list[HostRun], index: int, problem: BaseException, cleanup: Cleanup) -> None:

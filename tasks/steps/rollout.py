@@ -46,7 +46,9 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
     app answers in every new one, then stop the old ones within their grace period and
     remove them. Returns the new containers' ids. When the new ones never answer, they
     are removed, the old ones keep serving, and the error shows why."""
-    counts = {service: 2 * len(running[service]) for service in services}
+    # Beside whatever runs (containers a stopped run left included), as many new ones as
+    # the service should run; all the old ones go once those answer.
+    counts = {service: len(running[service]) + configs[service].replicas for service in services}
     old = {service: [c.id for c in running[service]] for service in services}
     t.run(commands.scale_up(t.project, counts), stream=False, label=f"docker compose up --scale {' '.join(f'{s}={n}' for s, n in counts.items())}")
     waits = [(service, old[service], configs[service].healthcheck) for service in services]
@@ -68,6 +70,7 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
     stops: dict[int, list[str]] = {}
     for service in services:
         stops.setdefault(configs[service].stop_grace, []).extend(old[service])
+    t.drill("rollout")
     settings = t.settings
     retire = commands.retire(stops, settings.rollout_settle, settings.rollout_drain_command or "", new, timeout)
     t.run(retire, cwd=None, stream=False, label=f"stop the old {', '.join(services)} container(s)")

@@ -2,7 +2,8 @@
 to `fab`, the SSH connection cut, the Docker Engine restarted — what the host is left
 with, and whether the next run recovers: the right revision serving and a true
 release log. Every fault is caused for real while the run holds still at the end of
-the step (COMPOSESHIP_PAUSE_AT, a `sleep` on the host). One deployed project serves
+the step (COMPOSESHIP_PAUSE_AT, a `sleep` on the host); `rollout` is in the middle of
+the restart, when the new containers answer beside the old ones. One deployed project serves
 the whole matrix; each cell deploys a new release (a new VERSION and a migration).
 The table of results is written to .sandbox/fault-table.md (the README quotes it)."""
 
@@ -19,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from .helpers import REPO, restart_engine
+from .test_zero_downtime import django_containers
 from .remote import destroy_remote_project, make_remote_project
 from .test_truth import serving_revision, start_fab
 
-STEPS = ["lock", "fetch", "checkout", "build", "plan", "backup", "migrate", "restart django", "health", "record"]
+STEPS = ["lock", "fetch", "checkout", "build", "plan", "backup", "migrate", "rollout", "restart", "health", "record"]
 FAULTS = ["SIGTERM", "SIGKILL", "SSH cut", "engine restart"]
 TABLE = REPO / ".sandbox" / "fault-table.md"
 RESULTS: dict[tuple[str, str], str] = {}
@@ -158,6 +160,7 @@ def test_a_fault_at_each_step_is_recovered(drill, step, fault):
     assert serving_revision(project) == revision == project.head()
     assert not project.locked()
     assert not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    assert len(django_containers(project)) == 1, "no container of a stopped rollout is left"
     applied = project.stack.applied_migrations()
     assert f"notes.{project.last_migration}" in applied
 

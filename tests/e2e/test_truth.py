@@ -65,7 +65,7 @@ def test_sigterm_during_a_slow_migration_then_the_same_ref_again(remote_project)
     assert (interrupted["result"], interrupted["revision"], interrupted["step"], interrupted["migrations"]) == ("interrupted", revision, "migrate", ["notes.0002_slow"])
     assert "interrupted by SIGTERM" in interrupted["error"]
     assert (ok["result"], ok["revision"], ok["previous"]) == ("ok", revision, old)
-    assert "restart django" in again.stdout
+    assert "rolled out django, celeryworker: no downtime" in again.stdout
     table = project.fab("releases").stdout
     assert "interrupted at migrate" in table
 
