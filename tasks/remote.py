@@ -52,7 +52,7 @@ def open_targets(c, title: str, dry_run: bool = False) -> list[Target]:
     loaded = [settings.load(settings.PRODUCTION, host=name) for name in names]
     report = Report(title, host=names[0], dry_run=dry_run)
     targets = []
-    for name, config in zip(names, loaded):
+    for name, config in zip(names, loaded, strict=True):
         connection = c if isinstance(c, Connection) else Connection(name, config=c.config)
         open_connection(connection, config.connect_timeout)
         executor = (PrintingExecutor if dry_run else Executor)(connection, host=name)
