@@ -6,6 +6,7 @@ from invoke import Collection
 from tasks import local, remote
 
 ns = Collection(
+    remote.setup,
     remote.deploy,
     remote.migrate_only,
     remote.rollback,
