@@ -58,6 +58,10 @@ class Key:
 def _text(value: str) -> str:
     if UNSAFE_PATH_CHARS.search(value):
         raise ValueError("contains control characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 text") from None
     return value
 
 
@@ -125,7 +129,7 @@ def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or UNSAFE_PATH_CHARS.search(value):
         raise ValueError("is not an http:// or https:// URL")
-    return value
+    return _text(value)
 
 
 def _choice(*choices: str) -> Callable[[str], str]:

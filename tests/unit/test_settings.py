@@ -61,6 +61,9 @@ def test_restart_order_list(config_dir):
         ("DEPLOY_PATH", "srv/app", "is not an absolute path"),
         ("DEPLOY_HEALTHCHECK_TIMEOUT", "soon", "is not a whole number"),
         ("DEPLOY_CONNECT_TIMEOUT", "0", "must be greater than 0"),
+        # A byte that is not UTF-8 in the environment arrives as a lone surrogate.
+        ("DEPLOY_COMPOSE_FILE", "compose\udcff.yml", "is not valid UTF-8 text"),
+        ("DEPLOY_HEALTHCHECK_URL", "http://127.0.0.1/\udcff", "is not valid UTF-8 text"),
     ],
 )
 def test_bad_values_name_key_and_source(config_dir, key, value, words):
