@@ -21,3 +21,8 @@ def test_imports_inside_the_package_are_relative():
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "tasks").rglob("*.py") if absolute.search(p.read_text())]
     assert offenders == []
 
+
+
+def test_the_console_command_is_declared():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"composeship": "composeship.console:main"}
