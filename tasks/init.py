@@ -333,6 +333,8 @@ def plan(project: Path, d: Detected, force: bool = False) -> Plan:
                 result.write(name, text, Outcome.REWROTE)
             else:
                 result.leave(name, Outcome.KEPT, "there already; --force rewrites it")
+        elif f"{PACKAGE}.project import include" in path.read_text():
+            result.leave(name, Outcome.UNCHANGED, "your own, with composeship's tasks included")
         else:
             result.leave(name, Outcome.YOURS, f"your own: add composeship's tasks at its end (below); `{tool}` then lists both")
             result.add_by_hand.append(f"at the end of {name}:\n" + include_lines(tool))
@@ -437,7 +439,10 @@ def init(project: Path, *, force: bool = False, out=print) -> list[Written]:
         out("")
         out("Add by hand (composeship never rewrites your own files):")
         for block in todo.add_by_hand:
-            out("  " + block.rstrip("\n").replace("\n", "\n    "))
+            first, *rest = block.rstrip("\n").split("\n")
+            out(f"  {first}")
+            for line in rest:
+                out(f"    {line}" if line else "")
     out("")
     out("Next:")
     for number, step in enumerate(next_steps(d), 1):

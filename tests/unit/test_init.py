@@ -141,6 +141,12 @@ def test_a_projects_own_tasks_py_and_fabfile_are_never_rewritten(example):
     assert "Add by hand (composeship never rewrites your own files):" in text
     assert 'ns = include(globals(), "inv")' in text and 'ns = include(globals(), "fab")' in text
 
+    # Once the lines are in, init says so and asks nothing more.
+    (example / "tasks.py").write_text(own_tasks + "\n" + composeship_init.include_lines("inv"))
+    again = composeship_init.plan(example, composeship_init.detect(example))
+    assert [(i.path, i.outcome, i.note) for i in again.files if i.path == "tasks.py"] == [("tasks.py", composeship_init.Outcome.UNCHANGED, "your own, with composeship's tasks included")]
+    assert [block.split(":")[0] for block in again.add_by_hand] == ["at the end of fabfile.py"]
+
 
 def test_fabric_yaml_or_another_executor_is_left_to_the_user(example):
     (example / "fabric.json").write_text(json.dumps({"tasks": {"executor_class": "mine.Executor"}}))
