@@ -1,9 +1,8 @@
-"""The Invoke collection: `inv --list` from the repository root shows these tasks.
-Server tasks live in fabfile.py (`fab --list`)."""
+"""composeship. From its checkout this package is `tasks`: `inv --list` from the
+repository root shows its collection below, and the server tasks live in fabfile.py
+(`fab --list`). Installed (`pip install`), the same folder is the package
+`composeship`, which a project's own tasks.py and fabfile.py load (tasks/project.py)."""
 
-from invoke import Collection
+from .project import inv_namespace
 
-from . import local
-
-ns = Collection()
-ns.add_collection(Collection.from_module(local, name="local"))
+ns = inv_namespace()

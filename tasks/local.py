@@ -15,9 +15,9 @@ from .commands import compose
 from .commands.compose import ComposeProject
 from .errors import ConfigError, UsageError
 from .executor import Executor, PrintingExecutor
-from .facts import probe
 from .facts import compose as compose_facts
 from .facts import migrations as migration_facts
+from .facts import probe
 from .report import Report
 
 APP_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

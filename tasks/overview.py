@@ -117,5 +117,5 @@ def format_releases(host: str, entries: list[Release]) -> str:
             ", ".join(migrated) or "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    body = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    body = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows]
     return f"{host}:\n" + "\n".join(body)

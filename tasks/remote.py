@@ -22,6 +22,7 @@ from .pipelines.deploy import DeployOptions
 from .pipelines.deploy import deploy as deploy_pipeline
 from .pipelines.migrate_only import migrate_only as migrate_only_pipeline
 from .pipelines.rollback import rollback as rollback_pipeline
+from .pipelines.setup import setup as setup_pipeline
 from .report import Report
 from .steps import database, recovery, releases
 from .steps import lock as locks
@@ -52,7 +53,7 @@ def open_targets(c, title: str, dry_run: bool = False) -> list[Target]:
     loaded = [settings.load(settings.PRODUCTION, host=name) for name in names]
     report = Report(title, host=names[0], dry_run=dry_run)
     targets = []
-    for name, config in zip(names, loaded):
+    for name, config in zip(names, loaded, strict=True):
         connection = c if isinstance(c, Connection) else Connection(name, config=c.config)
         open_connection(connection, config.connect_timeout)
         executor = (PrintingExecutor if dry_run else Executor)(connection, host=name)
@@ -75,6 +76,16 @@ def primary_of(targets: list[Target]) -> Target:
         if t.name == wanted:
             return t
     raise UsageError(f"DEPLOY_PRIMARY={wanted} is not one of the hosts of this run ({', '.join(t.name for t in targets)})", "set DEPLOY_PRIMARY to one of them, or unset it")
+
+
+@task(help={"dry_run": DRY_RUN_REMOTE_HELP})
+@handle_errors
+def setup(c, dry_run=False):
+    """First-time preparation of a server: check Docker, Compose v2 and access, create DEPLOY_PATH and clone, list what is missing."""
+    t = open_target(c, "setup", dry_run)
+    t.report.title = f"setup of {t.name}"
+    with t.report:
+        setup_pipeline(t)
 
 
 @many_hosts

@@ -1,8 +1,10 @@
 """Configuration: read once, validated whole, before anything connects or runs.
 
-Sources, later ones winning: `config/local.env` (local tasks) or
-`config/production.env` then `config/hosts/<host>.env` (server tasks), then real
-environment variables. `DEPLOY_CONFIG_DIR` moves the config folder. Every error names
+Sources, later ones winning: `local.env` (local tasks) or `production.env` then
+`hosts/<host>.env` (server tasks) in the settings folder, then real environment
+variables. The settings folder is `DEPLOY_CONFIG_DIR` when set, else the `.composeship/`
+folder that `composeship init` wrote in the project (found from the current folder
+upwards), else, run from composeship's own checkout, its `config/`. Every error names
 the key and where its value came from.
 """
 
@@ -20,6 +22,13 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Run from composeship's checkout, this module is `tasks.settings` and the checkout's
+# config/ is the fallback; installed, it is `composeship.settings` and only a
+# project's own settings folder counts.
+FROM_CHECKOUT = __name__.split(".")[0] == "tasks"
+# The settings folder `composeship init` writes in a project (cookiecutter-django's
+# own `config/` is its Django settings package).
+PROJECT_CONFIG_DIR = ".composeship"
 LOCAL = "local"
 PRODUCTION = "production"
 
@@ -49,6 +58,10 @@ class Key:
 def _text(value: str) -> str:
     if UNSAFE_PATH_CHARS.search(value):
         raise ValueError("contains control characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 text") from None
     return value
 
 
@@ -116,7 +129,7 @@ def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or UNSAFE_PATH_CHARS.search(value):
         raise ValueError("is not an http:// or https:// URL")
-    return value
+    return _text(value)
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -270,10 +283,41 @@ class Settings:
         return self.sources.get(key, "default")
 
 
-def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+def find_project_config(start: Path) -> Path | None:
+    """The `.composeship/` folder in `start` or the nearest folder above it, not looking
+    past the top of a git work tree (a folder holding `.git`)."""
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_CONFIG_DIR).is_dir():
+            return folder / PROJECT_CONFIG_DIR
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def config_dir(environ: Mapping[str, str] | None = None, cwd: Path | None = None, *, from_checkout: bool | None = None) -> Path:
+    """DEPLOY_CONFIG_DIR, else the project's `.composeship/` (from `cwd` up), else the
+    checkout's config/ (run from the checkout), else `cwd/.composeship` (not there yet)."""
     environ = os.environ if environ is None else environ
     configured = environ.get(CONFIG_DIR_KEY)
-    return Path(configured).expanduser().resolve() if configured else REPO_ROOT / "config"
+    if configured:
+        return Path(configured).expanduser().resolve()
+    here = (cwd or Path.cwd()).resolve()
+    found = find_project_config(here)
+    if found:
+        return found
+    return REPO_ROOT / "config" if (FROM_CHECKOUT if from_checkout is None else from_checkout) else here / PROJECT_CONFIG_DIR
+
+
+def is_project_config(folder: Path) -> bool:
+    """A settings folder written by `composeship init`: its project is the folder above."""
+    return folder.name == PROJECT_CONFIG_DIR
+
+
+def _key_list(folder: Path) -> str:
+    """Where every key is listed, for a misspelt one."""
+    if is_project_config(folder):
+        return f"the keys listed in {_display(folder)}/local.env and production.env (`composeship init` writes them all)"
+    return "config/*.env.example"
 
 
 def config_files(scope: str, host: str | None, folder: Path) -> list[Path]:
@@ -294,10 +338,10 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None = None, *, require: bool = True) -> Settings:
+def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None = None, *, require: bool = True, cwd: Path | None = None) -> Settings:
     """Merge files and environment for `scope`, validate every key, or raise ConfigError."""
     environ = os.environ if environ is None else environ
-    folder = config_dir(environ)
+    folder = config_dir(environ, cwd)
     if CONFIG_DIR_KEY in environ and not folder.is_dir():
         raise ConfigError(f"{CONFIG_DIR_KEY}={environ[CONFIG_DIR_KEY]} is not a folder", "point it at a folder holding local.env or production.env")
 
@@ -310,7 +354,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         for name, value in dotenv_values(path).items():
             where = _display(path)
             if name not in KEYS_BY_NAME:
-                hint = "check the spelling against config/*.env.example" if name.startswith("DEPLOY_") else "config files hold DEPLOY_* keys only; set other variables elsewhere"
+                hint = f"check the spelling against {_key_list(folder)}" if name.startswith("DEPLOY_") else "config files hold DEPLOY_* keys only; set other variables elsewhere"
                 raise ConfigError(f"unknown key {name} in {where}", hint)
             if value is None:
                 raise ConfigError(f"{name} in {where} has no value", f"write it as {name}=VALUE or remove the line")
@@ -319,7 +363,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         if not name.startswith("DEPLOY_") or name == CONFIG_DIR_KEY or name in HOOK_VARIABLES:
             continue
         if name not in KEYS_BY_NAME:
-            raise ConfigError(f"unknown environment variable {name}", "check the spelling against config/*.env.example, or unset it")
+            raise ConfigError(f"unknown environment variable {name}", f"check the spelling against {_key_list(folder)}, or unset it")
         raw[name], sources[name], base_dirs[name] = value, "environment", Path.cwd()
 
     values: dict[str, object] = {}
@@ -340,7 +384,15 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
                 ) from None
         else:
             values[key.name] = key.default(scope)
-            if require and scope in key.required_in:
+            # A project's settings folder stands for its project: DEPLOY_PROJECT_DIR is the folder above.
+            if key.name == "DEPLOY_PROJECT_DIR" and is_project_config(folder) and folder.is_dir():
+                values[key.name], sources[key.name], base_dirs[key.name] = "..", f"default (the folder holding {PROJECT_CONFIG_DIR}/)", folder
+            elif require and scope in key.required_in:
+                if not folder.is_dir():
+                    raise ConfigError(
+                        f"{key.name} is not set, and there is no settings folder ({_display(folder)})",
+                        f"run `composeship init` in your project's folder, or set {key.name} in the environment ({key.help})",
+                    )
                 where = " or ".join(_display(p) for p in config_files(scope, host, folder))
                 raise ConfigError(f"{key.name} is not set", f"set it in {where} or in the environment ({key.help})")
 

@@ -121,3 +121,33 @@ def wait_for_http(url: str, timeout: int, interval: float = 0.5) -> list[str]:
 
 def http_status(url: str, timeout: int = 5) -> list[str]:
     return ["curl", "--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}", "--max-time", str(timeout), url]
+
+
+def make_dir(path: str) -> list[str]:
+    return ["mkdir", "-p", "--", path]
+
+
+def who_am_i() -> list[str]:
+    return ["id", "-un"]
+
+
+def is_dir(path: str) -> list[str]:
+    return ["test", "-d", path]
+
+
+def is_empty_dir(path: str) -> list[str]:
+    """Exit 0 when `path` is a folder with nothing in it."""
+    return ["sh", "-c", '[ -d "$0" ] && [ -z "$(ls -A -- "$0")" ]', path]
+
+
+def listening_sockets() -> list[str]:
+    """The kernel's table of TCP sockets (IPv4, then IPv6 where the host has it)."""
+    return ["sh", "-c", "cat /proc/net/tcp; cat /proc/net/tcp6 2>/dev/null; exit 0"]
+
+
+PUBLISHED_FORMAT = '{{.Label "com.docker.compose.project"}}\t{{.Names}}\t{{.Ports}}'
+
+
+def published_by_containers() -> list[str]:
+    """Every running container's compose project, name and published ports, a line each."""
+    return ["docker", "ps", "--format", PUBLISHED_FORMAT]

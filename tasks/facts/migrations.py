@@ -152,7 +152,7 @@ def edited_applied(changes: list[tuple[str, str]], plan: list[Migration]) -> lis
     applied: an applied migration must never change; a new migration fixes it."""
     applied = {(m.app, m.name): m.label for m in plan if m.applied}
     names = {}
-    for (app, name), label in applied.items():
+    for (_app, name), label in applied.items():
         names.setdefault(name, []).append(label)
     found = []
     for status, path in changes:

@@ -74,7 +74,11 @@ def _migrate_serving_image(run: HostRun, force: bool) -> None:
     run.group = view.group
     # `run --rm django` starts the image its name points at: make that the serving one.
     current = t.probe(image_facts.inspect(list(serving.images)), cwd=None)
-    moving = {image: image_id for image, image_id in serving.images.items() if (current.get(image) or current.get(f"{image}:latest")) is None or (current.get(image) or current.get(f"{image}:latest")).id != image_id}
+    moving = {
+        image: image_id
+        for image, image_id in serving.images.items()
+        if (current.get(image) or current.get(f"{image}:latest")) is None or (current.get(image) or current.get(f"{image}:latest")).id != image_id
+    }
     if moving:
         with t.step("align") as step:
             images.point_at(t, moving)

@@ -67,7 +67,7 @@ def two_hosts(tmp_path_factory, engine):
 
     folders = [tmp_path_factory.mktemp(f"host-{name}") for name in ("web1", "web2")]
     try:
-        hosts = [sandbox_up(folder, name) for folder, name in zip(folders, ("web1", "web2"))]
+        hosts = [sandbox_up(folder, name) for folder, name in zip(folders, ("web1", "web2"), strict=True)]
     except RuntimeError as problem:
         pytest.fail(f"test bed not ready: {problem}", pytrace=False)
     yield hosts

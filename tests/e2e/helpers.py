@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-OWN_TRACEBACK = re.compile(r'File "[^"]*(/tasks/|/fabfile\.py|site-packages/(invoke|fabric|paramiko)/)')
+OWN_TRACEBACK = re.compile(r'File "[^"]*(/tasks/|/fabfile\.py|site-packages/(invoke|fabric|paramiko|composeship)/)')
 EXAMPLE = REPO / "example"
 BIN = Path(sys.executable).parent
 

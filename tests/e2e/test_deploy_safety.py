@@ -5,9 +5,9 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from tasks.commands.compose import ComposeProject, build_labelled
-
 import pytest
+
+from tasks.commands.compose import ComposeProject, build_labelled
 
 from .helpers import assert_one_error_line, free_port
 from .remote import MIGRATION_0002
@@ -59,7 +59,8 @@ def test_dry_run_prints_every_command_and_leaves_the_host_as_it_was(deployed):
     for command in (
         f"{cd}git fetch --quiet --prune --tags --force origin",
         f"{cd}git checkout --quiet --detach {new}",
-        f"{cd}sh -c {BUILD_SCRIPT} sh {project.path}/.git/composeship/build-labels.yml {new} 2 celeryworker django {compose} -f {project.path}/.git/composeship/build-labels.yml build celeryworker django",
+        f"{cd}sh -c {BUILD_SCRIPT} sh {project.path}/.git/composeship/build-labels.yml {new} 2 celeryworker django "
+        f"{compose} -f {project.path}/.git/composeship/build-labels.yml build celeryworker django",
         f"{cd}{compose} run --rm django python manage.py migrate --noinput",
         f"{cd}{compose} up -d --no-build --wait --wait-timeout 60 django",
     ):

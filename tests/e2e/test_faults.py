@@ -9,12 +9,10 @@ The table of results is written to .sandbox/fault-table.md (the README quotes it
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest

@@ -4,7 +4,6 @@ migrations), releases, status, prune, manage, logs, backups, hooks."""
 import json
 import subprocess
 
-
 from .helpers import assert_one_error_line
 from .remote import MIGRATION_0002, destroy_remote_project, make_remote_project
 from .test_deploy import MODEL_WITH_BODY, deploy_ok

@@ -5,8 +5,8 @@ import subprocess
 
 from tasks.commands import git, host, images
 from tasks.executor import render
-from tasks.records import Journal, LockInfo
 from tasks.facts.host_state import parse_lock_state
+from tasks.records import Journal, LockInfo
 
 
 def test_git_builders():

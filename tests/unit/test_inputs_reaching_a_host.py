@@ -6,7 +6,9 @@ the command, unchanged: a real POSIX shell parses the rendered command back."""
 import subprocess
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tasks import cli, settings
 from tasks.commands import compose, git, host
@@ -24,7 +26,11 @@ TYPED = st.lists(st.one_of(st.characters(blacklist_characters="\x00"), SPECIALS)
 NAMEISH = st.from_regex(r"[A-Za-z0-9_\-.][A-Za-z0-9._/+\-]{0,15}", fullmatch=True)
 REFS = st.one_of(TYPED, NAMEISH, st.builds(lambda a, b: a + b, NAMEISH, TYPED))
 SERVICES = st.one_of(TYPED, st.lists(NAMEISH, min_size=1, max_size=3).map(",".join))
-SINCES = st.one_of(TYPED, st.from_regex(r"[0-9]{1,3}(s|m|h)|20[0-9]{2}-[01][0-9]-[0-3][0-9](T[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?Z?)?", fullmatch=True), st.builds(lambda a, b: a + b, st.just("10m"), TYPED))
+SINCES = st.one_of(
+    TYPED,
+    st.from_regex(r"[0-9]{1,3}(s|m|h)|20[0-9]{2}-[01][0-9]-[0-3][0-9](T[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?Z?)?", fullmatch=True),
+    st.builds(lambda a, b: a + b, st.just("10m"), TYPED),
+)
 FEW = hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

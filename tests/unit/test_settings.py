@@ -61,6 +61,9 @@ def test_restart_order_list(config_dir):
         ("DEPLOY_PATH", "srv/app", "is not an absolute path"),
         ("DEPLOY_HEALTHCHECK_TIMEOUT", "soon", "is not a whole number"),
         ("DEPLOY_CONNECT_TIMEOUT", "0", "must be greater than 0"),
+        # A byte that is not UTF-8 in the environment arrives as a lone surrogate.
+        ("DEPLOY_COMPOSE_FILE", "compose\udcff.yml", "is not valid UTF-8 text"),
+        ("DEPLOY_HEALTHCHECK_URL", "http://127.0.0.1/\udcff", "is not valid UTF-8 text"),
     ],
 )
 def test_bad_values_name_key_and_source(config_dir, key, value, words):
@@ -132,3 +135,45 @@ def test_every_key_is_documented():
     for key in settings.KEYS:
         assert key.name in readme, f"{key.name} missing from README.md"
         assert key.name in examples, f"{key.name} missing from config/*.env.example"
+
+
+def test_settings_folder_found_from_the_current_folder_up_to_the_git_top(tmp_path):
+    project = tmp_path / "shop"
+    (project / ".composeship").mkdir(parents=True)
+    (project / "notes" / "migrations").mkdir(parents=True)
+    assert settings.config_dir({}, project / "notes" / "migrations") == project / ".composeship"
+    # A .composeship/ above the git work tree is not this project's.
+    (project / "notes" / ".git").mkdir()
+    assert settings.config_dir({}, project / "notes" / "migrations", from_checkout=False) == project / "notes" / "migrations" / ".composeship"
+    # DEPLOY_CONFIG_DIR wins.
+    assert settings.config_dir({"DEPLOY_CONFIG_DIR": str(tmp_path)}, project) == tmp_path
+
+
+def test_the_checkout_keeps_its_config_folder(tmp_path):
+    assert settings.FROM_CHECKOUT  # imported as `tasks`
+    assert settings.config_dir({}, tmp_path) == settings.REPO_ROOT / "config"
+    assert settings.config_dir({}, tmp_path, from_checkout=False) == tmp_path / ".composeship"
+
+
+def test_project_dir_defaults_to_the_folder_holding_the_settings_folder(tmp_path):
+    (tmp_path / ".composeship").mkdir()
+    loaded = settings.load(settings.LOCAL, environ={}, cwd=tmp_path)
+    assert loaded.project_dir == tmp_path.resolve()
+    (tmp_path / "project").mkdir()
+    moved = settings.load(settings.LOCAL, environ={"DEPLOY_PROJECT_DIR": str(tmp_path / "project")}, cwd=tmp_path)
+    assert moved.project_dir == tmp_path / "project" and moved.source_of("DEPLOY_PROJECT_DIR") == "environment"
+
+
+def test_no_settings_folder_says_to_run_init(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "FROM_CHECKOUT", False)
+    with pytest.raises(ConfigError) as caught:
+        settings.load(settings.LOCAL, environ={}, cwd=tmp_path)
+    assert str(caught.value).startswith("DEPLOY_PROJECT_DIR is not set, and there is no settings folder (")
+    assert "run `composeship init` in your project's folder" in str(caught.value)
+
+
+def test_a_misspelt_key_in_a_projects_settings_points_at_its_files(tmp_path):
+    (tmp_path / ".composeship").mkdir()
+    (tmp_path / ".composeship" / "local.env").write_text("DEPLOY_COMPOSE_FLIE=x.yml\n")
+    with pytest.raises(ConfigError, match=r"unknown key DEPLOY_COMPOSE_FLIE .*check the spelling against the keys listed in .*\.composeship/local.env"):
+        settings.load(settings.LOCAL, environ={}, cwd=tmp_path)

@@ -1,0 +1,50 @@
+"""`setup`, top to bottom: tools (Docker, Compose v2, access, git), checkout (create
+DEPLOY_PATH and clone, only when there is none), needs (the compose file's env files
+and published ports), then the list of what is missing, or "ready". A step that found
+something missing ends as `missing`."""
+
+from __future__ import annotations
+
+from ..errors import HostError
+from ..steps.setup import Missing, check_tools, describe_needs, judge_needs, prepare_checkout, read_needs
+from ..target import Target
+
+MISSING = "missing"
+
+
+def setup(t: Target) -> list[Missing]:
+    missing: list[Missing] = []
+    with t.step("tools") as step:
+        tools = check_tools(t)
+        step.note = tools.describe()
+        if tools.missing:
+            step.status, missing = MISSING, missing + tools.missing
+
+    with t.step("checkout") as step:
+        step.note, lacking = prepare_checkout(t, tools, t.settings.ref)
+        if lacking:
+            step.status, missing = MISSING, missing + lacking
+    cloned = tools.checkout or (not lacking and bool(t.settings.repo_url) and tools.git)
+
+    if not cloned:
+        t.skip("needs", "no checkout to read the compose file from")
+    elif t.dry_run and not tools.checkout:
+        t.skip("needs", "read from the checkout once it is cloned (a dry run does not clone)")
+    else:
+        with t.step("needs") as step:
+            needs = read_needs(t)
+            if isinstance(needs, Missing):
+                lacking = [needs]
+            else:
+                step.note = describe_needs(needs)
+                lacking = judge_needs(t, needs)
+            if lacking:
+                step.status, missing = MISSING, missing + lacking
+
+    if missing:
+        t.report.say(f"{t.name} lacks {len(missing)} thing(s) for a deploy:")
+        for item in missing:
+            t.report.say(f"  - {item}")
+        raise HostError(f"{t.name} is not ready for a deploy: {len(missing)} thing(s) missing, listed above", f"add them, then run `fab -H {t.name} setup` again")
+    t.report.say(f"{t.name} is ready: deploy with `fab -H {t.name} deploy`" + (" (dry run: nothing was cloned)" if t.dry_run and not tools.checkout else ""))
+    return missing
