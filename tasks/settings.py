@@ -219,7 +219,8 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "DEPLOY_ROLLOUT_DRAIN_COMMAND",
-        "For a proxy that routes by Docker health (Traefik): a shell command run in each old container before it is stopped that makes its healthcheck fail; composeship then waits until Docker reports it unhealthy.",
+        "For a proxy that routes by Docker health (Traefik): a shell command run in each old container before it is stopped "
+        "that makes its healthcheck fail; composeship then waits until Docker reports it unhealthy.",
         _text,
     ),
     Key("DEPLOY_HEALTHCHECK_URL", "URL polled from the server after a restart; a 2xx answer means healthy.", _url, shown=redact_url),

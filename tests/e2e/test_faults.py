@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from .helpers import REPO, restart_engine
-from .test_zero_downtime import django_containers
 from .remote import destroy_remote_project, make_remote_project
 from .test_truth import serving_revision, start_fab
+from .test_zero_downtime import django_containers
 
 STEPS = ["lock", "fetch", "checkout", "build", "plan", "backup", "migrate", "rollout", "restart", "health", "record"]
 FAULTS = ["SIGTERM", "SIGKILL", "SSH cut", "engine restart"]

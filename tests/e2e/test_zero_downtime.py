@@ -59,8 +59,8 @@ def test_a_release_that_never_answers_leaves_the_old_one_serving(remote_project)
     project = remote_project
     deploy_ok(project)
     before = django_containers(project)
-    project.origin.commit("1.1.0 with a broken health view", {"VERSION": "1.1.0\n", "notes/health_override.py": BROKEN_HEALTH,
-                                                              "config/urls.py": (project.origin.work / "config/urls.py").read_text().replace("from notes import views", "from notes import health_override as views")})
+    urls = (project.origin.work / "config/urls.py").read_text().replace("from notes import views", "from notes import health_override as views")
+    project.origin.commit("1.1.0 with a broken health view", {"VERSION": "1.1.0\n", "notes/health_override.py": BROKEN_HEALTH, "config/urls.py": urls})
     url = f"http://127.0.0.1:{project.port}/version/"
     with Load(url, clients=4) as load:
         result = project.fab("deploy", DEPLOY_HEALTHCHECK_TIMEOUT="8")
@@ -79,8 +79,9 @@ def test_a_service_with_a_published_port_is_recreated_and_the_output_says_why(re
     compose = (project.origin.work / "docker-compose.production.yml").read_text()
     direct = compose.replace("    command: /start\n", "    command: /start\n    ports:\n      - \"${DJANGO_DIRECT_PORT:-18000}:5000\"\n", 1)
     assert direct != compose
-    from .helpers import free_port
     from pathlib import Path
+
+    from .helpers import free_port
 
     env = Path(project.path) / ".env"
     env.write_text(env.read_text() + f"DJANGO_DIRECT_PORT={free_port()}\n")
