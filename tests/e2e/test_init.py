@@ -56,7 +56,7 @@ def test_pip_install_then_init_then_inv_and_fab_from_the_project(sandbox_host, t
         init = ok(run([str(bin_ / "composeship"), "init"], cwd=work))
         for name in ("tasks.py", "fabfile.py", "fabric.json", ".composeship/local.env", ".composeship/production.env"):
             assert f"wrote     {name}" in init.stdout, init.stdout
-        assert "production compose file: docker-compose.production.yml (django service django, healthcheck /health/)" in init.stdout
+        assert "production compose file: docker-compose.production.yml (django service django, proxy nginx, healthcheck /health/)" in init.stdout
         assert f"git origin: {project.origin.bare}" in init.stdout
         assert (work / "config" / "settings.py").is_file()  # the project's own config/ is untouched
 

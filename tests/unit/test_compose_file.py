@@ -16,9 +16,9 @@ COOKIECUTTER_PRODUCTION = (RECORDED / "cookiecutter-production.yml").read_text()
 
 def test_example_production_file():
     doc = cf.parse((EXAMPLE / "docker-compose.production.yml").read_text())
-    assert list(cf.services(doc)) == ["django", "postgres", "celeryworker"]
+    assert list(cf.services(doc)) == ["django", "postgres", "nginx", "celeryworker"]
     assert cf.env_files(doc) == {".envs/.production/.django": ["django", "celeryworker"], ".envs/.production/.postgres": ["django", "postgres", "celeryworker"]}
-    assert cf.published_ports(doc) == [cf.PublishedPort("django", 8000, "tcp", "", "DJANGO_PUBLISHED_PORT")]
+    assert cf.published_ports(doc) == [cf.PublishedPort("nginx", 8000, "tcp", "", "DJANGO_PUBLISHED_PORT")]
     assert cf.published_ports(doc, {"DJANGO_PUBLISHED_PORT": "8123"})[0].port == 8123
     assert cf.healthcheck_path(cf.services(doc)["django"]) == "/health/"
     assert cf.django_service(doc) == "django"

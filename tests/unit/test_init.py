@@ -33,7 +33,7 @@ def test_detects_the_example(example):
     assert d.name == "shop" and d.has_manage_py
     assert d.local == composeship_init.ComposeInfo("docker-compose.local.yml", "django", ("django",), None, None, compose_file.PublishedPort("django", 8000, "tcp", "", "DJANGO_LOCAL_PORT"))
     assert d.production.file == "docker-compose.production.yml"
-    assert (d.production.django, d.production.built_like_django, d.production.proxy, d.production.healthcheck_path) == ("django", ("django", "celeryworker"), None, "/health/")
+    assert (d.production.django, d.production.built_like_django, d.production.proxy, d.production.healthcheck_path) == ("django", ("django", "celeryworker"), "nginx", "/health/")
     assert d.repo_url == "git@example.com:me/shop.git"
 
 
@@ -83,7 +83,8 @@ def test_rendered_files_list_every_key_and_load_cleanly(example):
     assert local.project_dir == example.resolve()
     assert local.source_of("DEPLOY_PROJECT_DIR") == "default (the folder holding .composeship/)"
     production = settings.load(settings.PRODUCTION, host="prod", environ={"DEPLOY_PATH": "/srv/shop"}, cwd=example)
-    assert production.healthcheck_url == "http://127.0.0.1:8000/health/"
+    # nginx is in front: the URL to poll depends on the site's domain, so it is left commented.
+    assert production.healthcheck_url is None
     assert production.restart_order == ("django", "celeryworker")
     assert production.project_dir == example.resolve()
 
@@ -106,7 +107,7 @@ def test_init_writes_then_keeps_then_rewrites_with_force(example):
         ["wrote", ".composeship/local.env"],
         ["wrote", ".composeship/production.env"],
     ]
-    assert "  detected production compose file: docker-compose.production.yml (django service django, healthcheck /health/)" in said
+    assert "  detected production compose file: docker-compose.production.yml (django service django, proxy nginx, healthcheck /health/)" in said
     assert "Next:" in said and any("fab -H prod deploy" in line for line in said)
     assert json.loads((example / "fabric.json").read_text()) == {"tasks": {"executor_class": "composeship.fab_executor.ComposeshipExecutor"}}
     assert "from composeship.project import inv_namespace" in (example / "tasks.py").read_text()

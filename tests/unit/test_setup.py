@@ -124,7 +124,7 @@ def test_existing_checkout_lists_each_missing_env_file_and_taken_port(tmp_path):
     assert str(caught.value) == "web1 is not ready for a deploy: 2 thing(s) missing, listed above — add them, then run `fab -H web1 setup` again"
     out = t.report.out.getvalue()
     assert "  - .envs/.production/.postgres is missing in /srv/shop on web1 (env_file of django, postgres, celeryworker) — create it there" in out
-    assert "  - port 8123 (published by django) is in use on web1 by container other-web-1 — free it, or set DJANGO_PUBLISHED_PORT in /srv/shop/.env to a free port" in out
+    assert "  - port 8123 (published by nginx) is in use on web1 by container other-web-1 — free it, or set DJANGO_PUBLISHED_PORT in /srv/shop/.env to a free port" in out
     assert "checkout at 111111111111, left as it is" in out
     assert "(Docker 20.10.24, Compose 2.26.1, git, as deploy)" in out
     # Nothing but read-only commands: the checkout is there, so nothing is cloned.
@@ -153,7 +153,7 @@ def test_a_port_another_program_listens_on(tmp_path):
     t = target(tmp_path, recorded)
     with pytest.raises(HostError, match="1 thing"):
         run_setup(t)
-    assert "port 2024 (published by django) is in use on web1 by another program" in t.report.out.getvalue()
+    assert "port 2024 (published by nginx) is in use on web1 by another program" in t.report.out.getvalue()
 
 
 def test_docker_the_user_may_not_use_and_no_git(tmp_path):
