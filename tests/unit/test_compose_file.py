@@ -22,7 +22,7 @@ def test_example_production_file():
     assert cf.published_ports(doc, {"DJANGO_PUBLISHED_PORT": "8123"})[0].port == 8123
     assert cf.healthcheck_path(cf.services(doc)["django"]) == "/health/"
     assert cf.django_service(doc) == "django"
-    assert cf.proxy_service(doc) is None
+    assert cf.proxy_service(doc) == "nginx"
     assert cf.services_sharing_build(doc, "django") == ["django", "celeryworker"]
 
 
