@@ -22,7 +22,6 @@ def test_imports_inside_the_package_are_relative():
     assert offenders == []
 
 
-
 def test_the_console_command_is_declared():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"composeship": "composeship.console:main"}
