@@ -183,7 +183,7 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
         group = run.group or view.group
         now = dataclasses.replace(view.observed, containers=tuple(services.current_containers(t)))
         chosen, _ = services.to_restart(t, now, group, dict(view.serving.images), same_revision=False)
-        services.restart(t, group, chosen)
+        services.restart(t, group, chosen, now.containers)
         services.verify(t, group, chosen, dict(view.serving.images))
         health.gate(t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so

@@ -258,7 +258,7 @@ def _restart(run: HostRun) -> None:
         t.skip("restart", why)
         return
     run.restarted = chosen
-    services.restart(t, run.group, chosen)
+    services.restart(t, run.group, chosen, run.view.observed.containers)
     services.verify(t, run.group, chosen, run.target_ids)
 
 

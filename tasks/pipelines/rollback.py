@@ -117,7 +117,7 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
     chosen_services, why = services.to_restart(t, view.observed, group, dict(found.proven), same_revision=False)
     if chosen_services:
         run.restarted = chosen_services
-        services.restart(t, group, chosen_services)
+        services.restart(t, group, chosen_services, view.observed.containers)
         services.verify(t, group, chosen_services, dict(found.proven))
     else:
         t.skip("restart", why)

@@ -76,13 +76,13 @@ def strategies(group: BuildGroup, singletons: Sequence[str]) -> dict[str, Strate
     return {service: strategy(group.configs[service], singletons) for service in group.services if service in group.configs}
 
 
-def restart(t: Target, group: BuildGroup, services: Sequence[str]) -> None:
+def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequence[Container]) -> None:
     """Bring `services` to the release. The services of the build group that can run
-    twice and run now are rolled out together (no downtime); the others are started or
-    recreated one at a time, in DEPLOY_RESTART_ORDER, each running (and healthy, where it
-    has a healthcheck) before the next."""
+    twice and run now (in `current`, the containers observed) are rolled out together
+    (no downtime); the others are started or recreated one at a time, in
+    DEPLOY_RESTART_ORDER, each running (and healthy, where it has a healthcheck) before
+    the next."""
     ordered = restart_order(t.settings.restart_order, services)
-    current = current_containers(t)
     running = {s: [c for c in current if c.service == s and not c.oneoff and c.state == "running"] for s in ordered}
     ways = strategies(group, t.settings.singleton_services)
     rolled = [s for s in ordered if s in ways and ways[s].rolls_out and running[s] and all(c.ready for c in running[s])]

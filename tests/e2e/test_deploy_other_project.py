@@ -17,6 +17,8 @@ def reshape(work: Path) -> None:
     compose = "\n".join(line for line in compose.splitlines() if "image: example_production_" not in line) + "\n"
     (work / "compose.prod.yml").write_text(compose)
     (work / "docker-compose.production.yml").unlink()
+    proxy = work / "compose/production/nginx/default.conf"
+    proxy.write_text(proxy.read_text().replace("set $django_upstream django;", "set $django_upstream web;"))
 
 
 def test_another_project_by_environment_only(sandbox_host, tmp_path):
