@@ -139,6 +139,24 @@ def parse_applied(migrate_output: str) -> list[str]:
     return [f"{m['app']}.{m['name']}" for m in _APPLIED_LINE.finditer(migrate_output)]
 
 
+_APPLYING = re.compile(r"(?P<verb>Applying|Unapplying) (?P<app>\w+)\.(?P<name>\w+)\.\.\.(?P<ok> OK)?")
+_LOCK_TIMEOUT = re.compile(r"canceling statement due to lock timeout|\block timeout\b", re.IGNORECASE)
+
+
+def lock_timed_out(output: str) -> bool:
+    """PostgreSQL cancelled a statement that waited longer than lock_timeout."""
+    return bool(_LOCK_TIMEOUT.search(output))
+
+
+def failed_migration(migrate_output: str) -> str | None:
+    """The migration `migrate` was applying (or unapplying) when it failed: the last one
+    it started without reporting OK."""
+    started = list(_APPLYING.finditer(migrate_output))
+    if started and not started[-1]["ok"]:
+        return f"{started[-1]['app']}.{started[-1]['name']}"
+    return None
+
+
 _UNAPPLIED_LINE = re.compile(r"Unapplying (?P<app>\w+)\.(?P<name>\w+)\.\.\. OK")
 
 

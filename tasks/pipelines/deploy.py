@@ -58,7 +58,7 @@ def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
         ("build", f"{s.django_service} and the services sharing its build, labelled and tagged with the revision; skipped when images proven to be that revision's are there"),
         ("plan", "pending migrations from git since the serving release; a one-off container of the new image when a file was edited or the history is unknown; edited applied migrations refused"),
         ("backup", f"DEPLOY_BACKUP={s.backup}"),
-        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput; skipped when no migration file changed"),
+        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput, lock_timeout {s.migration_lock_timeout or 'not set'}; skipped when no migration file changed"),
         ("restart", "in order: " + ", ".join(s.restart_order) + ", then the others; only services not running the release's image or whose configuration changed; then checked"),
         ("health", f"{s.healthcheck_url} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
         ("record", t.release_log),
@@ -280,7 +280,8 @@ def _migrations(lead: HostRun, options: DeployOptions) -> None:
     t = lead.t
     previous, revision, release = lead.previous, lead.revision, lead.release
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
-    todo = f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again"
+    left = f"nothing was restarted: the old release keeps serving and {back_to}"
+    todo = f"{left}; fix it with a new migration and deploy again"
     trusted = revision is not None and releases.deployed_ok(lead.entries, previous)
     changes = []
     if previous and revision and revision != previous:
@@ -313,4 +314,4 @@ def _migrations(lead: HostRun, options: DeployOptions) -> None:
             if edited:
                 t.report.say(f"warning: deploying edited applied migrations (--allow-edited-migrations): {', '.join(path for path, _ in edited)}")
         backup_if_wanted(t, release, migration_facts.pending(known) if known is not None else None, compose_services)
-    migrate(t, release, todo=todo)
+    migrate(t, release, todo=todo, left=left)

@@ -116,7 +116,7 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
         f"docker tag shop_celeryworker shop_celeryworker:{NEW[:12]}",
         f"docker tag shop_django shop_django:{NEW[:12]}",
         f"cd /srv/shop && {compose} exec -T postgres backup",
-        f"cd /srv/shop && {compose} run --rm django python manage.py migrate --noinput",
+        f"cd /srv/shop && {compose} run -e 'PGOPTIONS=-c lock_timeout=5s' --rm django python manage.py migrate --noinput",
         f"cd /srv/shop && {compose} up -d --no-deps --no-recreate --no-build --scale celeryworker=2 --scale django=2 celeryworker django",
         render(rollout.wait_ready("shop", [("django", ["django0"], ""), ("celeryworker", ["celeryworker0"], "")], 60)),
         render(rollout.retire({10: ["django0", "celeryworker0"]}, 2.0, "", [], 60)),
