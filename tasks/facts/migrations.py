@@ -212,9 +212,10 @@ def parse_operations(stdout: str) -> dict[str, list[tuple[str, bool, str]]]:
     raise ValueError("no operations report in the output")
 
 
-def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, bool, str]]]) -> list[str]:
-    """Pending migrations per app, each operation marked: `!` irreversible, and the
-    RunPython/RunSQL ones (code that Django cannot check) named as such."""
+def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, bool, str]]], verdict=None) -> list[str]:
+    """Pending migrations per app, each operation marked: irreversible, the
+    RunPython/RunSQL ones (code that Django cannot check), and what `verdict(label,
+    description)` adds (unsafe or slow while the old code serves)."""
     lines = []
     for app in dict.fromkeys(m.app for m in pending):
         lines.append(f"{app}:")
@@ -222,5 +223,5 @@ def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, 
             lines.append(f"  {m.name}")
             for kind, reversible, description in operations.get(m.label, []):
                 marks = ("" if reversible else " [irreversible]") + (" [runs code]" if kind in ("RunPython", "RunSQL") else "")
-                lines.append(f"    - {description}{marks}")
+                lines.append(f"    - {description}{marks}{verdict(m.label, description) if verdict else ''}")
     return lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..commands import compose
 from ..errors import CommandFailed, DeployError
+from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..facts.migrations import Migration
 from ..target import Target
@@ -18,6 +19,27 @@ def plan(t: Target) -> list[Migration] | None:
     prints the command instead of running a container)."""
     result = t.run(compose.showmigrations(t.project, plan=True), stream=False, todo="the image cannot list its migrations; see the error above")
     return None if result.printed else migration_facts.parse_plan(result.stdout)
+
+
+def check(t: Target) -> migration_safety.Report | None:
+    """Every migration the new image knows, applied or not, and what each pending
+    operation would do to the old code still serving, from Django's migration graph in
+    one one-off container; None when unknown (a dry run)."""
+    result = t.run(
+        compose.manage(t.project, "shell", "-c", migration_safety.script()),
+        stream=False,
+        todo="the image could not load its migrations; see the error above",
+        label=f"{t.settings.django_service}: manage.py shell -c <migration check>",
+    )
+    if result.printed:
+        return None
+    try:
+        return migration_safety.parse_report(result.stdout)
+    except ValueError:
+        raise DeployError(
+            f"the migration check in the {t.settings.django_service} image printed no report on {t.name}: {(result.stderr or result.stdout).strip()[-300:]}",
+            "run `python manage.py showmigrations --plan` in that image to see why Django cannot load the migrations",
+        ) from None
 
 
 def backup_available(t: Target, services: list[str]) -> bool:

@@ -90,3 +90,77 @@ def test_a_migration_behind_another_sessions_lock_fails_after_the_lock_timeout_a
     deploy_ok(project)
     assert project.page("/version/") == (200, "1.1.0")
     assert "notes.0002_note_body" in stack.applied_migrations()
+
+
+DROP_TITLE_0002 = '''from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.RemoveField(model_name="note", name="title"),
+    ]
+'''
+
+MODEL_WITHOUT_TITLE = '''from django.db import models
+
+
+class Note(models.Model):
+    created = models.DateTimeField(auto_now_add=True)
+'''
+
+
+def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_migrating(remote_project):
+    from .test_fast_and_safe import containers_created
+
+    project = remote_project
+    deploy_ok(project)
+    stack = project.stack
+    views = (project.origin.work / "notes" / "views.py").read_text()
+    counting = 'HttpResponse(f"notes: {Note.objects.count()}", content_type=TEXT)'
+    assert counting in views
+    reading = views.replace(counting, 'HttpResponse("titles: " + ", ".join(Note.objects.values_list("title", flat=True)), content_type=TEXT)')
+    project.origin.commit("the index lists the titles; 1.1.0", {"VERSION": "1.1.0\n", "notes/views.py": reading})
+    deploy_ok(project)
+    stack.sql("insert into notes_note (title, created) values ('first', now())")
+    assert project.page("/") == (200, "titles: first")
+    project.origin.commit("titles go; 2.0.0", {
+        "VERSION": "2.0.0\n", "notes/views.py": views, "notes/models.py": MODEL_WITHOUT_TITLE,
+        "notes/migrations/0002_remove_note_title.py": DROP_TITLE_0002,
+    })
+    applied = stack.applied_migrations()
+    entries = len(project.releases())
+
+    started = time.time()
+    with Watcher(project, "/") as index:
+        refused = project.fab("deploy")
+    one_offs = [name for name in containers_created(project, started, time.time() + 1) if "-run-" in name]
+    line = assert_one_error_line(refused, "notes.0002_remove_note_title: RemoveField (Remove field title from note) is unsafe while the old code serves", alone=False)
+    assert "drops a column of note that the running release still reads" in line
+    assert "nothing was migrated or restarted: the old release keeps serving" in line
+    assert "expand/contract" in line and "SeparateDatabaseAndState" in line and "--allow-unsafe-migrations" in line
+    assert len(one_offs) == 1, one_offs  # the check; no migrate container
+    assert index.answers and set(index.answers) == {200}, index.answers
+    assert project.page("/") == (200, "titles: first")
+    assert project.page("/version/") == (200, "1.1.0")
+    assert stack.applied_migrations() == applied
+    assert stack.sql("select title from notes_note") == ["first"]
+    assert not project.locked()
+    entry = project.releases()[-1]
+    assert len(project.releases()) == entries + 1
+    assert (entry["result"], entry["step"], entry.get("backup")) == ("failed", "check", None)
+
+    plan = project.fab("deploy", "--plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "    - Remove field title from note [unsafe while the old code serves: it drops a column of note that the running release still reads and writes]" in plan.stdout
+    assert "deploy would refuse: notes.0002_remove_note_title: RemoveField" in plan.stdout
+    assert stack.applied_migrations() == applied
+
+    deploy_ok(project, "--allow-unsafe-migrations")
+    assert project.page("/version/") == (200, "2.0.0")
+    assert "notes.0002_remove_note_title" in stack.applied_migrations()
+    assert stack.sql("select count(*) from information_schema.columns where table_name = 'notes_note' and column_name = 'title'") == ["0"]
