@@ -92,7 +92,7 @@ def setup(c, dry_run=False):
 @task(
     help={
         "ref": "Branch, tag or commit to deploy (default: DEPLOY_REF, else main).",
-        "plan": "Build, then show the pending migrations per app (irreversible and code-running operations marked) and stop; the hosts are put back as they were.",
+        "plan": "Build, then show the pending migrations per app (irreversible, code-running, and unsafe or slow while the old code serves marked) and stop; the hosts are put back as they were.",
         "allow_edited_migrations": "Deploy even when a migration that is already applied was edited (normally refused).",
         "allow_unsafe_migrations": "Migrate even when a pending operation is unsafe while the old code serves (a column dropped or renamed, NOT NULL added...; normally refused).",
         "verbose": "Also print how many SSH connections and commands each host took.",
