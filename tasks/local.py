@@ -13,11 +13,11 @@ from . import applied_migrations, settings
 from .cli import DRY_RUN_HELP, handle_errors, remainder, service_names, tail_lines
 from .commands import compose
 from .commands.compose import ComposeProject
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, DeployError, UsageError
 from .executor import Executor, PrintingExecutor
 from .facts import compose as compose_facts
+from .facts import migration_safety, probe
 from .facts import migrations as migration_facts
-from .facts import probe
 from .report import Report
 
 APP_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -137,6 +137,33 @@ def migrate(c, app=None, target=None, dry_run=False):
     with stack.report:
         with stack.report.step("migrate"):
             _migrate(stack, app, target)
+
+
+@task(
+    help={
+        "allow_unsafe": "Report unsafe operations without failing.",
+        "dry_run": DRY_RUN_HELP,
+    }
+)
+@handle_errors
+def check_migrations(c, allow_unsafe=False, dry_run=False):
+    """Check the migrations the local database lacks as `fab deploy` does: fail on an operation that is unsafe while the old code serves (for CI)."""
+    stack = LocalStack(c, "local.check-migrations", dry_run)
+    with stack.report:
+        with stack.report.step("check") as step:
+            result = stack.run(compose.manage(stack.project, "shell", "-c", migration_safety.script()), stream=False, label="manage.py shell -c <migration check>")
+            if dry_run:
+                return
+            report = migration_safety.parse_report(result.stdout)
+            pending = migration_facts.pending(report.plan)
+            step.note = f"{migration_facts.pending_note(pending)}; {report.summary()}"
+        operations = {p.label: [(op["operation"], op["reversible"], op["description"]) for op in p.operations] for p in report.pending}
+        for line in migration_facts.format_plan(pending, operations, lambda label, description: migration_safety.marks(report, label, description)):
+            stack.report.say(line)
+        stopped = migration_safety.refused(report, allow_unsafe)
+        if stopped:
+            what, todo = migration_safety.refusal(stopped, report)
+            raise DeployError(what.rsplit("; nothing was migrated", 1)[0], todo)
 
 
 @task(help={"dry_run": DRY_RUN_HELP})

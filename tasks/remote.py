@@ -92,21 +92,22 @@ def setup(c, dry_run=False):
 @task(
     help={
         "ref": "Branch, tag or commit to deploy (default: DEPLOY_REF, else main).",
-        "plan": "Build, then show the pending migrations per app (irreversible and code-running operations marked) and stop; the hosts are put back as they were.",
+        "plan": "Build, then show the pending migrations per app (irreversible, code-running, and unsafe or slow while the old code serves marked) and stop; the hosts are put back as they were.",
         "allow_edited_migrations": "Deploy even when a migration that is already applied was edited (normally refused).",
+        "allow_unsafe_migrations": "Migrate even when a pending operation is unsafe while the old code serves (a column dropped or renamed, NOT NULL added...; normally refused).",
         "verbose": "Also print how many SSH connections and commands each host took.",
         "dry_run": DRY_RUN_REMOTE_HELP,
     }
 )
 @handle_errors
-def deploy(c, ref=None, plan=False, allow_edited_migrations=False, verbose=False, dry_run=False):
+def deploy(c, ref=None, plan=False, allow_edited_migrations=False, allow_unsafe_migrations=False, verbose=False, dry_run=False):
     """Deploy: fetch the ref, rebuild the django image, migrate in a one-off container, restart in order, health gate."""
     chosen = ref_option("--ref", ref)
     targets = open_targets(c, "deploy", dry_run)
     target_ref = chosen or targets[0].settings.ref
     report = targets[0].report
     report.title = f"{'plan' if plan else 'deploy'} of {target_ref} to {', '.join(t.name for t in targets)}"
-    options = DeployOptions(plan_only=plan, allow_edited_migrations=allow_edited_migrations)
+    options = DeployOptions(plan_only=plan, allow_edited_migrations=allow_edited_migrations, allow_unsafe_migrations=allow_unsafe_migrations)
     try:
         with report:
             deploy_pipeline(targets, target_ref, primary_of(targets), options)

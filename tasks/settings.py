@@ -161,6 +161,17 @@ def _seconds(value: str) -> float:
     return number
 
 
+PG_DURATION = re.compile(r"^(?P<number>[0-9]{1,9})(?P<unit>us|ms|s|min|h|d)?$")
+
+
+def _pg_duration(value: str) -> str | None:
+    """A PostgreSQL duration for `lock_timeout` (`5s`, `500ms`, `1min`); 0 sets none."""
+    found = PG_DURATION.fullmatch(value)
+    if not found:
+        raise ValueError("is not a PostgreSQL duration such as 5s, 500ms or 1min (0: no limit)")
+    return None if int(found["number"]) == 0 else value
+
+
 def _host(value: str) -> str:
     if not HOST_NAME.fullmatch(value) or "/" in value:
         raise ValueError("is not an ssh_config alias or host name")
@@ -232,6 +243,14 @@ KEYS: tuple[Key, ...] = (
         "auto",
         "auto",
     ),
+    Key(
+        "DEPLOY_MIGRATION_LOCK_TIMEOUT",
+        "PostgreSQL lock_timeout of the migrations (5s, 500ms, 1min; 0: no limit): a migration waiting longer for a lock "
+        "that another session holds fails, instead of making every query of the site queue behind it.",
+        _pg_duration,
+        "5s",
+        "5s",
+    ),
     Key("DEPLOY_CONNECT_TIMEOUT", "Seconds to wait for an SSH connection.", _positive_int, 10, 10),
     Key("DEPLOY_HOSTS", "Servers to deploy to when no -H is given, comma-separated ssh_config aliases or host names.", _host_list, (), ()),
     Key("DEPLOY_PRIMARY", "The host that runs the migrations of a many-host deploy (default: the first host).", _host),
@@ -273,6 +292,7 @@ class Settings:
     healthcheck_url: str | None
     healthcheck_timeout: int
     backup: str
+    migration_lock_timeout: str | None
     connect_timeout: int
     min_free_disk_mb: int
     hosts: tuple[str, ...]
@@ -422,6 +442,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         healthcheck_url=values["DEPLOY_HEALTHCHECK_URL"],
         healthcheck_timeout=values["DEPLOY_HEALTHCHECK_TIMEOUT"],
         backup=values["DEPLOY_BACKUP"],
+        migration_lock_timeout=values["DEPLOY_MIGRATION_LOCK_TIMEOUT"],
         connect_timeout=values["DEPLOY_CONNECT_TIMEOUT"],
         min_free_disk_mb=values["DEPLOY_MIN_FREE_DISK_MB"],
         hosts=values["DEPLOY_HOSTS"],

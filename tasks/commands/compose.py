@@ -36,9 +36,12 @@ def makemigrations(project: ComposeProject, app: str | None = None, check: bool 
     return manage(project, "makemigrations", *([app] if app else []), *(["--check", "--dry-run"] if check else []))
 
 
-def migrate(project: ComposeProject, app: str | None = None, target: str | None = None, noinput: bool = False) -> list[str]:
+def migrate(project: ComposeProject, app: str | None = None, target: str | None = None, noinput: bool = False, lock_timeout: str | None = None) -> list[str]:
+    """`lock_timeout` reaches PostgreSQL through libpq's PGOPTIONS, which psycopg reads
+    when it connects: the migration's session fails instead of waiting longer for a lock."""
     args = [arg for arg in (app, target) if arg]
-    return manage(project, "migrate", *args, *(["--noinput"] if noinput else []))
+    environment = ["-e", f"PGOPTIONS=-c lock_timeout={lock_timeout}"] if lock_timeout else []
+    return compose(project, "run", *environment, "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
 
 
 def showmigrations(project: ComposeProject, plan: bool = False) -> list[str]:

@@ -139,6 +139,24 @@ def parse_applied(migrate_output: str) -> list[str]:
     return [f"{m['app']}.{m['name']}" for m in _APPLIED_LINE.finditer(migrate_output)]
 
 
+_APPLYING = re.compile(r"(?P<verb>Applying|Unapplying) (?P<app>\w+)\.(?P<name>\w+)\.\.\.(?P<ok> OK)?")
+_LOCK_TIMEOUT = re.compile(r"canceling statement due to lock timeout|\block timeout\b", re.IGNORECASE)
+
+
+def lock_timed_out(output: str) -> bool:
+    """PostgreSQL cancelled a statement that waited longer than lock_timeout."""
+    return bool(_LOCK_TIMEOUT.search(output))
+
+
+def failed_migration(migrate_output: str) -> str | None:
+    """The migration `migrate` was applying (or unapplying) when it failed: the last one
+    it started without reporting OK."""
+    started = list(_APPLYING.finditer(migrate_output))
+    if started and not started[-1]["ok"]:
+        return f"{started[-1]['app']}.{started[-1]['name']}"
+    return None
+
+
 _UNAPPLIED_LINE = re.compile(r"Unapplying (?P<app>\w+)\.(?P<name>\w+)\.\.\. OK")
 
 
@@ -194,9 +212,10 @@ def parse_operations(stdout: str) -> dict[str, list[tuple[str, bool, str]]]:
     raise ValueError("no operations report in the output")
 
 
-def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, bool, str]]]) -> list[str]:
-    """Pending migrations per app, each operation marked: `!` irreversible, and the
-    RunPython/RunSQL ones (code that Django cannot check) named as such."""
+def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, bool, str]]], verdict=None) -> list[str]:
+    """Pending migrations per app, each operation marked: irreversible, the
+    RunPython/RunSQL ones (code that Django cannot check), and what `verdict(label,
+    description)` adds (unsafe or slow while the old code serves)."""
     lines = []
     for app in dict.fromkeys(m.app for m in pending):
         lines.append(f"{app}:")
@@ -204,5 +223,5 @@ def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, 
             lines.append(f"  {m.name}")
             for kind, reversible, description in operations.get(m.label, []):
                 marks = ("" if reversible else " [irreversible]") + (" [runs code]" if kind in ("RunPython", "RunSQL") else "")
-                lines.append(f"    - {description}{marks}")
+                lines.append(f"    - {description}{marks}{verdict(m.label, description) if verdict else ''}")
     return lines

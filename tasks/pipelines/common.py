@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..commands import git
-from ..errors import ConnectionLost, DeployError
+from ..errors import CommandFailed, ConnectionLost, DeployError
 from ..executor import Interrupted, Stopped, deferred_interrupts
 from ..facts import migrations as migration_facts
 from ..records import LockInfo, Outcome, Release
@@ -194,12 +194,16 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
     release.error = describe(problem)
 
 
-def migrate(t: Target, release: Release, todo: str) -> None:
+def migrate(t: Target, release: Release, todo: str, left: str = "") -> None:
     with t.step("migrate") as step:
         try:
-            result = database.migrate(t, todo)
+            result = database.migrate(t, todo, left)
         except Interrupted as interrupt:
             release.migrations = migration_facts.parse_applied(interrupt.result.stdout)
+            raise
+        except CommandFailed as failure:
+            # Each migration is its own transaction: those before the failing one stay.
+            release.migrations = migration_facts.parse_applied(failure.stdout)
             raise
         # Django's own account of what it applied: right even when the plan was skipped.
         release.migrations = migration_facts.parse_applied(result.stdout)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .. import hooks
 from ..errors import DeployError
 from ..facts import git as git_facts
+from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..records import Outcome, Release
 from ..steps import database, health, images, lock, releases, services, source
@@ -42,6 +43,7 @@ from .common import (
 class DeployOptions:
     plan_only: bool = False
     allow_edited_migrations: bool = False
+    allow_unsafe_migrations: bool = False
 
 
 class PlanShown(Exception):
@@ -56,9 +58,9 @@ def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
         ("observe", "what runs: each service's containers, their images and the revisions those were built from; recover after a killed run"),
         ("fetch", f"origin, resolve {ref} to a commit, check it out"),
         ("build", f"{s.django_service} and the services sharing its build, labelled and tagged with the revision; skipped when images proven to be that revision's are there"),
-        ("plan", "pending migrations from git since the serving release; a one-off container of the new image when a file was edited or the history is unknown; edited applied migrations refused"),
+        ("plan", "when a migration file changed: a one-off container of the new image lists the pending migrations and checks each against the old code; unsafe or edited applied ones refused"),
         ("backup", f"DEPLOY_BACKUP={s.backup}"),
-        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput; skipped when no migration file changed"),
+        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput, lock_timeout {s.migration_lock_timeout or 'not set'}; skipped when no migration file changed"),
         ("restart", "in order: " + ", ".join(s.restart_order) + ", then the others; only services not running the release's image or whose configuration changed; then checked"),
         ("health", f"{s.healthcheck_url} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
         ("record", t.release_log),
@@ -264,23 +266,45 @@ def _restart(run: HostRun) -> None:
 
 def _show_plan(t: Target) -> None:
     with t.step("plan") as step:
-        known = database.plan(t)
-        pending = migration_facts.pending(known or [])
-        step.note = migration_facts.pending_note(pending) if known is not None else "unknown until the new image runs"
+        report = database.check(t)
+        pending = migration_facts.pending(report.plan) if report else []
+        step.note = f"{migration_facts.pending_note(pending)}; {report.summary()}" if report else "unknown until the new image runs"
     if pending:
-        operations = database.operations(t, [m.label for m in pending]) or {}
-        for line in migration_facts.format_plan(pending, operations):
+        operations = {p.label: [(op["operation"], op["reversible"], op["description"]) for op in p.operations] for p in report.pending}
+        for line in migration_facts.format_plan(pending, operations, lambda label, description: migration_safety.marks(report, label, description)):
             t.report.say(line)
+        for finding in migration_safety.refused(report):
+            t.report.say(f"deploy would refuse: {finding.line()} — {finding.safe_way}")
+
+
+def _check_safety(t: Target, report: migration_safety.Report | None, options: DeployOptions) -> None:
+    """Unsafe operations stop the deploy here, before the backup and the migration."""
+    if report is None:
+        t.skip("check", "unknown until the new image runs")
+        return
+    with t.step("check") as step:
+        step.note = report.summary()
+        for finding in report.of(migration_safety.SLOW) + report.of(migration_safety.UNKNOWN):
+            t.report.say(f"note: {finding.line()}")
+        stopped = migration_safety.refused(report)
+        if stopped and options.allow_unsafe_migrations:
+            t.report.say(f"warning: migrating unsafe operations (--allow-unsafe-migrations): {'; '.join(f.line() for f in stopped)}")
+            step.note += " (allowed: --allow-unsafe-migrations)"
+        elif stopped:
+            raise DeployError(*migration_safety.refusal(stopped, report))
 
 
 def _migrations(lead: HostRun, options: DeployOptions) -> None:
-    """Plan, guard, backup and migrate on the primary, skipping the one-off containers
-    when git shows that no migration file changed since the serving release, which
-    composeship put into service (so all its migrations ran)."""
+    """Plan, check, guard, backup and migrate on the primary. When git shows that no
+    migration file changed since the serving release, which composeship put into
+    service (so all its migrations ran), nothing runs at all; otherwise one one-off
+    container of the new image lists the migrations and checks what the pending ones
+    would do to the old code, which keeps serving until the rollout."""
     t = lead.t
     previous, revision, release = lead.previous, lead.revision, lead.release
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
-    todo = f"nothing was restarted: the old release keeps serving and {back_to}; fix it with a new migration and deploy again"
+    left = f"nothing was restarted: the old release keeps serving and {back_to}"
+    todo = f"{left}; fix it with a new migration and deploy again"
     trusted = revision is not None and releases.deployed_ok(lead.entries, previous)
     changes = []
     if previous and revision and revision != previous:
@@ -292,25 +316,28 @@ def _migrations(lead: HostRun, options: DeployOptions) -> None:
         return
     edits = [change for change in changes if change[0] in ("M", "D")]
     compose_services = lead.group.all_services
-    if trusted and not edits:
-        # Only new files: they are what is pending; Django reports what it applied.
-        added = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
-        with t.step("plan") as step:
-            step.note = f"from git, no container: {len(added)} new migration file(s) since {short(previous)}: {migration_facts.summarize(added)}"
-        backup_if_wanted(t, release, added, compose_services)
-    else:
-        with t.step("plan") as step:
-            known = database.plan(t)
+    with t.step("plan") as step:
+        report = database.check(t)
+        known = report.plan if report else None
+        if trusted and not edits:
+            added = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
+            step.note = f"{len(added)} new migration file(s) since {short(previous)}: {migration_facts.summarize(added)}"
+        else:
             step.note = migration_facts.pending_note(migration_facts.pending(known)) if known is not None else "unknown until the new image runs"
-        if edits and known is not None:
-            edited = migration_facts.edited_applied(edits, known)
-            if edited and not options.allow_edited_migrations:
-                named = ", ".join(f"{path} ({label})" for path, label in edited)
-                raise DeployError(
-                    f"applied migrations were edited since {short(previous)}: {named}",
-                    "never edit an applied migration: undo the edit and write a new migration for the change (--allow-edited-migrations deploys anyway)",
-                )
-            if edited:
-                t.report.say(f"warning: deploying edited applied migrations (--allow-edited-migrations): {', '.join(path for path, _ in edited)}")
-        backup_if_wanted(t, release, migration_facts.pending(known) if known is not None else None, compose_services)
-    migrate(t, release, todo=todo)
+    if edits and known is not None:
+        edited = migration_facts.edited_applied(edits, known)
+        if edited and not options.allow_edited_migrations:
+            named = ", ".join(f"{path} ({label})" for path, label in edited)
+            raise DeployError(
+                f"applied migrations were edited since {short(previous)}: {named}",
+                "never edit an applied migration: undo the edit and write a new migration for the change (--allow-edited-migrations deploys anyway)",
+            )
+        if edited:
+            t.report.say(f"warning: deploying edited applied migrations (--allow-edited-migrations): {', '.join(path for path, _ in edited)}")
+    _check_safety(t, report, options)
+    if trusted and not edits and known is None:
+        pending = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
+    else:
+        pending = migration_facts.pending(known) if known is not None else None
+    backup_if_wanted(t, release, pending, compose_services)
+    migrate(t, release, todo=todo, left=left)

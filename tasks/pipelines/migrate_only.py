@@ -98,4 +98,4 @@ def _migrate_serving_image(run: HostRun, force: bool) -> None:
                 )
             step.note = f"ignored (--force): {', '.join(stale)}" if stale else "image matches the checkout"
     backup_if_wanted(t, release, migration_facts.pending(known) if known is not None else None, run.group.all_services)
-    migrate(t, release, todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration")
+    migrate(t, release, todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration", left="nothing was restarted")

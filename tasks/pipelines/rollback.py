@@ -152,6 +152,12 @@ def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_
             release.unapplied += migration_facts.parse_unapplied(result.stdout)
             if not result.ok:
                 still = [label for label in labels if label not in release.unapplied]
+                if migration_facts.lock_timed_out(result.stderr + result.stdout):
+                    what, todo = database.lock_timeout_error(t, result.stdout, "", reversing=True)
+                    raise DeployError(
+                        f"{what}: reversed {', '.join(release.unapplied) or 'nothing'}; still applied {', '.join(still)}",
+                        f"the old code was not switched in; {todo}",
+                    )
                 tail = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["no output"])[-1]
                 raise DeployError(
                     f"the reversal stopped half-way on {t.name} ({tail}): reversed {', '.join(release.unapplied) or 'nothing'}; still applied {', '.join(still)}",

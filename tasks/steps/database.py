@@ -5,7 +5,8 @@ reverse migrations for a rollback."""
 from __future__ import annotations
 
 from ..commands import compose
-from ..errors import DeployError
+from ..errors import CommandFailed, DeployError
+from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..facts.migrations import Migration
 from ..target import Target
@@ -18,6 +19,27 @@ def plan(t: Target) -> list[Migration] | None:
     prints the command instead of running a container)."""
     result = t.run(compose.showmigrations(t.project, plan=True), stream=False, todo="the image cannot list its migrations; see the error above")
     return None if result.printed else migration_facts.parse_plan(result.stdout)
+
+
+def check(t: Target) -> migration_safety.Report | None:
+    """Every migration the new image knows, applied or not, and what each pending
+    operation would do to the old code still serving, from Django's migration graph in
+    one one-off container; None when unknown (a dry run)."""
+    result = t.run(
+        compose.manage(t.project, "shell", "-c", migration_safety.script()),
+        stream=False,
+        todo="the image could not load its migrations; see the error above",
+        label=f"{t.settings.django_service}: manage.py shell -c <migration check>",
+    )
+    if result.printed:
+        return None
+    try:
+        return migration_safety.parse_report(result.stdout)
+    except ValueError:
+        raise DeployError(
+            f"the migration check in the {t.settings.django_service} image printed no report on {t.name}: {(result.stderr or result.stdout).strip()[-300:]}",
+            "run `python manage.py showmigrations --plan` in that image to see why Django cannot load the migrations",
+        ) from None
 
 
 def backup_available(t: Target, services: list[str]) -> bool:
@@ -51,8 +73,37 @@ def backup(t: Target) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def migrate(t: Target, todo: str):
-    return t.run(compose.migrate(t.project, noinput=True), todo=todo)
+def migrate(t: Target, todo: str, left: str = ""):
+    """`left`: what a failure leaves (nothing restarted, what serves), for the error
+    about a lock that the migration waited too long for."""
+    try:
+        return t.run(compose.migrate(t.project, noinput=True, lock_timeout=t.settings.migration_lock_timeout), todo=todo)
+    except CommandFailed as failure:
+        output = failure.stderr + failure.stdout
+        if not migration_facts.lock_timed_out(output):
+            raise
+        what, advice = lock_timeout_error(t, failure.stdout, left)
+        raise CommandFailed(what, advice, command=failure.command, exited=failure.exited, host=failure.host, stdout=failure.stdout, stderr=failure.stderr) from None
+
+
+def lock_timeout_error(t: Target, output: str, left: str, reversing: bool = False) -> tuple[str, str]:
+    """(what, what to do) when PostgreSQL cancelled a migration after lock_timeout."""
+    label = migration_facts.failed_migration(output)
+    limit = t.settings.migration_lock_timeout or "the server's own lock_timeout"
+    subject = ("the reversal of " if reversing else "the migration ") + label if label else ("the reversal" if reversing else "the migration")
+    applied = migration_facts.parse_applied(output)
+    what = (
+        f"{subject} waited more than {limit} for a lock that another session holds "
+        f"on {t.name}'s database, and PostgreSQL cancelled it (lock_timeout) and rolled it back"
+        + (f"; applied before it: {', '.join(applied)}" if applied else "")
+        + (f"; {left}" if left else "")
+    )
+    todo = (
+        "find the session holding the lock (a long query or a transaction left open: in psql, "
+        "`SELECT pid, state, now() - xact_start AS open_for, query FROM pg_stat_activity WHERE state <> 'idle'`), "
+        "then try again at a quieter time, or raise DEPLOY_MIGRATION_LOCK_TIMEOUT"
+    )
+    return what, todo
 
 
 def operations(t: Target, labels: list[str]) -> dict[str, list[tuple[str, bool, str]]] | None:
@@ -70,4 +121,4 @@ def irreversible(t: Target, labels: list[str]) -> dict[str, list[str]]:
 
 
 def unapply(t: Target, app: str, target: str):
-    return t.run(compose.migrate(t.project, app, target, noinput=True), check=False)
+    return t.run(compose.migrate(t.project, app, target, noinput=True, lock_timeout=t.settings.migration_lock_timeout), check=False)

@@ -29,7 +29,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="note",
             name="body",
-            field=models.TextField(blank=True, default=""),
+            # Nullable: the old release keeps inserting notes without it (a NOT NULL
+            # column would be refused as unsafe while the old code serves).
+            field=models.TextField(blank=True, null=True),
         ),
     ]
 '''

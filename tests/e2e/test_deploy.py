@@ -15,7 +15,7 @@ MODEL_WITH_BODY = '''from django.db import models
 class Note(models.Model):
     title = models.CharField(max_length=200)
     created = models.DateTimeField(auto_now_add=True)
-    body = models.TextField(blank=True, default="")
+    body = models.TextField(blank=True, null=True)
 
     def __str__(self):
         return self.title

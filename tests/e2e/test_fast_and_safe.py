@@ -78,15 +78,15 @@ def test_a_code_only_release_starts_no_one_off_container(remote_project):
     assert "restart postgres" not in result.stdout
 
 
-def test_a_release_with_a_new_migration_skips_the_plan_container_but_records_it(remote_project):
+def test_a_release_with_a_new_migration_starts_one_check_container_and_the_migrate_one(remote_project):
     project = remote_project
     deploy_ok(project)
     project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
     started = time.time()
     result = deploy_ok(project)
     one_offs = [name for name in containers_created(project, started, time.time() + 1) if "-run-" in name]
-    assert len(one_offs) == 1, one_offs  # the migrate container, and no plan container
-    assert "1 new migration file(s)" in result.stdout
+    assert len(one_offs) == 2, one_offs  # the check (with the plan) of the new image, then migrate
+    assert "1 new migration file(s)" in result.stdout and "every operation safe while the old code serves" in result.stdout
     assert project.releases()[-1]["migrations"] == ["notes.0002_note_body"]
     assert project.releases()[-1]["backup"].endswith(".sql.gz")
 

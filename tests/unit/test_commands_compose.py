@@ -16,6 +16,16 @@ def test_migrate_to_a_target_without_prompts():
     ]
 
 
+def test_migrate_with_a_lock_timeout_sets_it_for_libpq():
+    assert compose.migrate(NAMED, noinput=True, lock_timeout="5s") == [
+        "docker", "compose", "-p", "shop", "-f", "docker-compose.production.yml",
+        "run", "-e", "PGOPTIONS=-c lock_timeout=5s", "--rm", "web", "python", "manage.py", "migrate", "--noinput",
+    ]
+    assert compose.migrate(NAMED, "notes", "0001_initial", noinput=True, lock_timeout="500ms")[6:11] == [
+        "run", "-e", "PGOPTIONS=-c lock_timeout=500ms", "--rm", "web",
+    ]
+
+
 def test_makemigrations_check_never_writes_files():
     assert compose.makemigrations(LOCAL, "notes", check=True)[-5:] == ["manage.py", "makemigrations", "notes", "--check", "--dry-run"]
     assert compose.makemigrations(LOCAL)[-2:] == ["manage.py", "makemigrations"]

@@ -72,6 +72,20 @@ def test_bad_values_name_key_and_source(config_dir, key, value, words):
     assert words in str(caught.value)
 
 
+@pytest.mark.parametrize("value, expected", [("5s", "5s"), ("500ms", "500ms"), ("1min", "1min"), ("250", "250"), ("0", None), ("0s", None)])
+def test_migration_lock_timeout_is_a_postgresql_duration(config_dir, value, expected):
+    loaded = settings.load(settings.PRODUCTION, environ=env(config_dir, DEPLOY_PATH="/srv/app", DEPLOY_MIGRATION_LOCK_TIMEOUT=value))
+    assert loaded.migration_lock_timeout == expected
+    assert settings.load(settings.PRODUCTION, environ=env(config_dir, DEPLOY_PATH="/srv/app")).migration_lock_timeout == "5s"
+
+
+@pytest.mark.parametrize("value", ["5 s", "five", "-1s", "5sec", "1.5s", "5s -c statement_timeout=0"])
+def test_migration_lock_timeout_refuses_what_is_not_a_duration(config_dir, value):
+    with pytest.raises(ConfigError) as caught:
+        settings.load(settings.PRODUCTION, environ=env(config_dir, DEPLOY_PATH="/srv/app", DEPLOY_MIGRATION_LOCK_TIMEOUT=value))
+    assert "is not a PostgreSQL duration such as 5s, 500ms or 1min" in str(caught.value)
+
+
 def test_unknown_key_in_file_names_file(config_dir):
     (config_dir / "local.env").write_text("DEPLOY_PROJECT_DIR=../project\nDEPLOY_PROJET=x\n")
     with pytest.raises(ConfigError, match=r"unknown key DEPLOY_PROJET in .*local.env"):

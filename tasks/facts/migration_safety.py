@@ -1,0 +1,250 @@
+"""Whether the pending migrations are safe while the old code still serves: the facts
+come from Django's migration graph in a one-off container of the new image
+(migration_check_script.py), the verdicts from the rules here. Each operation is
+`unsafe` (the running release breaks: a column or table it uses goes away or changes,
+or a constraint it may violate appears), `slow` (locks a table while it runs),
+`unknown` (code Django cannot check), or `safe`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .migrations import Migration
+
+SCRIPT = Path(__file__).with_name("migration_check_script.py")
+MARK = "COMPOSESHIP-MIGRATION "
+
+UNSAFE, SLOW, UNKNOWN, SAFE = "unsafe", "slow", "unknown", "safe"
+# How a migration says it knows: composeship's own attribute, django-safemigrate's
+# `safe`, syzygy's `stage`.
+ACKNOWLEDGED, POST_DEPLOY = "safe", "post-deploy"
+
+EXPAND_CONTRACT_DROP = (
+    "expand/contract: first release the code without it (remove it from the model with "
+    "SeparateDatabaseAndState(state_operations=[...]), so the database keeps it), then drop it in a later release"
+)
+ADD_NULLABLE = "add it nullable (or with db_default=, Django 5+), backfill, then make it NOT NULL in a later release"
+HARMLESS = frozenset({
+    "CreateModel", "AddIndexConcurrently", "RemoveIndex", "RemoveIndexConcurrently", "RemoveConstraint", "RenameIndex",
+    "AlterModelOptions", "AlterModelManagers", "AlterModelTableComment",
+})
+
+
+@dataclass(frozen=True)
+class Finding:
+    migration: str
+    operation: str
+    description: str
+    verdict: str
+    why: str = ""
+    safe_way: str = ""
+
+    def line(self) -> str:
+        return f"{self.migration}: {self.operation} ({self.description}) is {VERDICT_TEXT[self.verdict]}: {self.why}"
+
+
+VERDICT_TEXT = {UNSAFE: "unsafe while the old code serves", SLOW: "slow or locking on an existing table", UNKNOWN: "not checked (it runs code)", SAFE: "safe"}
+
+
+@dataclass(frozen=True)
+class PendingMigration:
+    label: str
+    acknowledged: str | None = None  # ACKNOWLEDGED or POST_DEPLOY
+    by: str = ""  # the attribute that says so
+    operations: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    plan: list[Migration]
+    pending: list[PendingMigration] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def of(self, verdict: str) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == verdict]
+
+    def acknowledgement(self, label: str) -> PendingMigration | None:
+        return next((p for p in self.pending if p.label == label), None)
+
+    def summary(self) -> str:
+        counts = [f"{len(self.of(v))} {v}" for v in (UNSAFE, SLOW, UNKNOWN) if self.of(v)]
+        return ", ".join(counts) if counts else "every operation safe while the old code serves"
+
+
+def script() -> str:
+    return SCRIPT.read_text() + "\nmain()\n"
+
+
+def acknowledgement(record: dict) -> tuple[str | None, str]:
+    """(ACKNOWLEDGED, POST_DEPLOY or None, which attribute said so) of a pending migration."""
+    own = str(record.get("composeship") or "").lower()
+    if own in (ACKNOWLEDGED, POST_DEPLOY):
+        return own, f'composeship = "{own}"'
+    safe = record.get("safemigrate")
+    # django-safemigrate 1.x: True (before the deploy) or False (after it).
+    if isinstance(safe, bool):
+        safe = "before_deploy" if safe else "after_deploy"
+    safe = str(safe or "").lower()
+    if safe == "always":
+        return ACKNOWLEDGED, "safe = Safe.always()"
+    if safe == "after_deploy":
+        return POST_DEPLOY, "safe = Safe.after_deploy()"
+    if "post" in str(record.get("syzygy") or "").lower():
+        return POST_DEPLOY, "stage = Stage.POST_DEPLOY"
+    return None, ""
+
+
+WIDER = {
+    ("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"),
+    ("real", "double precision"),
+}
+# A wider type that PostgreSQL can only reach by rewriting the table.
+REWRITES = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("real", "double precision")}
+
+
+def _varchar(db_type: str) -> int | None:
+    if db_type.startswith("varchar(") and db_type.endswith(")"):
+        return int(db_type[8:-1])
+    return None
+
+
+def type_change(old: str | None, new: str | None) -> str:
+    """`same`, `widening` (old values fit, no rewrite), `rewrite` (old values fit, the
+    table is rewritten) or `narrowing` (anything else)."""
+    if old == new or old is None or new is None:
+        return "same"
+    old_n, new_n = _varchar(old), _varchar(new)
+    if old_n is not None and (new == "text" or (new_n is not None and new_n >= old_n)):
+        return "widening"
+    if (old, new) in WIDER:
+        return "rewrite" if (old, new) in REWRITES else "widening"
+    return "narrowing"
+
+
+def classify(op: dict) -> list[tuple[str, str, str]]:
+    """(verdict, why, safe way) for one operation; a SeparateDatabaseAndState is judged by
+    what it does to the database."""
+    kind = op.get("operation", "")
+    model = op.get("model", "")
+    if kind in ("RunPython", "RunSQL"):
+        return [(UNKNOWN, "it runs code that Django cannot check", "make sure it works with the old code serving, then acknowledge it")]
+    if kind == "SeparateDatabaseAndState":
+        found = [verdict for inner in op.get("database", []) for verdict in classify(inner)]
+        return found or [(SAFE, "it changes Django's state only", "")]
+    if op.get("new_table"):
+        return [(SAFE, f"{model} is created by a migration of this release", "")]
+    if kind in HARMLESS:
+        return [(SAFE, "", "")]
+    if kind == "RemoveField":
+        return [(UNSAFE, f"it drops a column of {model} that the running release still reads and writes", EXPAND_CONTRACT_DROP)]
+    if kind == "DeleteModel":
+        return [(UNSAFE, f"it drops the table of {model}, which the running release still uses", EXPAND_CONTRACT_DROP)]
+    if kind == "RenameField":
+        return [(UNSAFE, "the running release reads and writes the column by its old name",
+                 "keep the column's name (db_column= the old name), or add the new column, write both, backfill, and drop the old one in a later release")]
+    if kind in ("RenameModel", "AlterModelTable"):
+        return [(UNSAFE, "the running release uses the table by its old name", "keep the table's name (Meta.db_table = the old name)")]
+    if kind == "AddField":
+        new = op.get("new") or {}
+        if new.get("m2m") or new.get("null", True) or new.get("db_default"):
+            return [(SAFE, "", "")]
+        return [(UNSAFE, "it adds a NOT NULL column without a database default: the running release's INSERTs leave it out and fail", ADD_NULLABLE)]
+    if kind == "AlterField":
+        return _alter_field(op.get("old"), op.get("new") or {})
+    if kind == "AddIndex":
+        return [(SLOW, "it builds the index without CONCURRENTLY: writes to the table wait until it is built",
+                 "use django.contrib.postgres.operations.AddIndexConcurrently in a migration with atomic = False")]
+    if kind == "AddConstraint":
+        return [(UNSAFE, f"a {op.get('constraint') or 'constraint'} that the running release may violate, validated on the whole table under a lock",
+                 "release code that respects it first; for a check constraint, add it NOT VALID and VALIDATE it in a later migration")]
+    if kind == "AlterUniqueTogether":
+        if op.get("added"):
+            return [(UNSAFE, "a unique constraint that the running release may violate", "release code that respects it first, then add it in a later release")]
+        return [(SAFE, "", "")]
+    if kind == "AlterIndexTogether":
+        if op.get("added"):
+            return [(SLOW, "it builds an index without CONCURRENTLY", "use AddIndexConcurrently in a migration with atomic = False")]
+        return [(SAFE, "", "")]
+    return [(UNKNOWN, f"composeship has no rule for {kind}", "check it by hand, then acknowledge it")]
+
+
+def _alter_field(old: dict | None, new: dict) -> list[tuple[str, str, str]]:
+    if not old:
+        return [(UNKNOWN, "the field's previous definition is unknown", "check it by hand, then acknowledge it")]
+    found = []
+    if old.get("null") and not new.get("null"):
+        found.append((UNSAFE, "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock", ADD_NULLABLE))
+    change = type_change(old.get("type"), new.get("type"))
+    if change == "narrowing":
+        found.append((UNSAFE, f"it changes the column's type from {old.get('type')} to {new.get('type')}, which the running release does not expect and which rewrites the table",
+                      "add a column of the new type, write both, backfill, switch reads, then drop the old one in a later release"))
+    elif change == "rewrite":
+        found.append((SLOW, f"widening {old.get('type')} to {new.get('type')} rewrites the table under a lock", "run it at a quiet time"))
+    if new.get("unique") and not old.get("unique"):
+        found.append((UNSAFE, "it adds a unique constraint that the running release may violate", "release code that respects it first, then add it in a later release"))
+    elif new.get("index") and not old.get("index"):
+        found.append((SLOW, "it builds an index without CONCURRENTLY", "use AddIndexConcurrently in a migration with atomic = False"))
+    return found or [(SAFE, "", "")]
+
+
+def parse_report(stdout: str) -> Report:
+    """The check script's JSON lines (after the mark) -> the plan and the findings."""
+    plan, pending, findings = [], [], []
+    for line in stdout.splitlines():
+        if not line.startswith(MARK):
+            continue
+        record = json.loads(line[len(MARK):])
+        if record.get("kind") == "migration":
+            plan.append(Migration(record["app"], record["name"], bool(record["applied"])))
+        elif record.get("kind") == "pending":
+            label = f"{record['app']}.{record['name']}"
+            acknowledged, by = acknowledgement(record)
+            operations = tuple(record.get("operations") or ())
+            pending.append(PendingMigration(label, acknowledged, by, operations))
+            for op in operations:
+                for verdict, why, safe_way in classify(op):
+                    findings.append(Finding(label, op.get("operation", ""), op.get("description", ""), verdict, why, safe_way))
+    if not plan:
+        raise ValueError("no migration report in the output")
+    return Report(plan, pending, findings)
+
+
+def refused(report: Report, allow_unsafe: bool = False) -> list[Finding]:
+    """The unsafe operations that stop a deploy: those of migrations that no attribute
+    acknowledges, and those marked post-deploy (not applied after the rollout yet)."""
+    if allow_unsafe:
+        return []
+    stopped = []
+    for finding in report.of(UNSAFE):
+        ack = report.acknowledgement(finding.migration)
+        if ack is None or ack.acknowledged != ACKNOWLEDGED:
+            stopped.append(finding)
+    return stopped
+
+
+def marks(report: Report | None, label: str, description: str) -> str:
+    """What `deploy --plan` adds to an operation's line: its unsafe or slow verdict."""
+    if report is None:
+        return ""
+    found = [f for f in report.findings if f.migration == label and f.description == description and f.verdict in (UNSAFE, SLOW)]
+    return "".join(f" [{VERDICT_TEXT[f.verdict]}: {f.why}]" for f in found)
+
+
+def refusal(stopped: list[Finding], report: Report) -> tuple[str, str]:
+    """(what, what to do) for the unsafe operations that stop a deploy."""
+    what = "; ".join(f.line() for f in stopped)
+    ways = list(dict.fromkeys(f.safe_way for f in stopped if f.safe_way))
+    later = sorted({f.migration for f in stopped if (report.acknowledgement(f.migration) or PendingMigration("")).acknowledged == POST_DEPLOY})
+    todo = "; ".join(ways)
+    if later:
+        todo += (
+            f"; {', '.join(later)} {'is' if len(later) == 1 else 'are'} marked to run after the deploy, which composeship does not do yet: "
+            "deploy the release without it first, and this migration in a later one"
+        )
+    todo += (
+        '; once no running code needs what it changes, acknowledge it in the migration (composeship = "safe", '
+        "or django-safemigrate's safe = Safe.always()) or deploy with --allow-unsafe-migrations"
+    )
+    return f"{what}; nothing was migrated or restarted: the old release keeps serving", todo.lstrip("; ")
