@@ -22,7 +22,7 @@ from .remote import destroy_remote_project, make_remote_project
 from .test_truth import serving_revision, start_fab
 from .test_zero_downtime import django_containers
 
-STEPS = ["lock", "fetch", "checkout", "build", "plan", "backup", "migrate", "rollout", "restart", "health", "record"]
+STEPS = ["lock", "fetch", "checkout", "build", "plan", "check", "backup", "migrate", "rollout", "restart", "health", "record"]
 FAULTS = ["SIGTERM", "SIGKILL", "SSH cut", "engine restart"]
 TABLE = REPO / ".sandbox" / "fault-table.md"
 RESULTS: dict[tuple[str, str], str] = {}
