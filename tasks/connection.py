@@ -191,14 +191,12 @@ def open_connection(c: Connection, connect_timeout: int) -> None:
             ) from None
         raise HostError(
             f"the host key of {where} ({unknown.key.get_name()} {fingerprint(unknown.key)}) is not in {known}",
-            f"verify it with the server's administrator (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server), then add it: "
-            f"`ssh-keyscan {scan_target} >> {files[0]}`",
+            f"verify it with the server's administrator (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the server), then add it: `ssh-keyscan {scan_target} >> {files[0]}`",
         ) from None
     except paramiko.BadHostKeyException as changed:
         raise HostError(
             f"the host key of {where} CHANGED: {known} has {fingerprint(changed.expected_key)}, the server offers {fingerprint(changed.key)}",
-            "this can be an attack; if the server was really reinstalled, verify the new key, remove the old one "
-            f"(`ssh-keygen -R '[{c.host}]:{c.port}' -f {files[0]}`) and add the new one",
+            f"this can be an attack; if the server was really reinstalled, verify the new key, remove the old one (`ssh-keygen -R '[{c.host}]:{c.port}' -f {files[0]}`) and add the new one",
         ) from None
     except socket.gaierror:
         raise HostError(

@@ -292,7 +292,7 @@ BATCH_MARK = "@@composeship-batch@@"
 def batch_script(commands: Sequence[str]) -> str:
     """One sh script that runs each (rendered) read-only command, keeping apart its exit
     code, stdout and stderr, so that several probes cost one round trip."""
-    lines = ['t=$(mktemp -d) || exit 1']
+    lines = ["t=$(mktemp -d) || exit 1"]
     for index, command in enumerate(commands):
         lines.append(f'( {command} ) >"$t/{index}.out" 2>"$t/{index}.err"; echo $? >"$t/{index}.rc"')
     numbers = " ".join(str(index) for index in range(len(commands)))

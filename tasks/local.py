@@ -86,8 +86,7 @@ def _migrate(stack: LocalStack, app: str | None = None, target: str | None = Non
     project_dir = stack.settings.project_dir
     for path, label, when in applied_migrations.edited(project_dir):
         print(
-            f"warning: {path} changed since {label} was applied here ({when}); Django will not run it again, "
-            "here or in production: undo the edit and write a new migration for the change",
+            f"warning: {path} changed since {label} was applied here ({when}); Django will not run it again, here or in production: undo the edit and write a new migration for the change",
             file=sys.stderr,
         )
     result = stack.run(compose.migrate(stack.project, app, target))

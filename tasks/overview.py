@@ -28,10 +28,7 @@ def host_status(t: Target, with_plan: bool = True) -> dict:
     holder = observed.lock
     tags = []
     for image in found.group.images if found.group else []:
-        tags += [
-            {"name": tag.name, "id": tag.image_id, "size": tag.size, "release": tag.is_release}
-            for tag in t.probe(image_facts.image_tags(repository(image)), cwd=None)
-        ]
+        tags += [{"name": tag.name, "id": tag.image_id, "size": tag.size, "release": tag.is_release} for tag in t.probe(image_facts.image_tags(repository(image)), cwd=None)]
     pending = None
     if with_plan and serving.running:
         known = database.plan(t)
@@ -61,8 +58,7 @@ def host_status(t: Target, with_plan: bool = True) -> dict:
         },
         "interrupted_run": None if journal is None else {"kind": journal.kind, "ref": journal.ref, "user": journal.user, "step": journal.step, "started": journal.started, "target": journal.target},
         "services": [
-            {"service": c.service, "container": c.name, "state": c.state, "health": c.health or None, "image": c.image_id, "revision": c.revision, "oneoff": c.oneoff}
-            for c in observed.containers
+            {"service": c.service, "container": c.name, "state": c.state, "health": c.health or None, "image": c.image_id, "revision": c.revision, "oneoff": c.oneoff} for c in observed.containers
         ],
         "pending_migrations": pending,
         "images": tags,
@@ -106,16 +102,18 @@ def format_releases(host: str, entries: list[Release]) -> str:
         if len(migrated) > 3:
             migrated = [f"{len(migrated)}: {migration_facts.summarize(migrated, 2)}"]
         result = str(entry.result) + (f" at {entry.step}" if entry.step else "")
-        rows.append((
-            entry.started,
-            entry.user,
-            entry.kind,
-            (entry.revision or "none")[:12],
-            (entry.previous or "none")[:12],
-            result,
-            f"{entry.seconds:.1f}",
-            ", ".join(migrated) or "-",
-        ))
+        rows.append(
+            (
+                entry.started,
+                entry.user,
+                entry.kind,
+                (entry.revision or "none")[:12],
+                (entry.previous or "none")[:12],
+                result,
+                f"{entry.seconds:.1f}",
+                ", ".join(migrated) or "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     body = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows]
     return f"{host}:\n" + "\n".join(body)

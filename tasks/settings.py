@@ -119,9 +119,7 @@ def _repo_url(value: str) -> str:
     _text(value)
     parts = urlsplit(value)
     if parts.scheme.lower() in ("http", "https", "ftp", "ftps") and (parts.username or parts.password):
-        raise SecretInValue(
-            "has credentials in it (a user, password or token before the @), which would show in output, logs and the server's process list"
-        )
+        raise SecretInValue("has credentials in it (a user, password or token before the @), which would show in output, logs and the server's process list")
     return value
 
 

@@ -92,11 +92,7 @@ def ps_json(project: ComposeProject, all_states: bool = True) -> list[str]:
     return compose(project, "ps", *(["--all"] if all_states else []), "--format", "json")
 
 
-CONTAINER_FORMAT = (
-    '{"kind":"container","id":{{json .Id}},"name":{{json .Name}},"image":{{json .Image}},'
-    '"state":{{json .State}},'
-    '"labels":{{json .Config.Labels}},"cmd":{{json .Config.Cmd}}}'
-)
+CONTAINER_FORMAT = '{"kind":"container","id":{{json .Id}},"name":{{json .Name}},"image":{{json .Image}},"state":{{json .State}},"labels":{{json .Config.Labels}},"cmd":{{json .Config.Cmd}}}'
 
 
 def containers_and_images(project: ComposeProject) -> list[str]:
@@ -141,7 +137,7 @@ def verify_running(project_name: str, expected: dict[str, str]) -> list[str]:
         'if [ -z "$ids" ]; then echo "$s: no running container" >&2; bad=1; continue; fi; '
         "for id in $ids; do got=$(docker inspect --format '{{.Image}}' \"$id\") || exit 2; "
         'if [ "$got" != "$want" ]; then echo "$s: container $(echo "$id" | cut -c1-12) runs image $(echo "$got" | cut -c8-19), not $(echo "$want" | cut -c8-19)" >&2; bad=1; fi; done; '
-        'done; exit $bad'
+        "done; exit $bad"
     )
     pairs = [word for service, image_id in sorted(expected.items()) for word in (service, image_id)]
     return ["sh", "-c", script, "sh", project_name, *pairs]

@@ -23,11 +23,7 @@ def free_disk(path: str) -> list[str]:
 # The SSH connection a command runs in: the nearest sshd ancestor of the shell (the
 # per-connection `sshd: user@notty`, or `sshd-session` in OpenSSH 9.8+). It lives as
 # long as the connection, so a lock that names it can later be told dead or alive.
-_SSHD_OF_THIS_CONNECTION = (
-    'p=$PPID; while [ "${p:-1}" -gt 1 ]; do '
-    'case "$(cat /proc/$p/comm 2>/dev/null)" in sshd*) break;; esac; '
-    "p=$(awk '{print $4}' /proc/$p/stat 2>/dev/null); done"
-)
+_SSHD_OF_THIS_CONNECTION = 'p=$PPID; while [ "${p:-1}" -gt 1 ]; do case "$(cat /proc/$p/comm 2>/dev/null)" in sshd*) break;; esac; p=$(awk \'{print $4}\' /proc/$p/stat 2>/dev/null); done'
 
 
 def take_lock(state_dir: str, lock_dir: str, info: Sequence[str]) -> list[str]:
@@ -71,10 +67,7 @@ def break_lock(lock_dir: str) -> list[str]:
 def write_journal(path: str, lock_dir: str, token: str, text: str) -> list[str]:
     """Replace the journal, but only while the lock is still this run's (exit 3: it is
     not, someone broke it)."""
-    script = (
-        '[ "$(sed -n "s/^token=//p" "$1/info" 2>/dev/null)" = "$2" ] || exit 3; '
-        'printf "%s\\n" "$3" > "$0.new" && mv "$0.new" "$0"'
-    )
+    script = '[ "$(sed -n "s/^token=//p" "$1/info" 2>/dev/null)" = "$2" ] || exit 3; printf "%s\\n" "$3" > "$0.new" && mv "$0.new" "$0"'
     return ["sh", "-c", script, path, lock_dir, token, text]
 
 

@@ -8,10 +8,7 @@ from typing import Sequence
 
 from .compose import ComposeProject, compose
 
-_FILTERS = (
-    '--filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s" '
-    "--filter label=com.docker.compose.oneoff=False"
-)
+_FILTERS = '--filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s" --filter label=com.docker.compose.oneoff=False'
 
 
 def scale_up(project: ComposeProject, counts: dict[str, int]) -> list[str]:
@@ -31,19 +28,19 @@ def wait_ready(project_name: str, waits: Sequence[tuple[str, Sequence[str], str]
     its healthcheck's last output and its last log lines on stderr, and exit 1."""
     script = (
         'p="$1" end=$(( $(date +%s) + $2 )) pause="$3"; shift 3; '
-        't=$(mktemp -d) || exit 1; trap \'rm -rf "$t"\' EXIT; '
+        "t=$(mktemp -d) || exit 1; trap 'rm -rf \"$t\"' EXIT; "
         'while [ "$#" -gt 0 ]; do s="$1" n="$2"; shift 2; old=" "; '
         'while [ "$n" -gt 0 ]; do old="$old$1 "; shift; n=$((n - 1)); done; check="$1"; shift; '
-        f'for id in $(docker ps --all --quiet --no-trunc {_FILTERS}); do '
+        f"for id in $(docker ps --all --quiet --no-trunc {_FILTERS}); do "
         'case "$old" in *" $id "*) continue;; esac; echo "new $s $id"; printf "%s" "$check" > "$t/$id"; done; done; '
         '[ -n "$(ls "$t")" ] || { echo "no new container was started" >&2; exit 1; }; '
-        "ready() { [ \"$(docker inspect --format '{{.State.Status}}' \"$1\" 2>/dev/null)\" = running ] || return 1; "
-        "[ \"$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' \"$1\")\" = healthy ] && return 0; "
+        'ready() { [ "$(docker inspect --format \'{{.State.Status}}\' "$1" 2>/dev/null)" = running ] || return 1; '
+        '[ "$(docker inspect --format \'{{if .State.Health}}{{.State.Health.Status}}{{end}}\' "$1")" = healthy ] && return 0; '
         'c=$(cat "$t/$1"); [ -z "$c" ] || docker exec "$1" sh -c "$c" >/dev/null 2>&1; }; '
         'while :; do waiting=""; for id in $(ls "$t"); do ready "$id" || waiting="$waiting $id"; done; '
         '[ -n "$waiting" ] || exit 0; '
         'if [ "$(date +%s)" -ge "$end" ]; then for id in $waiting; do '
-        "echo \"container $(echo \"$id\" | cut -c1-12): $(docker inspect --format '{{.State.Status}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' \"$id\" 2>&1)\" >&2; "
+        'echo "container $(echo "$id" | cut -c1-12): $(docker inspect --format \'{{.State.Status}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}\' "$id" 2>&1)" >&2; '
         "docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' \"$id\" 2>/dev/null | grep . | tail -n 3 | sed 's/^/  health: /' >&2; "
         "docker logs --tail 5 \"$id\" 2>&1 | sed 's/^/  log: /' >&2; done; exit 1; fi; "
         'sleep "$pause"; done'
@@ -73,13 +70,13 @@ def retire(stops: dict[int, Sequence[str]], settle: float, drain: str = "", new:
         'for id in $old; do docker exec "$id" sh -c "$drain" || { echo "the drain command failed in $(echo "$id" | cut -c1-12)" >&2; exit 1; }; done; '
         f'for id in $old; do while [ "$({health} "$id")" = healthy ]; do '
         '[ "$(date +%s)" -lt "$end" ] || { echo "container $(echo "$id" | cut -c1-12) still reports healthy after the drain command" >&2; exit 1; }; sleep 0.25; done; done; '
-        'fi; '
+        "fi; "
         'sleep "$settle"; set -- $groups; '
         'pids=""; all=""; while [ "$#" -gt 0 ]; do grace="$1" n="$2"; shift 2; ids=""; '
         'while [ "$n" -gt 0 ]; do ids="$ids $1"; shift; n=$((n - 1)); done; '
         'docker stop --time "$grace" $ids >/dev/null & pids="$pids $!"; all="$all $ids"; done; '
         'status=0; for pid in $pids; do wait "$pid" || status=1; done; '
-        'docker rm $all >/dev/null || status=1; exit $status'
+        "docker rm $all >/dev/null || status=1; exit $status"
     )
     words = [word for grace, ids in sorted(stops.items()) for word in (str(grace), str(len(ids)), *ids)]
     return ["sh", "-c", script, "sh", f"{settle:g}", drain, str(timeout), str(len(new)), *new, *words]

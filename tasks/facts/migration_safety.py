@@ -22,14 +22,22 @@ UNSAFE, SLOW, UNKNOWN, SAFE = "unsafe", "slow", "unknown", "safe"
 ACKNOWLEDGED, POST_DEPLOY = "safe", "post-deploy"
 
 EXPAND_CONTRACT_DROP = (
-    "expand/contract: first release the code without it (remove it from the model with "
-    "SeparateDatabaseAndState(state_operations=[...]), so the database keeps it), then drop it in a later release"
+    "expand/contract: first release the code without it (remove it from the model with SeparateDatabaseAndState(state_operations=[...]), so the database keeps it), then drop it in a later release"
 )
 ADD_NULLABLE = "add it nullable (or with db_default=, Django 5+), backfill, then make it NOT NULL in a later release"
-HARMLESS = frozenset({
-    "CreateModel", "AddIndexConcurrently", "RemoveIndex", "RemoveIndexConcurrently", "RemoveConstraint", "RenameIndex",
-    "AlterModelOptions", "AlterModelManagers", "AlterModelTableComment",
-})
+HARMLESS = frozenset(
+    {
+        "CreateModel",
+        "AddIndexConcurrently",
+        "RemoveIndex",
+        "RemoveIndexConcurrently",
+        "RemoveConstraint",
+        "RenameIndex",
+        "AlterModelOptions",
+        "AlterModelManagers",
+        "AlterModelTableComment",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,9 @@ def acknowledgement(record: dict) -> tuple[str | None, str]:
 
 
 WIDER = {
-    ("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"),
+    ("smallint", "integer"),
+    ("smallint", "bigint"),
+    ("integer", "bigint"),
     ("real", "double precision"),
 }
 # A wider type that PostgreSQL can only reach by rewriting the table.
@@ -142,8 +152,13 @@ def classify(op: dict) -> list[tuple[str, str, str]]:
     if kind == "DeleteModel":
         return [(UNSAFE, f"it drops the table of {model}, which the running release still uses", EXPAND_CONTRACT_DROP)]
     if kind == "RenameField":
-        return [(UNSAFE, "the running release reads and writes the column by its old name",
-                 "keep the column's name (db_column= the old name), or add the new column, write both, backfill, and drop the old one in a later release")]
+        return [
+            (
+                UNSAFE,
+                "the running release reads and writes the column by its old name",
+                "keep the column's name (db_column= the old name), or add the new column, write both, backfill, and drop the old one in a later release",
+            )
+        ]
     if kind in ("RenameModel", "AlterModelTable"):
         return [(UNSAFE, "the running release uses the table by its old name", "keep the table's name (Meta.db_table = the old name)")]
     if kind == "AddField":
@@ -154,11 +169,21 @@ def classify(op: dict) -> list[tuple[str, str, str]]:
     if kind == "AlterField":
         return _alter_field(op.get("old"), op.get("new") or {})
     if kind == "AddIndex":
-        return [(SLOW, "it builds the index without CONCURRENTLY: writes to the table wait until it is built",
-                 "use django.contrib.postgres.operations.AddIndexConcurrently in a migration with atomic = False")]
+        return [
+            (
+                SLOW,
+                "it builds the index without CONCURRENTLY: writes to the table wait until it is built",
+                "use django.contrib.postgres.operations.AddIndexConcurrently in a migration with atomic = False",
+            )
+        ]
     if kind == "AddConstraint":
-        return [(UNSAFE, f"a {op.get('constraint') or 'constraint'} that the running release may violate, validated on the whole table under a lock",
-                 "release code that respects it first; for a check constraint, add it NOT VALID and VALIDATE it in a later migration")]
+        return [
+            (
+                UNSAFE,
+                f"a {op.get('constraint') or 'constraint'} that the running release may violate, validated on the whole table under a lock",
+                "release code that respects it first; for a check constraint, add it NOT VALID and VALIDATE it in a later migration",
+            )
+        ]
     if kind == "AlterUniqueTogether":
         if op.get("added"):
             return [(UNSAFE, "a unique constraint that the running release may violate", "release code that respects it first, then add it in a later release")]
@@ -178,8 +203,13 @@ def _alter_field(old: dict | None, new: dict) -> list[tuple[str, str, str]]:
         found.append((UNSAFE, "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock", ADD_NULLABLE))
     change = type_change(old.get("type"), new.get("type"))
     if change == "narrowing":
-        found.append((UNSAFE, f"it changes the column's type from {old.get('type')} to {new.get('type')}, which the running release does not expect and which rewrites the table",
-                      "add a column of the new type, write both, backfill, switch reads, then drop the old one in a later release"))
+        found.append(
+            (
+                UNSAFE,
+                f"it changes the column's type from {old.get('type')} to {new.get('type')}, which the running release does not expect and which rewrites the table",
+                "add a column of the new type, write both, backfill, switch reads, then drop the old one in a later release",
+            )
+        )
     elif change == "rewrite":
         found.append((SLOW, f"widening {old.get('type')} to {new.get('type')} rewrites the table under a lock", "run it at a quiet time"))
     if new.get("unique") and not old.get("unique"):
@@ -195,7 +225,7 @@ def parse_report(stdout: str) -> Report:
     for line in stdout.splitlines():
         if not line.startswith(MARK):
             continue
-        record = json.loads(line[len(MARK):])
+        record = json.loads(line[len(MARK) :])
         if record.get("kind") == "migration":
             plan.append(Migration(record["app"], record["name"], bool(record["applied"])))
         elif record.get("kind") == "pending":
@@ -244,7 +274,6 @@ def refusal(stopped: list[Finding], report: Report) -> tuple[str, str]:
             "deploy the release without it first, and this migration in a later one"
         )
     todo += (
-        '; once no running code needs what it changes, acknowledge it in the migration (composeship = "safe", '
-        "or django-safemigrate's safe = Safe.always()) or deploy with --allow-unsafe-migrations"
+        '; once no running code needs what it changes, acknowledge it in the migration (composeship = "safe", or django-safemigrate\'s safe = Safe.always()) or deploy with --allow-unsafe-migrations'
     )
     return f"{what}; nothing was migrated or restarted: the old release keeps serving", todo.lstrip("; ")

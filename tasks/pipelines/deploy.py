@@ -223,7 +223,7 @@ def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None
         elif run.release.result is not Outcome.OK:
             fates.append(f"{run.t.name} NEEDS ATTENTION: {run.release.error}")
     attention = [run.t.name for run in runs if run.release.result not in (Outcome.OK, Outcome.ROLLED_BACK)]
-    todo = (f"see `fab -H {attention[0]} status` and the service logs there" if attention else f"see `fab -H {runs[-1].t.name} status` and the service logs of the hosts that failed")
+    todo = f"see `fab -H {attention[0]} status` and the service logs there" if attention else f"see `fab -H {runs[-1].t.name} status` and the service logs of the hosts that failed"
     raise DeployError(f"{describe(problem)}; " + "; ".join(fates) + (f"; {', '.join(serving)} run the new release" if serving else ""), todo) from None
 
 

@@ -94,9 +94,7 @@ def lock_timeout_error(t: Target, output: str, left: str, reversing: bool = Fals
     applied = migration_facts.parse_applied(output)
     what = (
         f"{subject} waited more than {limit} for a lock that another session holds "
-        f"on {t.name}'s database, and PostgreSQL cancelled it (lock_timeout) and rolled it back"
-        + (f"; applied before it: {', '.join(applied)}" if applied else "")
-        + (f"; {left}" if left else "")
+        f"on {t.name}'s database, and PostgreSQL cancelled it (lock_timeout) and rolled it back" + (f"; applied before it: {', '.join(applied)}" if applied else "") + (f"; {left}" if left else "")
     )
     todo = (
         "find the session holding the lock (a long query or a transaction left open: in psql, "

@@ -21,17 +21,19 @@ class HostState:
 
 def preflight(t: Target, *, first_deploy: bool = True, require_clean: bool = True) -> HostState:
     """Every check in one round trip (a batch of read-only commands), then judged here."""
-    docker, compose, git_present, checkout_test, head, compose_file, status, disk, curl = t.executor.probe_batch([
-        (["docker", "version", "--format", "{{.Server.Version}}"], None),
-        (["docker", "compose", "version", "--short"], None),
-        (host.has_program("git"), None),
-        (host.is_file(f"{t.path}/.git/HEAD"), None),
-        (git.head(), t.path),
-        (host.is_file(f"{t.path}/{t.settings.compose_file}"), None),
-        (git.status(), t.path),
-        (host_facts.free_disk_mb(t.path).argv, None),
-        (host.has_program("curl"), None),
-    ])
+    docker, compose, git_present, checkout_test, head, compose_file, status, disk, curl = t.executor.probe_batch(
+        [
+            (["docker", "version", "--format", "{{.Server.Version}}"], None),
+            (["docker", "compose", "version", "--short"], None),
+            (host.has_program("git"), None),
+            (host.is_file(f"{t.path}/.git/HEAD"), None),
+            (git.head(), t.path),
+            (host.is_file(f"{t.path}/{t.settings.compose_file}"), None),
+            (git.status(), t.path),
+            (host_facts.free_disk_mb(t.path).argv, None),
+            (host.has_program("curl"), None),
+        ]
+    )
     for result in (docker, compose):
         if not result.ok:
             raise t.executor.failure(result, shown=False)

@@ -19,8 +19,7 @@ def engine():
         result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
             pytest.fail(
-                f"test bed not ready: `{' '.join(argv)}` failed ({result.stderr.strip()[:200]}); "
-                "run ./scripts/test as root, which installs and starts it",
+                f"test bed not ready: `{' '.join(argv)}` failed ({result.stderr.strip()[:200]}); run ./scripts/test as root, which installs and starts it",
                 pytrace=False,
             )
 

@@ -71,7 +71,12 @@ class Stack:
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["docker", "compose", "-p", self.name, "-f", self.compose_file, *args],
-            cwd=self.folder, capture_output=True, text=True, check=check, timeout=600, stdin=subprocess.DEVNULL,
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
         )
 
     def sql(self, query: str) -> list[str]:
@@ -85,7 +90,9 @@ class Stack:
     def containers(self) -> list[str]:
         result = subprocess.run(
             ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}", "--format", "{{.Names}}"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return result.stdout.split()
 

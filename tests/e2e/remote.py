@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .helpers import REPO, Stack, clean_environ, copy_example, free_port, http_get, tool
 
-MIGRATION_0002 = '''from django.db import migrations, models
+MIGRATION_0002 = """from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -34,9 +34,9 @@ class Migration(migrations.Migration):
             field=models.TextField(blank=True, null=True),
         ),
     ]
-'''
+"""
 
-BROKEN_MIGRATION_0002 = '''from django.db import migrations
+BROKEN_MIGRATION_0002 = """from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunSQL("UPDATE table_that_does_not_exist SET x = 1"),
     ]
-'''
+"""
 
 
 def sandbox_up(folder: Path, name: str) -> dict:

@@ -9,7 +9,7 @@ import time
 from .helpers import assert_one_error_line
 from .remote import BROKEN_MIGRATION_0002, MIGRATION_0002
 
-MODEL_WITH_BODY = '''from django.db import models
+MODEL_WITH_BODY = """from django.db import models
 
 
 class Note(models.Model):
@@ -19,7 +19,7 @@ class Note(models.Model):
 
     def __str__(self):
         return self.title
-'''
+"""
 
 
 def deploy_ok(project, *args):
@@ -198,7 +198,7 @@ def test_migrate_only(remote_project):
     assert not project.locked()
 
 
-SLOW_MIGRATION_0002 = '''from django.db import migrations
+SLOW_MIGRATION_0002 = """from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -210,7 +210,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunSQL("SELECT pg_sleep(6)", migrations.RunSQL.noop),
     ]
-'''
+"""
 
 
 def test_ctrl_c_lets_the_migration_finish_then_undoes_and_unlocks(remote_project):

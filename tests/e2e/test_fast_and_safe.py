@@ -15,9 +15,25 @@ from .test_operate import IRREVERSIBLE_0002
 def containers_created(project, since: float, until: float) -> list[str]:
     """Names of the containers Docker created for the project between two moments."""
     result = subprocess.run(
-        ["docker", "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", "type=container", "--filter", "event=create",
-         "--filter", f"label=com.docker.compose.project={project.compose_project}", "--format", "{{.Actor.Attributes.name}}"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "events",
+            "--since",
+            f"{since:.3f}",
+            "--until",
+            f"{until:.3f}",
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--filter",
+            f"label=com.docker.compose.project={project.compose_project}",
+            "--format",
+            "{{.Actor.Attributes.name}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return result.stdout.split()
 
@@ -97,15 +113,20 @@ def test_plan_shows_what_would_be_applied_and_stops(remote_project):
     old = project.head()
     applied = project.stack.applied_migrations()
     irreversible = IRREVERSIBLE_0002.replace('("notes", "0001_initial")', '("notes", "0002_note_body")')
-    project.origin.commit("two migrations; 1.1.0", {
-        "VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY,
-        "notes/migrations/0002_note_body.py": MIGRATION_0002, "notes/migrations/0003_data.py": irreversible,
-    })
+    project.origin.commit(
+        "two migrations; 1.1.0",
+        {
+            "VERSION": "1.1.0\n",
+            "notes/models.py": MODEL_WITH_BODY,
+            "notes/migrations/0002_note_body.py": MIGRATION_0002,
+            "notes/migrations/0003_data.py": irreversible,
+        },
+    )
     result = project.fab("deploy", "--plan")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     start = lines.index("notes:")
-    assert lines[start:start + 5] == ["notes:", "  0002_note_body", "    - Add field body to note", "  0003_data", "    - Raw Python operation [irreversible] [runs code]"]
+    assert lines[start : start + 5] == ["notes:", "  0002_note_body", "    - Add field body to note", "  0003_data", "    - Raw Python operation [irreversible] [runs code]"]
     assert project.head() == old
     assert project.page("/version/") == (200, "1.0.0")
     assert project.stack.applied_migrations() == applied

@@ -27,7 +27,7 @@ FAULTS = ["SIGTERM", "SIGKILL", "SSH cut", "engine restart"]
 TABLE = REPO / ".sandbox" / "fault-table.md"
 RESULTS: dict[tuple[str, str], str] = {}
 
-MIGRATION = '''from django.db import migrations
+MIGRATION = """from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunSQL("SELECT 1", migrations.RunSQL.noop),
     ]
-'''
+"""
 
 
 @pytest.fixture(scope="module")

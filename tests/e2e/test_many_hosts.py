@@ -26,10 +26,7 @@ class Fleet:
         subprocess.run(["chown", "-R", f"{user}:", str(self.path2)], check=True)
         self.stack2 = Stack(self.path2, f"csr{ident}", "docker-compose.production.yml")
         config = self.project.config_dir
-        (config / "hosts" / "web2.env").write_text(
-            f"DEPLOY_PATH={self.path2}\nDEPLOY_COMPOSE_PROJECT={self.stack2.name}\n"
-            f"DEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{self.port2}/health/\n"
-        )
+        (config / "hosts" / "web2.env").write_text(f"DEPLOY_PATH={self.path2}\nDEPLOY_COMPOSE_PROJECT={self.stack2.name}\nDEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{self.port2}/health/\n")
         self.ssh_config = tmp_path / "ssh_config"
         self.ssh_config.write_text(Path(web1["ssh_config"]).read_text() + "\n" + Path(web2["ssh_config"]).read_text())
 
@@ -77,9 +74,7 @@ def test_one_deploy_across_two_hosts(two_hosts, tmp_path):
 
         # A release that web1 cannot serve: web1 is rolled back first, then web2, which
         # was waiting, goes back to its release without a restart.
-        (fleet.project.config_dir / "hosts" / "web1.env").write_text(
-            f"DEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{fleet.project.port}/version/\nDEPLOY_HEALTHCHECK_TIMEOUT=8\n"
-        )
+        (fleet.project.config_dir / "hosts" / "web1.env").write_text(f"DEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{fleet.project.port}/version/\nDEPLOY_HEALTHCHECK_TIMEOUT=8\n")
         fleet.project.origin.commit("lose VERSION", {"VERSION": None})
         broken = fleet.fab("deploy")
         assert_one_error_line(broken, "web1 rolled back to the previous release", "which answers again", "web2 stay on the old release", alone=False)

@@ -54,7 +54,11 @@ def test_a_migration_behind_another_sessions_lock_fails_after_the_lock_timeout_a
 
     blocker = subprocess.Popen(
         ["docker", "compose", "-p", stack.name, "-f", stack.compose_file, "exec", "-T", "postgres", "sh", "-c", PSQL, READER],
-        cwd=stack.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        cwd=stack.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -92,7 +96,7 @@ def test_a_migration_behind_another_sessions_lock_fails_after_the_lock_timeout_a
     assert "notes.0002_note_body" in stack.applied_migrations()
 
 
-DROP_TITLE_0002 = '''from django.db import migrations
+DROP_TITLE_0002 = """from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -104,14 +108,14 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RemoveField(model_name="note", name="title"),
     ]
-'''
+"""
 
-MODEL_WITHOUT_TITLE = '''from django.db import models
+MODEL_WITHOUT_TITLE = """from django.db import models
 
 
 class Note(models.Model):
     created = models.DateTimeField(auto_now_add=True)
-'''
+"""
 
 
 def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_migrating(remote_project):
@@ -128,10 +132,15 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
     deploy_ok(project)
     stack.sql("insert into notes_note (title, created) values ('first', now())")
     assert project.page("/") == (200, "titles: first")
-    project.origin.commit("titles go; 2.0.0", {
-        "VERSION": "2.0.0\n", "notes/views.py": views, "notes/models.py": MODEL_WITHOUT_TITLE,
-        "notes/migrations/0002_remove_note_title.py": DROP_TITLE_0002,
-    })
+    project.origin.commit(
+        "titles go; 2.0.0",
+        {
+            "VERSION": "2.0.0\n",
+            "notes/views.py": views,
+            "notes/models.py": MODEL_WITHOUT_TITLE,
+            "notes/migrations/0002_remove_note_title.py": DROP_TITLE_0002,
+        },
+    )
     applied = stack.applied_migrations()
     entries = len(project.releases())
 

@@ -8,7 +8,7 @@ from .helpers import assert_one_error_line
 from .remote import MIGRATION_0002, destroy_remote_project, make_remote_project
 from .test_deploy import MODEL_WITH_BODY, deploy_ok
 
-IRREVERSIBLE_0002 = '''from django.db import migrations
+IRREVERSIBLE_0002 = """from django.db import migrations
 
 
 def forwards(apps, schema_editor):
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunPython(forwards),
     ]
-'''
+"""
 
 
 def body_column(project):

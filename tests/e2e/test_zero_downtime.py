@@ -10,22 +10,35 @@ from .helpers import assert_one_error_line
 from .load import Load
 from .test_deploy import deploy_ok
 
-BROKEN_HEALTH = '''from django.http import HttpResponse
+BROKEN_HEALTH = """from django.http import HttpResponse
 
 from .views import *  # noqa: F401,F403 - the rest of the views, unchanged
 
 
 def health(request):
     return HttpResponse("this release never gets healthy\\n", status=503)
-'''
+"""
 
 
 def django_containers(project) -> list[tuple[str, str]]:
     """(name, image id) of the django service's containers, one-off ones aside."""
     out = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project.compose_project}", "--filter", "label=com.docker.compose.service=django",
-         "--filter", "label=com.docker.compose.oneoff=False", "--format", "{{.Names}} {{.Image}}"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=com.docker.compose.project={project.compose_project}",
+            "--filter",
+            "label=com.docker.compose.service=django",
+            "--filter",
+            "label=com.docker.compose.oneoff=False",
+            "--format",
+            "{{.Names}} {{.Image}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [tuple(line.split()) for line in out.splitlines()]
 
@@ -77,7 +90,7 @@ def test_a_service_with_a_published_port_is_recreated_and_the_output_says_why(re
     project = remote_project
     deploy_ok(project)
     compose = (project.origin.work / "docker-compose.production.yml").read_text()
-    direct = compose.replace("    command: /start\n", "    command: /start\n    ports:\n      - \"${DJANGO_DIRECT_PORT:-18000}:5000\"\n", 1)
+    direct = compose.replace("    command: /start\n", '    command: /start\n    ports:\n      - "${DJANGO_DIRECT_PORT:-18000}:5000"\n', 1)
     assert direct != compose
     from pathlib import Path
 

@@ -11,18 +11,48 @@ def test_migrate_is_the_hand_typed_command():
 
 def test_migrate_to_a_target_without_prompts():
     assert compose.migrate(NAMED, "notes", "0001_initial", noinput=True) == [
-        "docker", "compose", "-p", "shop", "-f", "docker-compose.production.yml",
-        "run", "--rm", "web", "python", "manage.py", "migrate", "notes", "0001_initial", "--noinput",
+        "docker",
+        "compose",
+        "-p",
+        "shop",
+        "-f",
+        "docker-compose.production.yml",
+        "run",
+        "--rm",
+        "web",
+        "python",
+        "manage.py",
+        "migrate",
+        "notes",
+        "0001_initial",
+        "--noinput",
     ]
 
 
 def test_migrate_with_a_lock_timeout_sets_it_for_libpq():
     assert compose.migrate(NAMED, noinput=True, lock_timeout="5s") == [
-        "docker", "compose", "-p", "shop", "-f", "docker-compose.production.yml",
-        "run", "-e", "PGOPTIONS=-c lock_timeout=5s", "--rm", "web", "python", "manage.py", "migrate", "--noinput",
+        "docker",
+        "compose",
+        "-p",
+        "shop",
+        "-f",
+        "docker-compose.production.yml",
+        "run",
+        "-e",
+        "PGOPTIONS=-c lock_timeout=5s",
+        "--rm",
+        "web",
+        "python",
+        "manage.py",
+        "migrate",
+        "--noinput",
     ]
     assert compose.migrate(NAMED, "notes", "0001_initial", noinput=True, lock_timeout="500ms")[6:11] == [
-        "run", "-e", "PGOPTIONS=-c lock_timeout=500ms", "--rm", "web",
+        "run",
+        "-e",
+        "PGOPTIONS=-c lock_timeout=500ms",
+        "--rm",
+        "web",
     ]
 
 

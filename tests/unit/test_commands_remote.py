@@ -99,7 +99,16 @@ def test_wait_for_http_gives_up_with_curls_complaint(tmp_path):
 def test_append_line_and_http_status():
     assert host.append_line("/s/releases.log", '{"a": 1}')[3:] == ["/s/releases.log", '{"a": 1}']
     assert host.http_status("http://127.0.0.1:8000/health/") == [
-        "curl", "--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}", "--max-time", "5", "http://127.0.0.1:8000/health/",
+        "curl",
+        "--silent",
+        "--show-error",
+        "--output",
+        "/dev/null",
+        "--write-out",
+        "%{http_code}",
+        "--max-time",
+        "5",
+        "http://127.0.0.1:8000/health/",
     ]
     assert host.free_disk("/srv/app")[-1] == "/srv/app"
 

@@ -9,9 +9,7 @@ from tasks.executor import Executor, PrintingExecutor, render
 
 
 def test_render_quotes_every_word_and_the_folder():
-    assert render(["git", "checkout", "main; touch /tmp/pwned"], cwd="/srv/my app") == (
-        "cd '/srv/my app' && git checkout 'main; touch /tmp/pwned'"
-    )
+    assert render(["git", "checkout", "main; touch /tmp/pwned"], cwd="/srv/my app") == ("cd '/srv/my app' && git checkout 'main; touch /tmp/pwned'")
 
 
 def test_runs_rendered_command_and_returns_output():

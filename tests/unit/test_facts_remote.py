@@ -68,7 +68,10 @@ def test_stale_migrations():
 
 def test_restart_order_puts_listed_services_first():
     assert restart_order(("django", "celeryworker", "celerybeat", "flower"), ["postgres", "celeryworker", "redis", "django"]) == [
-        "django", "celeryworker", "postgres", "redis",
+        "django",
+        "celeryworker",
+        "postgres",
+        "redis",
     ]
 
 
@@ -87,8 +90,15 @@ def test_undo_targets_only_touch_the_projects_own_apps():
         Migration("shop_orders", "0001_initial", True),
         Migration("notes", "0004_not_applied", False),
     ]
-    current = ["manage.py", "notes/migrations/__init__.py", "notes/migrations/0001_initial.py", "notes/migrations/0002_note_body.py",
-               "notes/migrations/0003_pinned.py", "notes/migrations/0004_not_applied.py", "apps/orders/migrations/0001_initial.py"]
+    current = [
+        "manage.py",
+        "notes/migrations/__init__.py",
+        "notes/migrations/0001_initial.py",
+        "notes/migrations/0002_note_body.py",
+        "notes/migrations/0003_pinned.py",
+        "notes/migrations/0004_not_applied.py",
+        "apps/orders/migrations/0001_initial.py",
+    ]
     target = current[:3]
     undo, targets = migrations.undo_targets(plan, current, target)
     assert [m.label for m in undo] == ["notes.0002_note_body", "notes.0003_pinned", "shop_orders.0001_initial"]

@@ -39,10 +39,16 @@ def image(image_id, revision=None):
     return json.dumps({"kind": "image", "id": image_id, "labels": {"org.opencontainers.image.revision": revision} if revision else None, "tags": []})
 
 
-CONTAINERS = "\n".join([
-    container("django", "sha256:d1", "healthy"), container("celeryworker", "sha256:c1"), container("postgres", "sha256:p1", "healthy"),
-    image("sha256:d1", HEAD), image("sha256:c1", HEAD), image("sha256:p1"),
-])
+CONTAINERS = "\n".join(
+    [
+        container("django", "sha256:d1", "healthy"),
+        container("celeryworker", "sha256:c1"),
+        container("postgres", "sha256:p1", "healthy"),
+        image("sha256:d1", HEAD),
+        image("sha256:c1", HEAD),
+        image("sha256:p1"),
+    ]
+)
 RELEASE_LOG = json.dumps({"kind": "deploy", "host": "web1", "user": "ann", "ref": "main", "started": "t", "result": "ok", "revision": HEAD}) + "\n"
 
 
@@ -112,12 +118,11 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     check = render(commands_compose.manage(target.project, "shell", "-c", migration_safety.script()), cwd="/srv/shop")
     assert check in out.getvalue()
     commands = [line for line in out.getvalue().replace(check, "MIGRATION CHECK").splitlines() if not line.startswith("#")]
-    assert commands[0].startswith("sh -c 'l=\"$0\"; { mkdir") and "/srv/shop/.git/composeship/lock" in commands[0]
+    assert commands[0].startswith('sh -c \'l="$0"; { mkdir') and "/srv/shop/.git/composeship/lock" in commands[0]
     assert [re.sub(r"^(cd /srv/shop && )sh -c '.*' sh ", r"\1sh -c SCRIPT sh ", line) for line in commands[1:]] == [
         "cd /srv/shop && git fetch --quiet --prune --tags --force origin",
         f"cd /srv/shop && git checkout --quiet --detach {NEW}",
-        f"cd /srv/shop && sh -c SCRIPT sh /srv/shop/.git/composeship/build-labels.yml {NEW} 2 celeryworker django "
-        f"{compose} -f /srv/shop/.git/composeship/build-labels.yml build celeryworker django",
+        f"cd /srv/shop && sh -c SCRIPT sh /srv/shop/.git/composeship/build-labels.yml {NEW} 2 celeryworker django {compose} -f /srv/shop/.git/composeship/build-labels.yml build celeryworker django",
         f"docker tag shop_celeryworker shop_celeryworker:{NEW[:12]}",
         f"docker tag shop_django shop_django:{NEW[:12]}",
         "MIGRATION CHECK",

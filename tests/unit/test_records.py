@@ -6,8 +6,19 @@ from tasks.steps import releases
 
 def test_a_release_line_reads_back_into_the_same_record():
     written = Release(
-        kind="deploy", host="web1", user="ann@laptop", ref="main", started="2026-11-26T10:00:00Z", previous="a" * 40, revision="b" * 40,
-        migrations=["notes.0002_x"], backup="backup_1.sql.gz", result=Outcome.ROLLED_BACK, error="health", seconds=12.5, step="health",
+        kind="deploy",
+        host="web1",
+        user="ann@laptop",
+        ref="main",
+        started="2026-11-26T10:00:00Z",
+        previous="a" * 40,
+        revision="b" * 40,
+        migrations=["notes.0002_x"],
+        backup="backup_1.sql.gz",
+        result=Outcome.ROLLED_BACK,
+        error="health",
+        seconds=12.5,
+        step="health",
     )
     [read] = parse_release_log(written.to_json() + "\n")
     assert read == written and read.result is Outcome.ROLLED_BACK

@@ -7,10 +7,18 @@ from tasks.facts.migrations import Migration
 
 def test_migration_changes_between_revisions():
     assert git.migration_changes("a" * 40, "b" * 40) == [
-        "git", "diff", "--name-status", "--no-renames", "a" * 40, "b" * 40, "--", ":(glob)**/migrations/*.py",
+        "git",
+        "diff",
+        "--name-status",
+        "--no-renames",
+        "a" * 40,
+        "b" * 40,
+        "--",
+        ":(glob)**/migrations/*.py",
     ]
     assert parse_name_status("A\tnotes/migrations/0002_x.py\nM\tnotes/migrations/0001_initial.py\n") == [
-        ("A", "notes/migrations/0002_x.py"), ("M", "notes/migrations/0001_initial.py"),
+        ("A", "notes/migrations/0002_x.py"),
+        ("M", "notes/migrations/0001_initial.py"),
     ]
 
 
