@@ -156,13 +156,11 @@ def check_migrations(c, allow_unsafe=False, dry_run=False):
             report = migration_safety.parse_report(result.stdout)
             pending = migration_facts.pending(report.plan)
             step.note = f"{migration_facts.pending_note(pending)}; {report.summary()}"
-        operations = {p.label: [(op["operation"], op["reversible"], op["description"]) for op in p.operations] for p in report.pending}
-        for line in migration_facts.format_plan(pending, operations, lambda label, description: migration_safety.marks(report, label, description)):
+        for line in migration_safety.plan_lines(report, pending):
             stack.report.say(line)
         stopped = migration_safety.refused(report, allow_unsafe)
         if stopped:
-            what, todo = migration_safety.refusal(stopped, report)
-            raise DeployError(what.rsplit("; nothing was migrated", 1)[0], todo)
+            raise DeployError(*migration_safety.refusal(stopped, report, consequence=""))
 
 
 @task(help={"dry_run": DRY_RUN_HELP})

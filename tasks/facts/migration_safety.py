@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .migrations import Migration
+from .migrations import Migration, format_plan
 
 SCRIPT = Path(__file__).with_name("migration_check_script.py")
 MARK = "COMPOSESHIP-MIGRATION "
@@ -262,8 +262,18 @@ def marks(report: Report | None, label: str, description: str) -> str:
     return "".join(f" [{VERDICT_TEXT[f.verdict]}: {f.why}]" for f in found)
 
 
-def refusal(stopped: list[Finding], report: Report) -> tuple[str, str]:
-    """(what, what to do) for the unsafe operations that stop a deploy."""
+def plan_lines(report: Report, pending: list[Migration]) -> list[str]:
+    """The pending migrations per app, each operation marked with its verdict."""
+    operations = {p.label: [(op["operation"], op["reversible"], op["description"]) for op in p.operations] for p in report.pending}
+    return format_plan(pending, operations, lambda label, description: marks(report, label, description))
+
+
+DEPLOY_CONSEQUENCE = "nothing was migrated or restarted: the old release keeps serving"
+
+
+def refusal(stopped: list[Finding], report: Report, consequence: str = DEPLOY_CONSEQUENCE) -> tuple[str, str]:
+    """(what, what to do) for the unsafe operations that stop a deploy (or, with no
+    consequence, a local check)."""
     what = "; ".join(f.line() for f in stopped)
     ways = list(dict.fromkeys(f.safe_way for f in stopped if f.safe_way))
     later = sorted({f.migration for f in stopped if (report.acknowledgement(f.migration) or PendingMigration("")).acknowledged == POST_DEPLOY})
@@ -276,4 +286,4 @@ def refusal(stopped: list[Finding], report: Report) -> tuple[str, str]:
     todo += (
         '; once no running code needs what it changes, acknowledge it in the migration (composeship = "safe", or django-safemigrate\'s safe = Safe.always()) or deploy with --allow-unsafe-migrations'
     )
-    return f"{what}; nothing was migrated or restarted: the old release keeps serving", todo.lstrip("; ")
+    return (f"{what}; {consequence}" if consequence else what), todo.lstrip("; ")

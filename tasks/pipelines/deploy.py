@@ -270,8 +270,7 @@ def _show_plan(t: Target) -> None:
         pending = migration_facts.pending(report.plan) if report else []
         step.note = f"{migration_facts.pending_note(pending)}; {report.summary()}" if report else "unknown until the new image runs"
     if pending:
-        operations = {p.label: [(op["operation"], op["reversible"], op["description"]) for op in p.operations] for p in report.pending}
-        for line in migration_facts.format_plan(pending, operations, lambda label, description: migration_safety.marks(report, label, description)):
+        for line in migration_safety.plan_lines(report, pending):
             t.report.say(line)
         for finding in migration_safety.refused(report):
             t.report.say(f"deploy would refuse: {finding.line()} — {finding.safe_way}")
