@@ -4,18 +4,18 @@ would run, with the read-only probes answered as a recorded host would."""
 import io
 import json
 import re
-import shlex
 
 from invoke import Result
 
 from tasks.commands import compose as commands_compose
 from tasks.commands import host, rollout
-from tasks.executor import BATCH_MARK, PrintingExecutor, render
+from tasks.executor import PrintingExecutor, render
 from tasks.facts import migration_safety
 from tasks.pipelines.deploy import deploy
 from tasks.report import Report
 from tasks.settings import load
 from tasks.target import Target
+from tests.unit.recorded_host import RecordedHost
 
 HEAD = "1" * 40
 NEW = "2" * 40
@@ -73,33 +73,7 @@ def probes():
         r".* exec -T postgres sh -c 'command -v backup": Result(""),
         r".* --dry-run up -d --no-build": Result(stderr=" Container shop-django-1  Recreate\n Container shop-celeryworker-1  Recreate\n Container shop-postgres-1  Running\n"),
     }
-    return {re.compile(".*" + pattern): result for pattern, result in answers.items()}
-
-
-class RecordedHost:
-    """Answers each probe from `probes()`; a batch of probes gets one answer per command,
-    in the batch's own format."""
-
-    def __init__(self, answers):
-        self.answers = answers
-
-    def answer(self, command):
-        for pattern, result in self.answers.items():
-            if pattern.match(command):
-                return result
-        raise AssertionError(f"unexpected command on the host: {command}")
-
-    def run(self, command, **options):
-        if BATCH_MARK not in command:
-            return self.answer(command)
-        script = shlex.split(command)[2]
-        parts = []
-        for line in script.splitlines():
-            found = re.match(r"\( (.*) \) >\"\$t/\d+\.out\"", line)
-            if found:
-                result = self.answer(found[1])
-                parts.append(f"\n{BATCH_MARK} {result.exited}\n{result.stdout}\n{BATCH_MARK}\n{result.stderr}")
-        return Result(stdout="".join(parts))
+    return answers
 
 
 def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):

@@ -3,7 +3,6 @@ the whole task against a recorded host (a printing executor for the dry run)."""
 
 import io
 import re
-import shlex
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,14 @@ from invoke import Result
 
 from tasks.commands import host
 from tasks.errors import HostError
-from tasks.executor import BATCH_MARK, Executor, PrintingExecutor
+from tasks.executor import Executor, PrintingExecutor
 from tasks.facts import host as host_facts
 from tasks.pipelines.setup import setup
 from tasks.report import Report
 from tasks.settings import load
 from tasks.steps.setup import compose_project_name
 from tasks.target import Target
+from tests.unit.recorded_host import RecordedHost
 
 RECORDED = Path(__file__).parent / "recorded"
 HEAD = "1" * 40
@@ -50,33 +50,6 @@ def test_published_ports_from_recorded_docker_ps():
 def test_compose_project_name_follows_compose(path, expected, tmp_path):
     t = target(tmp_path, {}, DEPLOY_PATH=path)
     assert compose_project_name(t) == expected
-
-
-class RecordedHost:
-    """Answers each command (or each command of a batch) from a table of patterns; keeps
-    what it was asked."""
-
-    def __init__(self, answers):
-        self.answers = {re.compile(".*" + pattern): result for pattern, result in answers.items()}
-        self.commands = []
-
-    def answer(self, command):
-        self.commands.append(command)
-        for pattern, result in self.answers.items():
-            if pattern.match(command):
-                return result
-        raise AssertionError(f"unexpected command on the host: {command}")
-
-    def run(self, command, **options):
-        if BATCH_MARK not in command:
-            return self.answer(command)
-        parts = []
-        for line in shlex.split(command)[2].splitlines():
-            found = re.match(r"\( (.*) \) >\"\$t/\d+\.out\"", line)
-            if found:
-                result = self.answer(found[1])
-                parts.append(f"\n{BATCH_MARK} {result.exited}\n{result.stdout}\n{BATCH_MARK}\n{result.stderr}")
-        return Result(stdout="".join(parts))
 
 
 def ready_host(**changes):
