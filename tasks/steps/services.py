@@ -22,13 +22,18 @@ def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str
     return first + [name for name in services if name not in first]
 
 
+def running_containers(containers: Sequence[Container], service: str) -> list[Container]:
+    """The service's own running containers (one-off ones aside)."""
+    return [c for c in containers if c.service == service and not c.oneoff and c.state == "running"]
+
+
 def stale_services(observed: Observed, group: BuildGroup, target_ids: dict[str, str | None]) -> list[str]:
     """Services of the build group whose containers do not all run the target image
     (an unknown target image counts as different)."""
     stale = []
     for service in group.services:
         wanted = target_ids.get(group.image_of[service])
-        running = [c for c in observed.containers if c.service == service and not c.oneoff and c.state == "running"]
+        running = running_containers(observed.containers, service)
         if not wanted or not running or any(c.image_id != wanted for c in running):
             stale.append(service)
     return stale
@@ -83,7 +88,7 @@ def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequ
     DEPLOY_RESTART_ORDER, each running (and healthy, where it has a healthcheck) before
     the next."""
     ordered = restart_order(t.settings.restart_order, services)
-    running = {s: [c for c in current if c.service == s and not c.oneoff and c.state == "running"] for s in ordered}
+    running = {s: running_containers(current, s) for s in ordered}
     ways = strategies(group, t.settings.singleton_services)
     rolled = [s for s in ordered if s in ways and ways[s].rolls_out and running[s] and all(c.ready for c in running[s])]
     if rolled:
