@@ -186,7 +186,7 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
     try:
         _roll_out_and_check(first)
     except BaseException as problem:
-        _after_failed_restart(runs, 0, problem, cleanup)
+        _after_failed_first(runs, problem, cleanup)
     if followers:
         try:
             in_parallel(followers, _follow, "restart")
@@ -219,7 +219,7 @@ def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None
     fates = []
     for run in runs:
         if run.release.result is Outcome.ROLLED_BACK:
-            fates.append(f"{run.t.name} rolled back to the previous release {run.view.serving.describe()}, which answers again")
+            fates.append(_rolled_back(run))
         elif run.release.result is not Outcome.OK:
             fates.append(f"{run.t.name} NEEDS ATTENTION: {run.release.error}")
     attention = [run.t.name for run in runs if run.release.result not in (Outcome.OK, Outcome.ROLLED_BACK)]
@@ -227,27 +227,30 @@ def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None
     raise DeployError(f"{describe(problem)}; " + "; ".join(fates) + (f"; {', '.join(serving)} run the new release" if serving else ""), todo) from None
 
 
-def _after_failed_restart(runs: list[HostRun], index: int, problem: BaseException, cleanup: Cleanup) -> None:
-    """The failing host is rolled back first, then the hosts that were waiting go back
-    to their release (checkout and tags); every one is tried."""
-    run = runs[index]
+def _rolled_back(run: HostRun) -> str:
+    return f"{run.t.name} rolled back to the previous release {run.view.serving.describe()}, which answers again"
+
+
+def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cleanup) -> None:
+    """The first host failed: it is rolled back first, then the hosts that were waiting
+    go back to their release (checkout and tags); every one is tried."""
+    run = runs[0]
     roll_back(run, problem)
-    later = runs[index + 1 :]
+    later = runs[1:]
     for waiting in later:
         waiting.release.result = Outcome.NOT_RESTARTED
         waiting.release.error = f"{run.t.name} failed first: {describe(problem)}"
         cleanup.attempt(f"revert on {waiting.t.name}", lambda waiting=waiting: revert(waiting))
     t = run.t
     left = f"; {', '.join(w.t.name for w in later)} stay on the old release" if later else ""
-    done = f"; {', '.join(r.t.name for r in runs[:index])} run the new release" if index else ""
     if run.release.result is Outcome.ROLLED_BACK:
-        what = f"{describe(problem)}; {t.name} rolled back to the previous release {run.view.serving.describe()}, which answers again{left}{done}"
+        what = f"{describe(problem)}; {_rolled_back(run)}{left}"
         todo = f"see `docker compose -f {t.settings.compose_file} logs {t.settings.django_service}` on {t.name}"
     elif run.release.result is Outcome.NEEDS_ATTENTION:
-        what = f"{run.release.error}{left}{done}"
+        what = f"{run.release.error}{left}"
         todo = f"{t.name} NEEDS ATTENTION: see `fab -H {t.name} status` and the service logs there, then deploy a release that works"
     else:
-        what = f"{run.release.error}{left}{done}"
+        what = f"{run.release.error}{left}"
         todo = f"see `fab -H {t.name} status`"
     raise DeployError(what, todo) from None
 
