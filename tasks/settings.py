@@ -149,6 +149,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _in_sentence(text: str) -> str:
+    """`text` continuing a sentence: its first word lowercased, unless it is a name
+    with capitals inside (PostgreSQL, URL)."""
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if first[1:].islower() else text
+
+
 def _seconds(value: str) -> float:
     try:
         number = float(value)
@@ -399,7 +406,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
             except ValueError as problem:
                 raise ConfigError(
                     f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}",
-                    f"fix {key.name}: {key.help[0].lower()}{key.help[1:]}",
+                    f"fix {key.name}: {_in_sentence(key.help)}",
                 ) from None
         else:
             values[key.name] = key.default(scope)
