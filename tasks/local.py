@@ -151,7 +151,7 @@ def check_migrations(c, allow_unsafe=False, dry_run=False):
     with stack.report:
         with stack.report.step("check") as step:
             result = stack.run(compose.manage(stack.project, "shell", "-c", migration_safety.script()), stream=False, label="manage.py shell -c <migration check>")
-            if dry_run:
+            if result.printed:
                 return
             report = migration_safety.parse_report(result.stdout)
             pending = migration_facts.pending(report.plan)
@@ -171,7 +171,7 @@ def showmigrations(c, dry_run=False):
     with stack.report:
         with stack.report.step("showmigrations") as step:
             result = stack.run(compose.showmigrations(stack.project))
-            if not dry_run:
+            if not result.printed:
                 step.note = migration_facts.pending_note(migration_facts.pending(migration_facts.parse_list(result.stdout)))
 
 

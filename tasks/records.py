@@ -24,6 +24,9 @@ class Outcome(str, Enum):
     NEEDS_ATTENTION = "needs attention"
     # Another host of the same deploy failed first: this one stayed on its release.
     NOT_RESTARTED = "not restarted"
+    # The release serves on every host, but a migration marked to run after the deploy
+    # failed or was stopped: the next deploy applies what is left.
+    POST_DEPLOY_FAILED = "serving; post-deploy migrations failed"
     # `deploy --plan`: shown, then put back; never recorded.
     PLANNED = "planned"
 
@@ -48,6 +51,8 @@ class Release:
     previous: str | None = None
     revision: str | None = None
     migrations: list[str] = field(default_factory=list)
+    # Those of `migrations` applied after the rollout (marked post-deploy).
+    post_deploy: list[str] = field(default_factory=list)
     unapplied: list[str] = field(default_factory=list)
     backup: str | None = None
     result: Outcome = Outcome.FAILED
@@ -75,7 +80,7 @@ class Release:
     @property
     def served(self) -> bool:
         """Did this run leave its revision serving?"""
-        return self.kind in ("deploy", "rollback") and self.result is Outcome.OK and bool(self.revision)
+        return self.kind in ("deploy", "rollback") and self.result in (Outcome.OK, Outcome.POST_DEPLOY_FAILED) and bool(self.revision)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,18 @@ def migrate(project: ComposeProject, app: str | None = None, target: str | None 
     return compose(project, "run", *environment, "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
 
 
+def migrate_to(project: ComposeProject, targets: Sequence[tuple[str, str]], lock_timeout: str | None = None) -> list[str]:
+    """Migrate up to each (app, migration) target and no further, in one one-off
+    container: `migrate app name` for one target; for several (`migrate` takes one),
+    Django's own command called once per target from `manage.py shell -c`."""
+    if len(targets) == 1:
+        return migrate(project, *targets[0], noinput=True, lock_timeout=lock_timeout)
+    calls = "".join(f"call_command('migrate', {app!r}, {name!r}, interactive=False)\n" for app, name in targets)
+    script = "from django.core.management import call_command\n" + calls
+    environment = ["-e", f"PGOPTIONS=-c lock_timeout={lock_timeout}"] if lock_timeout else []
+    return compose(project, "run", *environment, "--rm", project.django_service, "python", "manage.py", "shell", "-c", script)
+
+
 def showmigrations(project: ComposeProject, plan: bool = False) -> list[str]:
     return manage(project, "showmigrations", *(["--plan"] if plan else []))
 

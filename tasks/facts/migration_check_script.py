@@ -1,7 +1,7 @@
 """Run inside a one-off container of the image (`manage.py shell -c`), never imported
 by composeship: every migration Django knows, in plan order, with whether it is
-applied, then for each pending one its acknowledgements and what each of its
-operations does to the database, as JSON lines after a mark. The verdicts are
+applied, then for each pending one the migrations it depends on (as Django resolved
+them), its acknowledgements and what each of its operations does to the database, as JSON lines after a mark. The verdicts are
 decided by composeship (facts/migration_safety.py) from these plain facts."""
 
 MARK = "COMPOSESHIP-MIGRATION "
@@ -99,10 +99,12 @@ def main():
             if type(op).__name__ == "CreateModel":
                 new_models.add((app, op.name.lower()))
             op.state_forwards(app, state)
+        parents = loader.graph.node_map[(app, migration.name)].parents
         emit(
             kind="pending",
             app=app,
             name=migration.name,
+            dependencies=sorted(f"{parent.key[0]}.{parent.key[1]}" for parent in parents),
             composeship=plain(getattr(migration, "composeship", None)),
             safemigrate=plain(getattr(migration, "safe", None)),
             syzygy=plain(getattr(migration, "stage", None)),

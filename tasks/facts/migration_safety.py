@@ -62,6 +62,50 @@ class PendingMigration:
     acknowledged: str | None = None  # ACKNOWLEDGED or POST_DEPLOY
     by: str = ""  # the attribute that says so
     operations: tuple[dict, ...] = ()
+    dependencies: tuple[str, ...] = ()
+
+    @property
+    def app(self) -> str:
+        return self.label.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.label.split(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """When each pending migration runs in a deploy: `before` the rollout (the old code
+    still serving), or `after` it (marked post-deploy: once no old code runs).
+    `stranded`: unmarked migrations that depend on a post-deploy one, so they could
+    only run after the rollout, while the new code expects them before it."""
+
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    stranded: dict[str, str] = field(default_factory=dict)  # label -> the post-deploy one it needs
+    # The migrations to migrate to before the rollout, when some run after it: the
+    # `before` ones that no other `before` one depends on. Empty: migrate everything.
+    targets: tuple[tuple[str, str], ...] = ()
+
+
+def stages(pending: list[PendingMigration]) -> Stages:
+    """Split the pending migrations (in plan order) into those migrated before the
+    rollout and those migrated after it; what depends on a post-deploy migration runs
+    after it too."""
+    after: list[str] = []
+    stranded: dict[str, str] = {}
+    for migration in pending:
+        needs = next((dependency for dependency in migration.dependencies if dependency in after), None)
+        if migration.acknowledged == POST_DEPLOY or needs:
+            after.append(migration.label)
+            if migration.acknowledged != POST_DEPLOY:
+                stranded[migration.label] = needs
+    before = [m for m in pending if m.label not in after]
+    if not after:
+        return Stages(before=tuple(m.label for m in before))
+    needed = {dependency for m in before for dependency in m.dependencies}
+    targets = tuple((m.app, m.name) for m in before if m.label not in needed)
+    return Stages(tuple(m.label for m in before), tuple(after), stranded, targets)
 
 
 @dataclass(frozen=True)
@@ -70,6 +114,10 @@ class Report:
     pending: list[PendingMigration] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
+    @property
+    def stages(self) -> Stages:
+        return stages(self.pending)
+
     def of(self, verdict: str) -> list[Finding]:
         return [f for f in self.findings if f.verdict == verdict]
 
@@ -77,7 +125,10 @@ class Report:
         return next((p for p in self.pending if p.label == label), None)
 
     def summary(self) -> str:
-        counts = [f"{len(self.of(v))} {v}" for v in (UNSAFE, SLOW, UNKNOWN) if self.of(v)]
+        after = self.stages.after
+        now = [f for f in self.findings if f.migration not in after]
+        counts = [f"{n} {v}" for v in (UNSAFE, SLOW, UNKNOWN) if (n := sum(f.verdict == v for f in now))]
+        counts += [f"{len(after)} migration(s) after the rollout"] if after else []
         return ", ".join(counts) if counts else "every operation safe while the old code serves"
 
 
@@ -232,32 +283,53 @@ def parse_report(stdout: str) -> Report:
             label = f"{record['app']}.{record['name']}"
             acknowledged, by = acknowledgement(record)
             operations = tuple(record.get("operations") or ())
-            pending.append(PendingMigration(label, acknowledged, by, operations))
+            pending.append(PendingMigration(label, acknowledged, by, operations, tuple(record.get("dependencies") or ())))
             for op in operations:
                 for verdict, why, safe_way in classify(op):
                     findings.append(Finding(label, op.get("operation", ""), op.get("description", ""), verdict, why, safe_way))
     if not plan:
         raise ValueError("no migration report in the output")
+    for label, needs in stages(pending).stranded.items():
+        findings.append(
+            Finding(
+                label,
+                "dependency",
+                f"depends on {needs}",
+                UNSAFE,
+                f"it depends on {needs}, which is marked to run after the deploy, so it could only run then, while the new release expects it before",
+                f'mark {label} post-deploy too (composeship = "post-deploy") if the new release does not need it, or release {needs} in a later deploy',
+            )
+        )
     return Report(plan, pending, findings)
 
 
 def refused(report: Report, allow_unsafe: bool = False) -> list[Finding]:
     """The unsafe operations that stop a deploy: those of migrations that no attribute
-    acknowledges, and those marked post-deploy (not applied after the rollout yet)."""
+    acknowledges (a post-deploy one runs once no old code serves), and unmarked
+    migrations stranded behind a post-deploy one."""
     if allow_unsafe:
         return []
     stopped = []
     for finding in report.of(UNSAFE):
         ack = report.acknowledgement(finding.migration)
-        if ack is None or ack.acknowledged != ACKNOWLEDGED:
+        acknowledged = ack.acknowledged if ack else None
+        if finding.operation == "dependency" or acknowledged is None:
             stopped.append(finding)
     return stopped
 
 
+AFTER_THE_DEPLOY = "after the deploy"
+
+
 def marks(report: Report | None, label: str, description: str) -> str:
-    """What `deploy --plan` adds to an operation's line: its unsafe or slow verdict."""
+    """What `deploy --plan` adds to an operation's line: when it runs, if after the
+    rollout, and its unsafe or slow verdict (moot for the old code once it runs after)."""
     if report is None:
         return ""
+    if label in report.stages.after:
+        ack = report.acknowledgement(label)
+        by = ack.by if ack and ack.acknowledged == POST_DEPLOY else f"it depends on {report.stages.stranded.get(label)}"
+        return f" [{AFTER_THE_DEPLOY}: {by}]"
     found = [f for f in report.findings if f.migration == label and f.description == description and f.verdict in (UNSAFE, SLOW)]
     return "".join(f" [{VERDICT_TEXT[f.verdict]}: {f.why}]" for f in found)
 
@@ -276,14 +348,11 @@ def refusal(stopped: list[Finding], report: Report, consequence: str = DEPLOY_CO
     consequence, a local check)."""
     what = "; ".join(f.line() for f in stopped)
     ways = list(dict.fromkeys(f.safe_way for f in stopped if f.safe_way))
-    later = sorted({f.migration for f in stopped if (report.acknowledgement(f.migration) or PendingMigration("")).acknowledged == POST_DEPLOY})
     todo = "; ".join(ways)
-    if later:
+    if any(f.operation != "dependency" for f in stopped):
         todo += (
-            f"; {', '.join(later)} {'is' if len(later) == 1 else 'are'} marked to run after the deploy, which composeship does not do yet: "
-            "deploy the release without it first, and this migration in a later one"
+            '; or, when the new release no longer uses what it changes, mark the migration to run after the rollout (composeship = "post-deploy", '
+            "or django-safemigrate's safe = Safe.after_deploy()); "
+            'once no running code needs what it changes, acknowledge it (composeship = "safe", or safe = Safe.always()) or deploy with --allow-unsafe-migrations'
         )
-    todo += (
-        '; once no running code needs what it changes, acknowledge it in the migration (composeship = "safe", or django-safemigrate\'s safe = Safe.always()) or deploy with --allow-unsafe-migrations'
-    )
     return (f"{what}; {consequence}" if consequence else what), todo.lstrip("; ")

@@ -145,7 +145,7 @@ def outcome_of(problem: BaseException) -> Outcome:
 def failed(release: Release, problem: BaseException) -> None:
     """Fill in how the run ended, unless the pipeline already decided (rolled back,
     needs attention, not restarted)."""
-    if release.result in (Outcome.ROLLED_BACK, Outcome.NEEDS_ATTENTION, Outcome.NOT_RESTARTED):
+    if release.result in (Outcome.ROLLED_BACK, Outcome.NEEDS_ATTENTION, Outcome.NOT_RESTARTED, Outcome.POST_DEPLOY_FAILED):
         release.error = release.error or describe(problem)
         return
     release.result, release.error = outcome_of(problem), describe(problem)
@@ -194,20 +194,29 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
     release.error = describe(problem)
 
 
-def migrate(t: Target, release: Release, todo: str, left: str = "") -> None:
-    with t.step("migrate") as step:
+def migrate(t: Target, release: Release, todo: str, left: str = "", targets: tuple[tuple[str, str], ...] = (), step_name: str = "migrate") -> list[str]:
+    """Migrate (up to `targets`, if any); what Django applied goes into the release's
+    migrations, also when it stops half-way, and is returned."""
+
+    def applied(output: str) -> list[str]:
+        # Django's own account: right even when the plan was skipped. Each migration is
+        # its own transaction, so those before a failing one stay applied.
+        labels = migration_facts.parse_applied(output)
+        release.migrations = release.migrations + [label for label in labels if label not in release.migrations]
+        return labels
+
+    with t.step(step_name) as step:
         try:
-            result = database.migrate(t, todo, left)
+            result = database.migrate(t, todo, left, targets)
         except Interrupted as interrupt:
-            release.migrations = migration_facts.parse_applied(interrupt.result.stdout)
+            applied(interrupt.result.stdout)
             raise
         except CommandFailed as failure:
-            # Each migration is its own transaction: those before the failing one stay.
-            release.migrations = migration_facts.parse_applied(failure.stdout)
+            applied(failure.stdout)
             raise
-        # Django's own account of what it applied: right even when the plan was skipped.
-        release.migrations = migration_facts.parse_applied(result.stdout)
-        step.note = "" if result.printed else f"{len(release.migrations)} applied"
+        labels = applied(result.stdout)
+        step.note = "" if result.printed else f"{len(labels)} applied"
+    return labels
 
 
 def backup_if_wanted(t: Target, release: Release, pending: list | None, compose_services: list[str]) -> None:

@@ -36,6 +36,7 @@ from .common import (
     revert,
     roll_back,
     short,
+    stopped,
 )
 
 
@@ -63,6 +64,7 @@ def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
         ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput, lock_timeout {s.migration_lock_timeout or 'not set'}; skipped when no migration file changed"),
         ("restart", "in order: " + ", ".join(s.restart_order) + ", then the others; only services not running the release's image or whose configuration changed; then checked"),
         ("health", f"{s.healthcheck_url} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
+        ("post-migrate", "the migrations marked to run after the deploy, once every host serves the release (none: skipped)"),
         ("record", t.release_log),
     ]
 
@@ -172,7 +174,7 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
         if options.plan_only:
             _show_plan(primary)
             raise PlanShown
-        _migrations(lead, options)
+        after = _migrations(lead, options)
         hooks.run_hook("post-migrate", hook_runner, primary.report, hosts=[run.t.name for run in runs], ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
     except BaseException:
         # Nothing restarted yet: the old containers still serve. Put tags and code back.
@@ -194,6 +196,8 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
             raise
         except BaseException as problem:
             _after_failed_followers(runs, problem)
+    if after:
+        _migrate_after_rollout(lead, runs, after)
 
 
 def _roll_out_and_check(run: HostRun) -> None:
@@ -255,6 +259,31 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     raise DeployError(what, todo) from None
 
 
+def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], after: tuple[str, ...]) -> None:
+    """Every host serves the new release now, so no old code reads what these change.
+    A failure leaves the new release serving; the next deploy applies what is left."""
+    t, release = lead.t, lead.release
+    serving = f"the new release {short(lead.revision)} serves on {', '.join(run.t.name for run in runs)}"
+    try:
+        migrate(t, release, todo="", left=serving, step_name="post-migrate")
+    except BaseException as problem:
+        release.post_deploy = [label for label in release.migrations if label in after]
+        left = [label for label in after if label not in release.post_deploy]
+        if not left:
+            raise  # stopped once they were all applied: the release is complete
+        release.result = Outcome.POST_DEPLOY_FAILED
+        verb = "were stopped" if stopped(problem) else "failed"
+        what = f"the migrations to run after the deploy {verb} on {t.name}: {describe(problem)}; {serving}; not applied: {migration_facts.summarize(left)}"
+        release.error = what
+        if stopped(problem):
+            raise
+        raise DeployError(
+            what,
+            f"fix the migration that failed (it was rolled back, so it may be edited) and deploy again: the next deploy applies what is left; `fab -H {t.name} status` shows what runs",
+        ) from None
+    release.post_deploy = [label for label in release.migrations if label in after]
+
+
 def _restart(run: HostRun) -> None:
     t = run.t
     same = run.revision is not None and run.revision == run.previous
@@ -296,12 +325,13 @@ def _check_safety(t: Target, report: migration_safety.Report | None, options: De
             raise DeployError(*migration_safety.refusal(stopped, report))
 
 
-def _migrations(lead: HostRun, options: DeployOptions) -> None:
-    """Plan, check, guard, backup and migrate on the primary. When git shows that no
-    migration file changed since the serving release, which composeship put into
-    service (so all its migrations ran), nothing runs at all; otherwise one one-off
-    container of the new image lists the migrations and checks what the pending ones
-    would do to the old code, which keeps serving until the rollout."""
+def _migrations(lead: HostRun, options: DeployOptions) -> tuple[str, ...]:
+    """Plan, check, guard, backup and migrate on the primary; returns the migrations
+    marked to run after the rollout. When git shows that no migration file changed
+    since the serving release, which composeship put into service with all its
+    migrations, nothing runs at all; otherwise one one-off container of the new image
+    lists the migrations and checks what the pending ones would do to the old code,
+    which keeps serving until the rollout."""
     t = lead.t
     previous, revision, release = lead.previous, lead.revision, lead.release
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
@@ -315,7 +345,7 @@ def _migrations(lead: HostRun, options: DeployOptions) -> None:
         changes = git_facts.parse_name_status(diff.stdout) if diff.ok else []
     if trusted and not changes:
         t.skip("migrate", f"no migration file changed since {short(previous)}")
-        return
+        return ()
     edits = [change for change in changes if change[0] in ("M", "D")]
     compose_services = lead.group.all_services
     with t.step("plan") as step:
@@ -342,4 +372,11 @@ def _migrations(lead: HostRun, options: DeployOptions) -> None:
     else:
         pending = migration_facts.pending(known) if known is not None else None
     backup_if_wanted(t, release, pending, compose_services)
-    migrate(t, release, todo=todo, left=left)
+    stages = report.stages if report else migration_safety.Stages()
+    if stages.after and not stages.before:
+        t.skip("migrate", f"every pending migration runs after the rollout: {migration_facts.summarize(list(stages.after))}")
+    else:
+        migrate(t, release, todo=todo, left=left, targets=stages.targets)
+        if stages.after:
+            t.report.say(f"{t.name}: after the rollout: {migration_facts.summarize(list(stages.after))} (marked to run after the deploy)")
+    return stages.after

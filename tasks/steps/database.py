@@ -73,11 +73,14 @@ def backup(t: Target) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def migrate(t: Target, todo: str, left: str = ""):
-    """`left`: what a failure leaves (nothing restarted, what serves), for the error
-    about a lock that the migration waited too long for."""
+def migrate(t: Target, todo: str, left: str = "", targets: tuple[tuple[str, str], ...] = ()):
+    """Every pending migration, or only up to `targets` (app, migration). `left`: what a
+    failure leaves (nothing restarted, what serves), for the error about a lock that
+    the migration waited too long for."""
+    timeout = t.settings.migration_lock_timeout
+    argv = compose.migrate_to(t.project, targets, lock_timeout=timeout) if targets else compose.migrate(t.project, noinput=True, lock_timeout=timeout)
     try:
-        return t.run(compose.migrate(t.project, noinput=True, lock_timeout=t.settings.migration_lock_timeout), todo=todo)
+        return t.run(argv, todo=todo)
     except CommandFailed as failure:
         output = failure.stderr + failure.stdout
         if not migration_facts.lock_timed_out(output):

@@ -4,7 +4,7 @@ read back into the same Release records it is written from."""
 from __future__ import annotations
 
 from ..commands import host
-from ..records import Release, parse_release_log
+from ..records import Outcome, Release, parse_release_log
 from ..target import Target
 
 
@@ -48,8 +48,10 @@ def find_release(entries: list[Release], revision_prefix: str) -> Release | None
 
 
 def deployed_ok(entries: list[Release], revision: str | None) -> bool:
-    """Did composeship put `revision` into service (so all its migrations ran)?"""
-    return bool(revision) and any(entry.served and entry.revision == revision for entry in entries)
+    """Did composeship put `revision` into service with all its migrations applied (the
+    newest run that served it left none of its post-deploy migrations behind)?"""
+    newest = next((entry for entry in reversed(entries) if entry.served and entry.revision == revision), None)
+    return bool(revision) and newest is not None and newest.result is Outcome.OK
 
 
 def keep_revisions(entries: list[Release], current: str | None, keep: int) -> set[str]:

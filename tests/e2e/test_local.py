@@ -110,3 +110,26 @@ def test_manage_runs_any_command(local_stack):
     result = tool("inv", "local.manage", "--", "showmigrations", "notes", env=env_for(local_stack))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[ ] 0001_initial" in result.stdout
+
+
+def test_check_migrations_refuses_a_column_drop_and_passes_it_marked_post_deploy(local_stack):
+    from .test_migration_safety import DROP_TITLE_0002, POST_DEPLOY
+
+    env = env_for(local_stack)
+    migrated = tool("inv", "local.migrate", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    drop = local_stack.folder / "notes/migrations/0002_remove_note_title.py"
+    drop.write_text(DROP_TITLE_0002)
+
+    refused = tool("inv", "local.check-migrations", env=env)
+    line = assert_one_error_line(refused, "notes.0002_remove_note_title: RemoveField (Remove field title from note) is unsafe while the old code serves", alone=False)
+    assert "expand/contract" in line and 'composeship = "post-deploy"' in line and "nothing was migrated" not in line
+    assert "    - Remove field title from note [unsafe while the old code serves:" in refused.stdout
+    assert "1 pending" in refused.stdout
+
+    drop.write_text(DROP_TITLE_0002 + POST_DEPLOY)
+    passed = tool("inv", "local.check-migrations", env=env)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert '    - Remove field title from note [after the deploy: composeship = "post-deploy"]' in passed.stdout
+    assert "notes.0002_remove_note_title" not in local_stack.applied_migrations()
+    assert local_stack.sql("select count(*) from information_schema.columns where table_name = 'notes_note' and column_name = 'title'") == ["1"]

@@ -1,12 +1,14 @@
 """Migrations while the old code serves, on the real test bed: a migration stuck
 behind another session's lock fails after DEPLOY_MIGRATION_LOCK_TIMEOUT, and the site
-answers throughout."""
+answers throughout; a column drop is refused while the old code reads the column, and
+marked post-deploy it runs after the rollout with no request failing."""
 
 import subprocess
 import threading
 import time
 
 from .helpers import assert_one_error_line
+from .load import Load
 from .remote import MIGRATION_0002
 from .test_deploy import MODEL_WITH_BODY, deploy_ok
 
@@ -169,7 +171,62 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
     assert "deploy would refuse: notes.0002_remove_note_title: RemoveField" in plan.stdout
     assert stack.applied_migrations() == applied
 
-    deploy_ok(project, "--allow-unsafe-migrations")
-    assert project.page("/version/") == (200, "2.0.0")
-    assert "notes.0002_remove_note_title" in stack.applied_migrations()
+    # The same drop, marked to run once no old code reads the column: migrated after
+    # the rollout, under load on the page that reads it.
+    project.origin.commit("titles go once 2.0.0 serves; 2.0.1", {"VERSION": "2.0.1\n", "notes/migrations/0002_remove_note_title.py": DROP_TITLE_0002 + POST_DEPLOY})
+    plan = project.fab("deploy", "--plan")
+    assert '    - Remove field title from note [after the deploy: composeship = "post-deploy"]' in plan.stdout, plan.stdout
+    assert "deploy would refuse" not in plan.stdout
+    with Load(f"http://127.0.0.1:{project.port}/", clients=4) as load:
+        released = deploy_ok(project)
+    assert load.failed == [], load.summary()
+    assert {"titles: first", "notes: 1"} <= set(load.versions()), load.summary()
+    assert load.versions()[-1] == "notes: 1"
+    assert project.page("/version/") == (200, "2.0.1")
     assert stack.sql("select count(*) from information_schema.columns where table_name = 'notes_note' and column_name = 'title'") == ["0"]
+    out = released.stdout
+    assert "(1 migration(s) after the rollout)" in out
+    assert "--- migrate [sandbox] skipped: every pending migration runs after the rollout: notes.0002_remove_note_title" in out
+    assert out.index("==> health [sandbox]") < out.index("==> post-migrate [sandbox]") < out.index("==> record [sandbox]")
+    entry = project.releases()[-1]
+    assert (entry["result"], entry["migrations"], entry["post_deploy"]) == ("ok", ["notes.0002_remove_note_title"], ["notes.0002_remove_note_title"])
+    assert entry["backup"]  # the backup before the deploy covers the drop
+
+    # A post-deploy migration that fails leaves the new release serving, and says so;
+    # the next deploy applies it.
+    project.origin.commit("3.0.0", {"VERSION": "3.0.0\n", "notes/migrations/0003_after.py": after_migration("SELECT 1/0")})
+    failing = project.fab("deploy")
+    line = assert_one_error_line(failing, "the migrations to run after the deploy failed on sandbox", "serves on sandbox", "not applied: notes.0003_after", alone=False)
+    assert "the next deploy applies what is left" in line
+    assert project.page("/version/") == (200, "3.0.0")
+    assert "notes.0003_after" not in stack.applied_migrations()
+    entry = project.releases()[-1]
+    assert (entry["result"], entry["revision"], entry["post_deploy"]) == ("serving; post-deploy migrations failed", project.origin.revisions[-1], [])
+    assert not project.locked()
+    project.origin.commit("3.0.1", {"VERSION": "3.0.1\n", "notes/migrations/0003_after.py": after_migration("SELECT 1")})
+    fixed = deploy_ok(project)
+    assert "==> post-migrate [sandbox]" in fixed.stdout
+    assert "notes.0003_after" in stack.applied_migrations()
+    assert project.releases()[-1]["post_deploy"] == ["notes.0003_after"]
+
+
+POST_DEPLOY = """
+    composeship = "post-deploy"
+"""
+
+
+def after_migration(sql):
+    return f"""from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    composeship = "post-deploy"
+
+    dependencies = [
+        ("notes", "0002_remove_note_title"),
+    ]
+
+    operations = [
+        migrations.RunSQL({sql!r}, migrations.RunSQL.noop),
+    ]
+"""

@@ -1,6 +1,7 @@
 """The verdicts on pending migrations, from the check script's report as recorded in
 the example's image (Django 3.2, PostgreSQL) with one migration per rule."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,11 @@ def test_each_operation_is_classified(report):
     }
 
 
-def test_acknowledged_migrations_pass_and_post_deploy_ones_are_refused_until_supported(report):
+def test_acknowledged_and_post_deploy_migrations_pass(report):
     assert report.acknowledgement("notes.0011_rename_summary").acknowledged == safety.ACKNOWLEDGED
     assert report.acknowledgement("notes.0013_drop_created").acknowledged == safety.POST_DEPLOY
     refused = sorted({f.migration for f in safety.refused(report)})
-    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0013_drop_created", "notes.0014_title_narrow"]
+    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0014_title_narrow"]
     assert safety.refused(report, allow_unsafe=True) == []
 
 
@@ -92,15 +93,15 @@ def test_type_changes(old, new, change):
 
 def test_a_refusal_names_migration_operation_why_and_the_safe_way():
     report = safety.parse_report(RECORDED)
-    drop = [f for f in safety.refused(report) if f.migration == "notes.0013_drop_created"]
-    what, todo = safety.refusal(drop, report)
+    drop = [f for f in safety.refused(report) if f.migration == "notes.0014_title_narrow"]
+    what, todo = safety.refusal(drop[:1], report)
     assert what == (
-        "notes.0013_drop_created: RemoveField (Remove field created from note) is unsafe while the old code serves: "
-        "it drops a column of note that the running release still reads and writes; "
+        "notes.0014_title_narrow: AlterField (Alter field title on note) is unsafe while the old code serves: "
+        "it changes the column's type from varchar(300) to varchar(100), which the running release does not expect and which rewrites the table; "
         "nothing was migrated or restarted: the old release keeps serving"
     )
-    assert todo.startswith("expand/contract: first release the code without it (remove it from the model with SeparateDatabaseAndState")
-    assert "marked to run after the deploy, which composeship does not do yet" in todo
+    assert todo.startswith("add a column of the new type, write both, backfill, switch reads, then drop the old one in a later release")
+    assert 'mark the migration to run after the rollout (composeship = "post-deploy"' in todo
     assert 'composeship = "safe"' in todo and "--allow-unsafe-migrations" in todo
 
 
@@ -117,3 +118,50 @@ def test_the_plan_marks_unsafe_and_slow_operations(report):
 def test_no_report_is_an_error():
     with pytest.raises(ValueError):
         safety.parse_report("Traceback (most recent call last):\n...")
+
+
+def pending_record(app, name, dependencies, mark=None, operation="AddField"):
+    record = {"kind": "pending", "app": app, "name": name, "composeship": mark, "dependencies": dependencies}
+    record["operations"] = [{"operation": operation, "description": f"{operation} in {name}", "reversible": True, "model": "note", "new": {"null": True}}]
+    return safety.MARK + json.dumps(record)
+
+
+def report_of(*records):
+    applied = safety.MARK + json.dumps({"kind": "migration", "app": "notes", "name": "0001_initial", "applied": True})
+    return safety.parse_report("\n".join([applied, *records]))
+
+
+def test_without_post_deploy_migrations_everything_migrates_before_the_rollout():
+    found = report_of(pending_record("notes", "0002_a", ["notes.0001_initial"]), pending_record("notes", "0003_b", ["notes.0002_a"])).stages
+    assert found == safety.Stages(before=("notes.0002_a", "notes.0003_b"))
+
+
+def test_post_deploy_migrations_run_after_and_the_others_up_to_their_last_before_it():
+    found = report_of(
+        pending_record("notes", "0002_a", ["notes.0001_initial"]),
+        pending_record("shop", "0001_initial", ["notes.0002_a"]),
+        pending_record("notes", "0003_drop", ["notes.0002_a"], mark="post-deploy", operation="RemoveField"),
+        pending_record("shop", "0002_b", ["shop.0001_initial"]),
+    )
+    assert found.stages == safety.Stages(
+        before=("notes.0002_a", "shop.0001_initial", "shop.0002_b"),
+        after=("notes.0003_drop",),
+        targets=(("shop", "0002_b"),),  # notes.0002_a comes with shop's first migration
+    )
+    assert safety.refused(found) == []  # the drop runs once no old code reads the column
+    assert found.summary() == "1 migration(s) after the rollout"
+    assert safety.marks(found, "notes.0003_drop", "RemoveField in 0003_drop") == ' [after the deploy: composeship = "post-deploy"]'
+
+
+def test_an_unmarked_migration_that_depends_on_a_post_deploy_one_is_refused():
+    found = report_of(
+        pending_record("notes", "0002_drop", ["notes.0001_initial"], mark="post-deploy", operation="RemoveField"),
+        pending_record("notes", "0003_c", ["notes.0002_drop"]),
+    )
+    assert found.stages.after == ("notes.0002_drop", "notes.0003_c")
+    assert found.stages.stranded == {"notes.0003_c": "notes.0002_drop"}
+    assert found.stages.targets == ()
+    (stopped,) = safety.refused(found)
+    what, todo = safety.refusal([stopped], found)
+    assert what.startswith("notes.0003_c: dependency (depends on notes.0002_drop) is unsafe while the old code serves: it depends on notes.0002_drop, which is marked to run after the deploy")
+    assert todo == 'mark notes.0003_c post-deploy too (composeship = "post-deploy") if the new release does not need it, or release notes.0002_drop in a later deploy'
