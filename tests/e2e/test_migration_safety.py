@@ -193,21 +193,27 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
     assert entry["backup"]  # the backup before the deploy covers the drop
 
     # A post-deploy migration that fails leaves the new release serving, and says so;
-    # the next deploy applies it.
-    project.origin.commit("3.0.0", {"VERSION": "3.0.0\n", "notes/migrations/0003_after.py": after_migration("SELECT 1/0")})
+    # the next deploy applies it. The migration before it runs before the rollout.
+    project.origin.commit("3.0.0", {"VERSION": "3.0.0\n", "notes/migrations/0003_note_summary.py": ADD_SUMMARY_0003, "notes/migrations/0004_after.py": after_migration("SELECT 1/0")})
     failing = project.fab("deploy")
-    line = assert_one_error_line(failing, "the migrations to run after the deploy failed on sandbox", "serves on sandbox", "not applied: notes.0003_after", alone=False)
+    line = assert_one_error_line(failing, "the migrations to run after the deploy failed on sandbox", "serves on sandbox", "not applied: notes.0004_after", alone=False)
     assert "the next deploy applies what is left" in line
+    assert "python manage.py migrate notes 0003_note_summary --noinput" in failing.stdout
     assert project.page("/version/") == (200, "3.0.0")
-    assert "notes.0003_after" not in stack.applied_migrations()
+    assert "notes.0003_note_summary" in stack.applied_migrations() and "notes.0004_after" not in stack.applied_migrations()
     entry = project.releases()[-1]
-    assert (entry["result"], entry["revision"], entry["post_deploy"]) == ("serving; post-deploy migrations failed", project.origin.revisions[-1], [])
+    assert (entry["result"], entry["revision"], entry["migrations"], entry["post_deploy"]) == (
+        "serving; post-deploy migrations failed",
+        project.origin.revisions[-1],
+        ["notes.0003_note_summary"],
+        [],
+    )
     assert not project.locked()
-    project.origin.commit("3.0.1", {"VERSION": "3.0.1\n", "notes/migrations/0003_after.py": after_migration("SELECT 1")})
+    project.origin.commit("3.0.1", {"VERSION": "3.0.1\n", "notes/migrations/0004_after.py": after_migration("SELECT 1")})
     fixed = deploy_ok(project)
-    assert "==> post-migrate [sandbox]" in fixed.stdout
-    assert "notes.0003_after" in stack.applied_migrations()
-    assert project.releases()[-1]["post_deploy"] == ["notes.0003_after"]
+    assert "--- migrate [sandbox] skipped: every pending migration runs after the rollout: notes.0004_after" in fixed.stdout
+    assert "notes.0004_after" in stack.applied_migrations()
+    assert project.releases()[-1]["post_deploy"] == ["notes.0004_after"]
 
 
 POST_DEPLOY = """
@@ -223,10 +229,25 @@ class Migration(migrations.Migration):
     composeship = "post-deploy"
 
     dependencies = [
-        ("notes", "0002_remove_note_title"),
+        ("notes", "0003_note_summary"),
     ]
 
     operations = [
         migrations.RunSQL({sql!r}, migrations.RunSQL.noop),
+    ]
+"""
+
+
+ADD_SUMMARY_0003 = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "0002_remove_note_title"),
+    ]
+
+    operations = [
+        migrations.AddField(model_name="note", name="summary", field=models.TextField(null=True)),
     ]
 """
