@@ -21,15 +21,15 @@ def setup(t: Target) -> list[Missing]:
             step.status, missing = MISSING, missing + tools.missing
 
     with t.step("checkout") as step:
-        step.note, lacking = prepare_checkout(t, tools, t.settings.ref)
-        if lacking:
-            step.status, missing = MISSING, missing + lacking
-    cloned = tools.checkout or (not lacking and bool(t.settings.repo_url) and tools.git)
+        checkout = prepare_checkout(t, tools, t.settings.ref)
+        step.note = checkout.note
+        if checkout.missing:
+            step.status, missing = MISSING, missing + checkout.missing
 
-    if not cloned:
-        t.skip("needs", "no checkout to read the compose file from")
-    elif t.dry_run and not tools.checkout:
+    if checkout.printed:
         t.skip("needs", "read from the checkout once it is cloned (a dry run does not clone)")
+    elif not checkout.readable:
+        t.skip("needs", "no checkout to read the compose file from")
     else:
         with t.step("needs") as step:
             needs = read_needs(t)
@@ -46,5 +46,5 @@ def setup(t: Target) -> list[Missing]:
         for item in missing:
             t.report.say(f"  - {item}")
         raise HostError(f"{t.name} is not ready for a deploy: {len(missing)} thing(s) missing, listed above", f"add them, then run `fab -H {t.name} setup` again")
-    t.report.say(f"{t.name} is ready: deploy with `fab -H {t.name} deploy`" + (" (dry run: nothing was cloned)" if t.dry_run and not tools.checkout else ""))
+    t.report.say(f"{t.name} is ready: deploy with `fab -H {t.name} deploy`" + (" (dry run: nothing was cloned)" if checkout.printed else ""))
     return missing

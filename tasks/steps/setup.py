@@ -93,20 +93,34 @@ def check_tools(t: Target) -> Tools:
     return tools
 
 
-def prepare_checkout(t: Target, tools: Tools, ref: str) -> tuple[str, list[Missing]]:
+@dataclass(frozen=True)
+class Checkout:
+    """What the checkout step did: `readable` when there is a checkout to read the
+    compose file from; `printed` when a dry run printed the clone instead."""
+
+    note: str
+    missing: list[Missing] = field(default_factory=list)
+    readable: bool = False
+    printed: bool = False
+
+
+def prepare_checkout(t: Target, tools: Tools, ref: str) -> Checkout:
     """Create DEPLOY_PATH and clone DEPLOY_REPO_URL into it at `ref`, unless there is a
-    checkout already (left exactly as it is). Returns a note and what is missing."""
+    checkout already (left exactly as it is)."""
     if tools.checkout:
-        return f"checkout at {(tools.revision or 'no commit')[:12]}, left as it is", []
+        return Checkout(f"checkout at {(tools.revision or 'no commit')[:12]}, left as it is", readable=True)
     if not t.settings.repo_url:
-        return "no checkout", [
-            Missing(
-                f"{t.path} on {t.name} is not a git checkout, and DEPLOY_REPO_URL is not set",
-                "set DEPLOY_REPO_URL (the URL the server clones from) and run setup again, or clone your project there by hand",
-            )
-        ]
+        return Checkout(
+            "no checkout",
+            [
+                Missing(
+                    f"{t.path} on {t.name} is not a git checkout, and DEPLOY_REPO_URL is not set",
+                    "set DEPLOY_REPO_URL (the URL the server clones from) and run setup again, or clone your project there by hand",
+                )
+            ],
+        )
     if not tools.git:
-        return "no checkout: git is missing", []
+        return Checkout("no checkout: git is missing")
     if tools.path_exists and not tools.path_empty:
         # Files put there by hand (.env, .envs/) stay: the clone goes around them.
         note = f"cloned into {t.path}, beside the files already there"
@@ -114,19 +128,24 @@ def prepare_checkout(t: Target, tools: Tools, ref: str) -> tuple[str, list[Missi
         note = f"cloned into {t.path}"
     made = t.run(host.make_dir(t.path), cwd=None, stream=False, check=False)
     if not made.ok:
-        return "not cloned", [
-            Missing(
-                f"cannot create {t.path} on {t.name} as {tools.user}: {made.stderr.strip() or made.stdout.strip()}",
-                f"create it as root and hand it over: `sudo install -d -o {tools.user} {t.path}`, then run setup again",
-            )
-        ]
+        return Checkout(
+            "not cloned",
+            [
+                Missing(
+                    f"cannot create {t.path} on {t.name} as {tools.user}: {made.stderr.strip() or made.stdout.strip()}",
+                    f"create it as root and hand it over: `sudo install -d -o {tools.user} {t.path}`, then run setup again",
+                )
+            ],
+        )
     try:
         source.init_checkout(t)
         revision = source.fetch(t, ref, checkout_exists=False)
         source.checkout(t, revision, ref)
     except DeployError as problem:
-        return "not cloned", [Missing(problem.what, problem.todo or "fix it and run setup again")]
-    return f"{note} at {ref} ({(revision or ref)[:12]})", []
+        return Checkout("not cloned", [Missing(problem.what, problem.todo or "fix it and run setup again")])
+    if made.printed:
+        return Checkout(f"would clone into {t.path} at {ref}", printed=True)
+    return Checkout(f"{note} at {ref} ({(revision or ref)[:12]})", readable=True)
 
 
 @dataclass(frozen=True)
