@@ -309,11 +309,12 @@ def refused(report: Report, allow_unsafe: bool = False) -> list[Finding]:
     migrations stranded behind a post-deploy one."""
     if allow_unsafe:
         return []
+    after = report.stages.after
     stopped = []
     for finding in report.of(UNSAFE):
-        ack = report.acknowledgement(finding.migration)
-        acknowledged = ack.acknowledged if ack else None
-        if finding.operation == "dependency" or acknowledged is None:
+        if finding.operation == "dependency":
+            stopped.append(finding)
+        elif finding.migration not in after and (report.acknowledgement(finding.migration) or PendingMigration(finding.migration)).acknowledged is None:
             stopped.append(finding)
     return stopped
 

@@ -1,7 +1,9 @@
 """`inv local.*` against a copy of the example project on the real engine: the
 migrations land in the real Postgres, the files in the project folder."""
 
+import shutil
 import time
+from pathlib import Path
 
 from .helpers import add_field, assert_one_error_line, clean_environ, http_get, tool
 
@@ -133,3 +135,52 @@ def test_check_migrations_refuses_a_column_drop_and_passes_it_marked_post_deploy
     assert '    - Remove field title from note [after the deploy: composeship = "post-deploy"]' in passed.stdout
     assert "notes.0002_remove_note_title" not in local_stack.applied_migrations()
     assert local_stack.sql("select count(*) from information_schema.columns where table_name = 'notes_note' and column_name = 'title'") == ["1"]
+
+
+RULES = Path(__file__).parent / "migration_rules"
+
+
+def plan_of(stdout: str) -> dict[str, list[str]]:
+    """migration name -> its operation lines, from the plan the check prints."""
+    found, current = {}, None
+    for line in stdout.splitlines():
+        if line.startswith("  ") and not line.startswith("    ") and line.strip()[:4].isdigit():
+            current = found.setdefault(line.strip(), [])
+        elif line.startswith("    - ") and current is not None:
+            current.append(line[6:])
+    return found
+
+
+def test_check_migrations_classifies_each_rule_on_real_postgres(local_stack):
+    """One migration per rule (tests/e2e/migration_rules), loaded by the Django of the
+    example's image against its PostgreSQL."""
+    env = env_for(local_stack)
+    migrated = tool("inv", "local.migrate", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    for migration in RULES.glob("0*.py"):
+        shutil.copy(migration, local_stack.folder / "notes/migrations" / migration.name)
+
+    checked = tool("inv", "local.check-migrations", env=env)
+    line = assert_one_error_line(checked, alone=False)
+    plan = plan_of(checked.stdout)
+    unsafe, slow = "[unsafe while the old code serves: ", "[slow or locking on an existing table: "
+    assert plan == {
+        "0002_note_body": ["Add field body to note " + unsafe + "it adds a NOT NULL column without a database default: the running release's INSERTs leave it out and fail]"],
+        "0003_note_summary": ["Add field summary to note"],
+        "0004_note_title_index": ["Create index note_title_idx on field(s) title of model note " + slow + "it builds the index without CONCURRENTLY: writes to the table wait until it is built]"],
+        "0005_widen_title": ["Alter field title on note"],
+        "0006_fill": ["Raw Python operation [runs code]"],
+        "0007_summary_not_null": ["Alter field summary on note " + unsafe + "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock]"],
+        "0008_title_check": ["Create constraint note_title_not_empty on model note " + unsafe + "a CheckConstraint that the running release may violate, validated on the whole table under a lock]"],
+        "0009_tag": ["Create model Tag"],
+        "0010_tag_colour": ["Add field colour to tag"],
+        "0011_rename_summary": ["Rename field summary on note to abstract " + unsafe + "the running release reads and writes the column by its old name]"],
+        "0012_forget_body": ["Custom state/database change combination"],
+        "0013_drop_created": ['Remove field created from note [after the deploy: composeship = "post-deploy"]'],
+        "0014_title_narrow": ["Alter field title on note [after the deploy: it depends on notes.0013_drop_created]"],
+        "0015_drop_tag": ["Delete model Tag [after the deploy: it depends on notes.0014_title_narrow]"],
+    }
+    refused = sorted({part.split(":")[0] for part in line.removeprefix("error: ").split(" — ")[0].split("; ")})
+    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0014_title_narrow", "notes.0015_drop_tag"], line
+    assert "notes.0014_title_narrow: dependency (depends on notes.0013_drop_created)" in line
+    assert local_stack.applied_migrations() >= {"notes.0001_initial"} and "notes.0002_note_body" not in local_stack.applied_migrations()

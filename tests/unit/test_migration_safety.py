@@ -1,5 +1,6 @@
 """The verdicts on pending migrations, from the check script's report as recorded in
-the example's image (Django 3.2, PostgreSQL) with one migration per rule."""
+the example's image (Django 3.2, PostgreSQL) with one migration per rule: those of
+tests/e2e/migration_rules, which test_local.py checks live the same way."""
 
 import json
 from pathlib import Path
@@ -44,8 +45,10 @@ def test_each_operation_is_classified(report):
         "0011_rename_summary": ["unsafe"],  # acknowledged below
         "0012_forget_body": ["safe"],  # state only
         "0013_drop_created": ["unsafe"],  # marked post-deploy
-        "0014_title_narrow": ["unsafe", "unsafe"],  # varchar(300) -> varchar(100), and unique
-        "0015_drop_tag": ["safe"],  # a table this release creates
+        # varchar(300) -> varchar(100), and unique; and it depends on 0013, which runs after
+        # the deploy (so does 0015): stranded.
+        "0014_title_narrow": ["unsafe", "unsafe", "unsafe"],
+        "0015_drop_tag": ["safe", "unsafe"],  # a table this release creates
     }
 
 
@@ -53,7 +56,11 @@ def test_acknowledged_and_post_deploy_migrations_pass(report):
     assert report.acknowledgement("notes.0011_rename_summary").acknowledged == safety.ACKNOWLEDGED
     assert report.acknowledgement("notes.0013_drop_created").acknowledged == safety.POST_DEPLOY
     refused = sorted({f.migration for f in safety.refused(report)})
-    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0014_title_narrow"]
+    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0014_title_narrow", "notes.0015_drop_tag"]
+    # After the deploy, 0014's own operations no longer meet old code: only its stranding stops it.
+    assert [f.operation for f in safety.refused(report) if f.migration == "notes.0014_title_narrow"] == ["dependency"]
+    assert report.stages.after == ("notes.0013_drop_created", "notes.0014_title_narrow", "notes.0015_drop_tag")
+    assert report.stages.targets == (("notes", "0012_forget_body"),)
     assert safety.refused(report, allow_unsafe=True) == []
 
 
@@ -93,14 +100,14 @@ def test_type_changes(old, new, change):
 
 def test_a_refusal_names_migration_operation_why_and_the_safe_way():
     report = safety.parse_report(RECORDED)
-    drop = [f for f in safety.refused(report) if f.migration == "notes.0014_title_narrow"]
-    what, todo = safety.refusal(drop[:1], report)
+    drop = [f for f in safety.refused(report) if f.migration == "notes.0007_summary_not_null"]
+    what, todo = safety.refusal(drop, report)
     assert what == (
-        "notes.0014_title_narrow: AlterField (Alter field title on note) is unsafe while the old code serves: "
-        "it changes the column's type from varchar(300) to varchar(100), which the running release does not expect and which rewrites the table; "
+        "notes.0007_summary_not_null: AlterField (Alter field summary on note) is unsafe while the old code serves: "
+        "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock; "
         "nothing was migrated or restarted: the old release keeps serving"
     )
-    assert todo.startswith("add a column of the new type, write both, backfill, switch reads, then drop the old one in a later release")
+    assert todo.startswith("add it nullable (or with db_default=, Django 5+), backfill, then make it NOT NULL in a later release")
     assert 'mark the migration to run after the rollout (composeship = "post-deploy"' in todo
     assert 'composeship = "safe"' in todo and "--allow-unsafe-migrations" in todo
 
