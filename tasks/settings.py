@@ -228,7 +228,7 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "DEPLOY_ROLLOUT_SETTLE",
-        "Seconds the old containers keep serving after the new ones answer, so that the proxy learns of the new ones first (nginx: at least its resolver's `valid=`).",
+        "Seconds from the new containers' start (or from the drain) until the old ones are stopped, so that the proxy learns of the new ones first (nginx: at least its resolver's `valid=`).",
         _seconds,
         2.0,
         2.0,

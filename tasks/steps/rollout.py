@@ -6,6 +6,7 @@ instead, and the plan says why and what would avoid the outage."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -51,6 +52,7 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
     counts = {service: len(running[service]) + configs[service].replicas for service in services}
     old = {service: [c.id for c in running[service]] for service in services}
     t.run(commands.scale_up(t.project, counts), stream=False, label=f"docker compose up --scale {' '.join(f'{s}={n}' for s, n in counts.items())}")
+    started = time.monotonic()
     waits = [(service, old[service], configs[service].healthcheck) for service in services]
     timeout = t.settings.healthcheck_timeout
     try:
@@ -72,9 +74,19 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
         stops.setdefault(configs[service].stop_grace, []).extend(old[service])
     t.drill("rollout")
     settings = t.settings
-    retire = commands.retire(stops, settings.rollout_settle, settings.rollout_drain_command or "", new, timeout)
+    retire = commands.retire(stops, _settle_left(settings.rollout_settle, started, bool(settings.rollout_drain_command)), settings.rollout_drain_command or "", new, timeout)
     t.run(retire, cwd=None, stream=False, label=f"stop the old {', '.join(services)} container(s)")
     return new
+
+
+def _settle_left(settle: float, started: float, drains: bool) -> float:
+    """What is left of the settle time. A proxy that finds containers by DNS (nginx,
+    Caddy) learns of the new ones from the moment they run, not once they answer, so
+    the time spent waiting for them counts. After a drain (a proxy that routes by
+    Docker health) it starts afresh."""
+    if drains:
+        return settle
+    return round(max(0.0, settle - (time.monotonic() - started)), 1)
 
 
 def _remove_new(t: Target, project_name: str, services: Sequence[str], old: dict[str, list[str]]) -> None:
