@@ -290,11 +290,13 @@ BATCH_MARK = "@@composeship-batch@@"
 
 
 def batch_script(commands: Sequence[str]) -> str:
-    """One sh script that runs each (rendered) read-only command, keeping apart its exit
-    code, stdout and stderr, so that several probes cost one round trip."""
+    """One sh script that runs the (rendered) read-only commands, all at once since none
+    changes what another reads, keeping apart each one's exit code, stdout and stderr:
+    several probes cost one round trip and the time of the slowest."""
     lines = ["t=$(mktemp -d) || exit 1"]
     for index, command in enumerate(commands):
-        lines.append(f'( {command} ) >"$t/{index}.out" 2>"$t/{index}.err"; echo $? >"$t/{index}.rc"')
+        lines.append(f'{{ ( {command} ) >"$t/{index}.out" 2>"$t/{index}.err" </dev/null; echo $? >"$t/{index}.rc"; }} &')
+    lines.append("wait")
     numbers = " ".join(str(index) for index in range(len(commands)))
     # A newline before each mark: output without a final newline stays apart from it.
     lines.append(f'for i in {numbers}; do printf "\\n{BATCH_MARK} %s\\n" "$(cat "$t/$i.rc")"; cat "$t/$i.out"; printf "\\n{BATCH_MARK}\\n"; cat "$t/$i.err"; done')

@@ -29,7 +29,7 @@ class RecordedHost:
             return self.answer(command)
         parts = []
         for line in shlex.split(command)[2].splitlines():
-            found = re.match(r"\( (.*) \) >\"\$t/\d+\.out\"", line)
+            found = re.match(r"\{ \( (.*) \) >\"\$t/\d+\.out\"", line)
             if found:
                 result = self.answer(found[1])
                 parts.append(f"\n{BATCH_MARK} {result.exited}\n{result.stdout}\n{BATCH_MARK}\n{result.stderr}")

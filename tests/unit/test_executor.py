@@ -84,3 +84,13 @@ def test_probe_batch_runs_one_command_on_the_host():
     results = executor.probe_batch([(["echo", "a b"], None), (["pwd"], "/tmp")])
     assert [r.stdout for r in results] == ["a b\n", "/tmp\n"]
     assert executor.commands_run == 1 and out.getvalue() == ""
+
+
+def test_a_batch_runs_its_probes_at_once(tmp_path):
+    from tasks.executor import batch_script, parse_batch
+
+    # The first waits for what the second does: run one after the other, it never ends.
+    flag = tmp_path / "flag"
+    commands = [f"until [ -e {flag} ]; do sleep 0.01; done; echo seen", f"touch {flag}"]
+    out = subprocess.run(["sh", "-c", batch_script(commands)], capture_output=True, text=True, check=True, timeout=20).stdout
+    assert [(r.stdout, r.exited) for r in parse_batch(out, commands)] == [("seen\n", 0), ("", 0)]
