@@ -18,7 +18,7 @@ from .common import Cleanup, HostRun, begin, failed, finish, new_release, print_
 
 def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool) -> list[tuple[str, str]]:
     return [
-        ("plan", f"migrations applied after {short(target)}: named" + (", reversed if all are reversible" if with_migrations else ", left applied")),
+        ("plan", f"migrations applied after {short(target)}, when git shows migration files it lacks: named" + (", reversed if all are reversible" if with_migrations else ", left applied")),
         *([("backup", "--no-backup: none" if no_backup else "required before reversing: no backup, no reversal")] if with_migrations else []),
         ("switch", f"image tags and checkout to {short(target)} (no build)"),
         ("restart", "in order: " + ", ".join(t.settings.restart_order) + ", then the other services (each only if changed); then checked"),
@@ -98,12 +98,18 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
     t.report.say(f"{t.name}: from {view.serving.describe()} back to {short(target)} (deployed {chosen.started} by {chosen.user})")
     print_plan(t, f"rollback to {short(target)}", rollback_plan(t, target, with_migrations, no_backup))
     with t.step("plan") as step:
-        known = database.plan(t) or []
         current_files = t.run(git.files_at(current or "HEAD"), probe=True, stream=False).stdout.split()
         target_files = t.run(git.files_at(target), probe=True, stream=False).stdout.split()
-        undo, app_targets = migration_facts.undo_targets(known, current_files, target_files)
+        if migration_facts.files_to_labels(current_files) <= migration_facts.files_to_labels(target_files):
+            # Only a migration file that the target lacks can need reversing: git alone
+            # shows there is none, without a one-off container.
+            undo, app_targets = [], {}
+            step.note = f"no migration file was added after {short(target)}: nothing to reverse"
+        else:
+            known = database.plan(t) or []
+            undo, app_targets = migration_facts.undo_targets(known, current_files, target_files)
+            step.note = f"{len(undo)} applied after {short(target)}" + (f": {migration_facts.summarize([m.label for m in undo])}" if undo else "")
         labels = [m.label for m in undo]
-        step.note = f"{len(undo)} applied after {short(target)}" + (f": {migration_facts.summarize(labels)}" if undo else "")
     if undo and not with_migrations:
         t.skip("unmigrate", f"left applied: {', '.join(labels)} (pass --migrations to reverse them)")
     elif undo:

@@ -87,6 +87,8 @@ def test_code_only_release_rollback_releases_and_status(remote_project):
     rolled = project.fab("rollback")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert project.page("/version/") == (200, "1.0.0")
+    # No migration file differs: git shows it, no one-off container is started for it.
+    assert f"(no migration file was added after {v1[:12]}: nothing to reverse)" in rolled.stdout
 
     table = project.fab("releases")
     assert table.returncode == 0
