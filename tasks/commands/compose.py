@@ -36,12 +36,15 @@ def makemigrations(project: ComposeProject, app: str | None = None, check: bool 
     return manage(project, "makemigrations", *([app] if app else []), *(["--check", "--dry-run"] if check else []))
 
 
+def _lock_timeout_environment(lock_timeout: str | None) -> list[str]:
+    return ["-e", f"PGOPTIONS=-c lock_timeout={lock_timeout}"] if lock_timeout else []
+
+
 def migrate(project: ComposeProject, app: str | None = None, target: str | None = None, noinput: bool = False, lock_timeout: str | None = None) -> list[str]:
     """`lock_timeout` reaches PostgreSQL through libpq's PGOPTIONS, which psycopg reads
     when it connects: the migration's session fails instead of waiting longer for a lock."""
     args = [arg for arg in (app, target) if arg]
-    environment = ["-e", f"PGOPTIONS=-c lock_timeout={lock_timeout}"] if lock_timeout else []
-    return compose(project, "run", *environment, "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
+    return compose(project, "run", *_lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
 
 
 def migrate_to(project: ComposeProject, targets: Sequence[tuple[str, str]], lock_timeout: str | None = None) -> list[str]:
@@ -52,8 +55,7 @@ def migrate_to(project: ComposeProject, targets: Sequence[tuple[str, str]], lock
         return migrate(project, *targets[0], noinput=True, lock_timeout=lock_timeout)
     calls = "".join(f"call_command('migrate', {app!r}, {name!r}, interactive=False)\n" for app, name in targets)
     script = "from django.core.management import call_command\n" + calls
-    environment = ["-e", f"PGOPTIONS=-c lock_timeout={lock_timeout}"] if lock_timeout else []
-    return compose(project, "run", *environment, "--rm", project.django_service, "python", "manage.py", "shell", "-c", script)
+    return compose(project, "run", *_lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "shell", "-c", script)
 
 
 def showmigrations(project: ComposeProject, plan: bool = False) -> list[str]:

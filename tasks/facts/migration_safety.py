@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .migrations import Migration, format_plan
@@ -114,7 +115,7 @@ class Report:
     pending: list[PendingMigration] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
-    @property
+    @cached_property
     def stages(self) -> Stages:
         return stages(self.pending)
 
@@ -289,7 +290,8 @@ def parse_report(stdout: str) -> Report:
                     findings.append(Finding(label, op.get("operation", ""), op.get("description", ""), verdict, why, safe_way))
     if not plan:
         raise ValueError("no migration report in the output")
-    for label, needs in stages(pending).stranded.items():
+    report = Report(plan, pending, findings)
+    for label, needs in report.stages.stranded.items():
         findings.append(
             Finding(
                 label,
@@ -300,7 +302,7 @@ def parse_report(stdout: str) -> Report:
                 f'mark {label} post-deploy too (composeship = "post-deploy") if the new release does not need it, or release {needs} in a later deploy',
             )
         )
-    return Report(plan, pending, findings)
+    return report
 
 
 def refused(report: Report, allow_unsafe: bool = False) -> list[Finding]:
