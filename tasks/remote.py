@@ -92,7 +92,7 @@ def setup(c, dry_run=False):
 @task(
     help={
         "ref": "Branch, tag or commit to deploy (default: DEPLOY_REF, else main).",
-        "plan": "Build, then show the pending migrations per app (irreversible, code-running, and unsafe or slow while the old code serves marked) and stop; the hosts are put back as they were.",
+        "plan": "Build, then show the pending migrations per app, marked: irreversible, code-running, unsafe or slow while the old code serves, run after the deploy; then stop, hosts put back.",
         "allow_edited_migrations": "Deploy even when a migration that is already applied was edited (normally refused).",
         "allow_unsafe_migrations": "Migrate even when a pending operation is unsafe while the old code serves (a column dropped or renamed, NOT NULL added...; normally refused).",
         "verbose": "Also print how many SSH connections and commands each host took.",
@@ -101,7 +101,7 @@ def setup(c, dry_run=False):
 )
 @handle_errors
 def deploy(c, ref=None, plan=False, allow_edited_migrations=False, allow_unsafe_migrations=False, verbose=False, dry_run=False):
-    """Deploy: fetch the ref, rebuild the django image, migrate in a one-off container, restart in order, health gate."""
+    """Deploy: fetch the ref, rebuild the django image, migrate in a one-off container, roll out in order, health gate, then the migrations marked to run after the deploy."""
     chosen = ref_option("--ref", ref)
     targets = open_targets(c, "deploy", dry_run)
     target_ref = chosen or targets[0].settings.ref
