@@ -1,9 +1,12 @@
 """`fab -H web1,web2 deploy` is one deploy: build on both, the lock on both, migrations
 once on the primary before any restart, then one host at a time behind the health gate.
 The sandbox hosts share the Docker Engine but not their Postgres: that web2's database
-never sees the migration proves it ran once, on the primary."""
+never sees the migration proves it ran once, on the primary. Real hosts have an engine
+each; here web2's images get names of their own, or the two concurrent builds would
+point one image name at either host's build."""
 
 import json
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -19,10 +22,14 @@ class Fleet:
         self.project = make_remote_project(web1, tmp_path)
         user = web1["user"]
         ident = uuid.uuid4().hex[:8]
+        self.image_prefix = f"csr{ident}"
+        compose_file = self.project.origin.work / "docker-compose.production.yml"
+        named = re.sub(r"image: example_production_", "image: ${FLEET_IMAGE_PREFIX:-example}_production_", compose_file.read_text())
+        self.project.origin.commit("image names per host", {"docker-compose.production.yml": named})
         self.path2 = Path(web2["home"]) / "apps" / f"example-{ident}"
         self.path2.mkdir(parents=True)
         self.port2 = free_port()
-        (self.path2 / ".env").write_text(f"DJANGO_PUBLISHED_PORT={self.port2}\n")
+        (self.path2 / ".env").write_text(f"DJANGO_PUBLISHED_PORT={self.port2}\nFLEET_IMAGE_PREFIX={self.image_prefix}\n")
         subprocess.run(["chown", "-R", f"{user}:", str(self.path2)], check=True)
         self.stack2 = Stack(self.path2, f"csr{ident}", "docker-compose.production.yml")
         config = self.project.config_dir
@@ -40,6 +47,9 @@ class Fleet:
 
     def destroy(self):
         self.stack2.destroy()
+        listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", f"{self.image_prefix}_production_*"], capture_output=True, text=True)
+        if listed.stdout.split():
+            subprocess.run(["docker", "rmi", "--no-prune", *listed.stdout.split()], capture_output=True)
         subprocess.run(["rm", "-rf", str(self.path2)])
         destroy_remote_project(self.project)
 
