@@ -60,6 +60,8 @@ class Release:
     seconds: float = 0.0
     # The step the run was in when it stopped (empty when it finished).
     step: str = ""
+    # The fingerprint of the compose configuration the run brought the services to.
+    config: str = ""
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -82,6 +83,9 @@ class ServiceConfig:
 class ComposeConfig:
     project_name: str
     services: dict[str, ServiceConfig]
+    # A digest of the whole resolved configuration (env files and `.env` included): equal
+    # digests, equal configuration, so a redeploy can tell that nothing was edited.
+    fingerprint: str = ""
 
     def sharing_build_with(self, service: str) -> list[str]:
         """The service and every other one built from the same context and Dockerfile
@@ -114,7 +118,11 @@ def parse_config(stdout: str) -> ComposeConfig:
             stop_grace=duration_seconds(body.get("stop_grace_period"), default=10),
             replicas=_replicas(body),
         )
-    return ComposeConfig(project_name, services)
+    return ComposeConfig(project_name, services, fingerprint(document))
+
+
+def fingerprint(document: dict) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _replicas(body: dict) -> int:

@@ -60,7 +60,6 @@ class HostRun:
     target_ids: dict[str, str | None] = field(default_factory=dict)
     checked_out: bool = False
     tags_moved: bool = False
-    restarted: list[str] = field(default_factory=list)
     locked: bool = False
     began: float = field(default_factory=time.monotonic)
 
@@ -182,9 +181,7 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
             step.note = f"image tags and checkout back at {view.serving.describe()}"
         group = run.group or view.group
         now = dataclasses.replace(view.observed, containers=tuple(services.current_containers(t)))
-        chosen, _ = services.to_restart(t, now, group, dict(view.serving.images), same_revision=False)
-        services.restart(t, group, chosen, now.containers)
-        services.verify(t, group, chosen, dict(view.serving.images))
+        services.bring_to_release(t, now, group, dict(view.serving.images), unchanged=False)
         health.gate(t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         release.result = Outcome.NEEDS_ATTENTION

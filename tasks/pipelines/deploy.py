@@ -151,6 +151,7 @@ def _fetch_and_build(run: HostRun, ref: str) -> None:
             step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
     with t.step("build") as step:
         run.group = images.build_group(t, code_arrived=code_arrived)
+        run.release.config = run.group.fingerprint
         found = images.release_images(t, run.group, run.revision) if run.revision else None
         if found is not None and found.complete:
             moving = found.to_move()
@@ -285,15 +286,13 @@ def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], after: tuple[str,
 
 
 def _restart(run: HostRun) -> None:
+    """A redeploy of what serves restarts nothing unless a container is down or the
+    configuration (env files, `.env`) was edited since that release was deployed."""
     t = run.t
-    same = run.revision is not None and run.revision == run.previous
-    chosen, why = services.to_restart(t, run.view.observed, run.group, run.target_ids, same)
-    if not chosen:
+    unchanged = run.revision is not None and run.revision == run.previous and releases.served_config(run.entries, run.previous) == run.group.fingerprint != ""
+    restarted, why = services.bring_to_release(t, run.view.observed, run.group, run.target_ids, unchanged)
+    if not restarted:
         t.skip("restart", why)
-        return
-    run.restarted = chosen
-    services.restart(t, run.group, chosen, run.view.observed.containers)
-    services.verify(t, run.group, chosen, run.target_ids)
 
 
 def _show_plan(t: Target) -> None:

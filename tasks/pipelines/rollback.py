@@ -120,12 +120,8 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
         run.checked_out = True
         t.run(git.checkout(target), stream=False)
         step.note = f"{view.serving.describe()} -> {short(target)}"
-    chosen_services, why = services.to_restart(t, view.observed, group, dict(found.proven), same_revision=False)
-    if chosen_services:
-        run.restarted = chosen_services
-        services.restart(t, group, chosen_services, view.observed.containers)
-        services.verify(t, group, chosen_services, dict(found.proven))
-    else:
+    restarted, why = services.bring_to_release(t, view.observed, group, dict(found.proven), unchanged=False)
+    if not restarted:
         t.skip("restart", why)
     health.gate(t)
 

@@ -26,6 +26,8 @@ class BuildGroup:
     project_name: str
     image_of: dict[str, str]
     configs: dict[str, ServiceConfig] = field(default_factory=dict)
+    # Of the compose configuration (see ComposeConfig.fingerprint).
+    fingerprint: str = ""
 
     @property
     def other_builds(self) -> list[str]:
@@ -47,7 +49,7 @@ def group_of(config: ComposeConfig, django: str, compose_file: str) -> BuildGrou
             "composeship builds the django image on the server from your code: give the service a `build:`",
         )
     image_of = {name: config.services[name].image for name in services}
-    return BuildGroup(services, sorted(set(image_of.values())), list(config.services), config.project_name, image_of, dict(config.services))
+    return BuildGroup(services, sorted(set(image_of.values())), list(config.services), config.project_name, image_of, dict(config.services), config.fingerprint)
 
 
 def build_group(t: Target, *, code_arrived: bool = True) -> BuildGroup:

@@ -54,6 +54,13 @@ def deployed_ok(entries: list[Release], revision: str | None) -> bool:
     return bool(revision) and newest is not None and newest.result is Outcome.OK
 
 
+def served_config(entries: list[Release], revision: str | None) -> str:
+    """The compose configuration's fingerprint that the newest run serving `revision`
+    left its services on ("" when unknown: an older log, or never served)."""
+    newest = next((entry for entry in reversed(entries) if entry.served and entry.revision == revision), None)
+    return newest.config if newest and revision else ""
+
+
 def keep_revisions(entries: list[Release], current: str | None, keep: int) -> set[str]:
     """Revisions whose images must stay: the current one and the newest `keep` releases."""
     kept = {entry.revision for entry in releases_served(entries)[:keep]}

@@ -48,27 +48,45 @@ def not_ready(observed: Observed, services: Sequence[str]) -> list[str]:
     return found
 
 
-def to_restart(t: Target, observed: Observed, group: BuildGroup, target_ids: dict[str, str | None], same_revision: bool) -> tuple[list[str], str]:
-    """(services to restart in order, why none when empty). A redeploy of what runs,
-    with every container up, touches nothing; otherwise Compose says which services it
-    would change (`up --dry-run`: a new image or configuration), and any service of the
-    group not on the release's image, or not running, is added."""
-    stale = stale_services(observed, group, target_ids)
-    down = not_ready(observed, group.all_services)
-    if same_revision and not stale and not down:
-        return [], "same revision and images as running"
+def first_wave(observed: Observed, group: BuildGroup, target_ids: dict[str, str | None]) -> list[str]:
+    """What is known to need the release without asking Compose: the build group's
+    services not on the release's image, and every service not running and ready."""
+    return sorted(set(stale_services(observed, group, target_ids)) | set(not_ready(observed, group.all_services)))
+
+
+def changed_by_compose(t: Target, group: BuildGroup, known: Sequence[str]) -> list[str]:
+    """What Compose would still change (`up --dry-run`: another image or configuration),
+    besides `known`. Asked after the first wave, whose services then run: Compose's
+    dry run gives up on stopped dependencies (after an engine restart, say)."""
     result = t.run(compose.up_dry_run(t.project), probe=True, stream=False, check=False)
-    if result.ok:
-        changed = compose_facts.parse_up_dry_run(result.stdout + result.stderr, group.project_name, group.all_services)
-    elif stale or down:
-        # Compose's dry run gives up on stopped dependencies (after an engine restart, say):
-        # what is stopped or stale is known without it; `up` starts the rest as needed.
-        changed = []
-    else:
+    if not result.ok and known:
+        return []
+    if not result.ok:
         raise t.executor.failure(result, shown=False)
-    wanted = set(changed) | set(stale) | set(down)
-    ordered = restart_order(t.settings.restart_order, [s for s in group.all_services if s in wanted])
-    return ordered, "" if ordered else "every service runs its current image and configuration"
+    changed = compose_facts.parse_up_dry_run(result.stdout + result.stderr, group.project_name, group.all_services)
+    return [service for service in changed if service not in known]
+
+
+def bring_to_release(t: Target, observed: Observed, group: BuildGroup, target_ids: dict[str, str | None], unchanged: bool) -> tuple[list[str], str]:
+    """Restart what needs the release, in two waves, each in DEPLOY_RESTART_ORDER and
+    checked: first what is known from the observed containers (the build group on an
+    old image, anything down), so that the new code serves without waiting for
+    Compose's dry run; then what Compose says changed besides (a proxy's new image, a
+    service's configuration). `unchanged`: the revision and configuration are those
+    that serve, so with every container up on its image nothing is touched. Returns
+    (what was restarted, why nothing when empty)."""
+    first = restart_order(t.settings.restart_order, first_wave(observed, group, target_ids))
+    if unchanged and not first:
+        return [], "same revision, images and configuration as running"
+    if first:
+        restart(t, group, first, observed.containers)
+        verify(t, group, first, target_ids)
+    later = restart_order(t.settings.restart_order, changed_by_compose(t, group, first))
+    if later:
+        restart(t, group, later, current_containers(t) if first else observed.containers)
+        verify(t, group, later, target_ids)
+    done = first + later
+    return done, "" if done else "every service runs its current image and configuration"
 
 
 def current_containers(t: Target) -> list[Container]:

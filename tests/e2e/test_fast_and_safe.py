@@ -1,12 +1,14 @@
 """Safe migrations and fast deploys on a real sandbox host: an edited applied migration
 is refused before the database is touched; a redeploy with nothing to do builds
-nothing and starts no container; a code-only release starts no one-off container;
+nothing and starts no container, and one after the host's configuration was edited
+applies it; a code-only release starts no one-off container;
 --plan shows what would be applied and stops."""
 
 import subprocess
 import time
+from pathlib import Path
 
-from .helpers import assert_one_error_line, clean_environ, tool
+from .helpers import assert_one_error_line, clean_environ, free_port, http_get, tool
 from .remote import MIGRATION_0002
 from .test_deploy import MODEL_WITH_BODY, deploy_ok
 from .test_operate import IRREVERSIBLE_0002
@@ -74,9 +76,22 @@ def test_a_noop_redeploy_builds_nothing_and_starts_no_container(remote_project):
     assert containers_created(project, started, ended) == []
     assert "build [sandbox] ok" in again.stdout and "skipped: the images of" in again.stdout
     assert "--- migrate [sandbox] skipped: no migration file changed" in again.stdout
-    assert "--- restart [sandbox] skipped: same revision and images as running" in again.stdout
+    assert "--- restart [sandbox] skipped: same revision, images and configuration as running" in again.stdout
     assert "sandbox: 1 SSH connection(s)" in again.stdout
     assert project.releases()[-1]["result"] == "ok"
+
+    # The host's own configuration edited (here `.env`, which moves the proxy's port):
+    # the same revision deployed again applies it, and only to the service it changes.
+    port = free_port()
+    (Path(project.path) / ".env").write_text(f"DJANGO_PUBLISHED_PORT={port}\n")
+    settings = project.config_dir / "production.env"
+    settings.write_text(settings.read_text().replace(f":{project.port}/", f":{port}/"))
+    edited = deploy_ok(project)
+    assert "<== restart nginx [sandbox] ok" in edited.stdout, edited.stdout
+    assert "<== restart [sandbox]" not in edited.stdout, "django and celeryworker keep their containers"
+    assert http_get(f"http://127.0.0.1:{port}/version/") == (200, "1.0.0")
+    settled = deploy_ok(project)
+    assert "--- restart [sandbox] skipped: same revision, images and configuration as running" in settled.stdout
 
 
 def test_a_code_only_release_starts_no_one_off_container(remote_project):

@@ -27,6 +27,14 @@ def test_config_groups_services_sharing_the_django_build():
     assert config.sharing_build_with("redis") == []
 
 
+def test_a_configuration_fingerprint_changes_with_the_configuration_only():
+    same = compose.parse_config(json.dumps(dict(reversed(list(CONFIG.items()))), indent=2))
+    assert same.fingerprint == compose.parse_config(json.dumps(CONFIG)).fingerprint != ""
+    edited = json.loads(json.dumps(CONFIG))
+    edited["services"]["django"]["environment"] = {"FEATURE": "on"}
+    assert compose.parse_config(json.dumps(edited)).fingerprint != same.fingerprint
+
+
 def test_config_garbage_is_an_error():
     with pytest.raises(DeployError):
         compose.parse_config("services: {}")

@@ -19,6 +19,7 @@ def test_a_release_line_reads_back_into_the_same_record():
         error="health",
         seconds=12.5,
         step="health",
+        config="0123456789abcdef",
     )
     [read] = parse_release_log(written.to_json() + "\n")
     assert read == written and read.result is Outcome.ROLLED_BACK
@@ -63,3 +64,13 @@ def test_release_log_logic():
     assert releases.deployed_ok(entries, c) and not releases.deployed_ok(entries, "d" * 40)
     # What serves was never put there by composeship (a hand deploy): the newest release is the way back.
     assert releases.previous_release(entries, "d" * 40).revision == c
+
+
+def test_the_configuration_a_revision_was_served_with_is_the_newest_run_that_served_it():
+    a, b = "a" * 40, "b" * 40
+    entries = [Release("deploy", "h", "u", "main", "t", revision=a, result=Outcome.OK, config="one")]
+    entries.append(Release("deploy", "h", "u", "main", "t", revision=a, result=Outcome.OK, config="two"))
+    entries.append(Release("deploy", "h", "u", "main", "t", revision=a, result=Outcome.FAILED, config="three"))
+    entries.append(Release("deploy", "h", "u", "main", "t", revision=b, result=Outcome.OK))
+    assert releases.served_config(entries, a) == "two"
+    assert releases.served_config(entries, b) == "" and releases.served_config(entries, None) == ""
