@@ -253,6 +253,19 @@ class Executor:
             time.sleep(0.05)
         return False
 
+    def start(self, argv: Sequence[str], *, cwd: str | None = None) -> "Pending":
+        """Start one of composeship's own bookkeeping writes without waiting for it, on
+        another channel of the same connection: the steps go on while it lands.
+        `Pending.result()` waits; a dry run does not write bookkeeping at all."""
+        command = render(argv, cwd)
+        self.commands_run += 1
+        if self.dry_run:
+            return Pending(command, done=Result(command, "", "", 0, printed=True))
+        try:
+            return Pending(command, promise=self.context.run(command, hide="both", warn=True, in_stream=False, asynchronous=True))
+        except (OSError, EOFError, paramiko.SSHException) as problem:
+            return Pending(command, done=Result(command, "", str(problem), -1))
+
     def probe_batch(self, items: Sequence[tuple[Sequence[str], str | None]]) -> list[Result]:
         """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
         commands = [render(argv, cwd) for argv, cwd in items]
@@ -284,6 +297,26 @@ class Executor:
             stdout=result.stdout,
             stderr=result.stderr,
         )
+
+
+@dataclass
+class Pending:
+    """A command started by `Executor.start`."""
+
+    command: str
+    promise: object = None
+    done: Result | None = None
+
+    def result(self) -> Result:
+        """Wait for it. A connection that died meanwhile shows as exit code -1: the
+        command that runs next finds out and says so."""
+        if self.done is None:
+            try:
+                raw = self.promise.join()
+                self.done = Result(self.command, raw.stdout or "", raw.stderr or "", raw.exited)
+            except Exception as problem:  # noqa: BLE001 - reported as a failed result
+                self.done = Result(self.command, "", str(problem) or type(problem).__name__, -1)
+        return self.done
 
 
 BATCH_MARK = "@@composeship-batch@@"

@@ -16,8 +16,15 @@ def fetch() -> list[str]:
     return ["git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
 
 
-def ls_remote(ref: str, remote: str = "origin") -> list[str]:
-    return ["git", "ls-remote", remote, ref]
+def ls_remote_and_presence(ref: str, remote: str = "origin") -> list[str]:
+    """`git ls-remote REMOTE REF`, then for each commit listed that this repository
+    has already, a line `<sha>\there locally` (no ref name holds a space)."""
+    script = (
+        'out=$(git ls-remote "$0" "$1") || exit $?; printf "%s\\n" "$out"; '
+        'printf "%s\\n" "$out" | while read -r sha name; do '
+        'git cat-file -e "$sha^{commit}" 2>/dev/null && printf "%s\\there locally\\n" "$sha"; done; exit 0'
+    )
+    return ["sh", "-c", script, remote, ref]
 
 
 def resolve(candidate: str) -> list[str]:

@@ -4,7 +4,15 @@ passed as positional arguments, never pasted into the script text."""
 
 from __future__ import annotations
 
+import shlex
 from typing import Sequence
+
+
+def in_sequence(*commands: Sequence[str]) -> list[str]:
+    """Several commands in one round trip, each only if the one before succeeded."""
+    if len(commands) == 1:
+        return list(commands[0])
+    return ["sh", "-c", " && ".join(shlex.join(argv) for argv in commands)]
 
 
 def is_file(path: str) -> list[str]:

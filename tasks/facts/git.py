@@ -36,6 +36,11 @@ def parse_ls_remote(stdout: str, ref: str) -> str | None:
     return None
 
 
+def parse_present(stdout: str) -> set[str]:
+    """`git.ls_remote_and_presence`: the commits listed that are here already."""
+    return {line.split("\t")[0] for line in stdout.splitlines() if line.endswith("\there locally")}
+
+
 def parse_paths(stdout: str) -> list[str]:
     return [line.strip() for line in stdout.splitlines() if line.strip()]
 

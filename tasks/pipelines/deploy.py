@@ -137,10 +137,10 @@ def _fetch_and_build(run: HostRun, ref: str) -> None:
     t = run.t
     observed = run.view.observed
     with t.step("fetch") as step:
-        run.revision = source.fetch(t, ref, checkout_exists=observed.checkout is not None)
-        run.release.revision = run.revision
+        fetched = source.fetch(t, ref, checkout_exists=observed.checkout is not None)
+        run.revision = run.release.revision = fetched.revision
         run.journal.target(run.revision)
-        step.note = f"{ref} is {short(run.revision)}" if run.revision else ref
+        step.note = (f"{ref} is {short(run.revision)}" if run.revision else ref) + (", here already: nothing fetched" if fetched.here_already else "")
     code_arrived = True
     if run.revision and run.revision == observed.checkout:
         t.skip("checkout", f"{short(run.revision)} is checked out already")

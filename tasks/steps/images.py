@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..commands import compose, images
+from ..commands import compose, host, images
 from ..errors import ConfigError
 from ..facts import compose as compose_facts
 from ..facts import images as image_facts
@@ -105,14 +105,16 @@ def build(t: Target, group: BuildGroup, revision: str) -> None:
     services with builds of their own are built in the same run (from cache, mostly)."""
     services = group.services + group.other_builds
     t.run(compose.build_labelled(t.project, group.services, revision, t.build_override, also=group.other_builds), label=f"docker compose build {' '.join(services)} (labelled {revision[:12]})")
-    for image in group.images:
-        t.run(images.tag(image, images.release_tag(image, revision)), cwd=None, stream=False)
+    tags = [images.tag(image, images.release_tag(image, revision)) for image in group.images]
+    if tags:
+        t.run(host.in_sequence(*tags), cwd=None, stream=False)
 
 
 def point_at(t: Target, targets: dict[str, str]) -> None:
     """Image name -> image id: move each name (the tag compose runs) to that image."""
-    for image, image_id in sorted(targets.items()):
-        t.run(images.tag(image_id, image), cwd=None, stream=False)
+    tags = [images.tag(image_id, image) for image, image_id in sorted(targets.items())]
+    if tags:
+        t.run(host.in_sequence(*tags), cwd=None, stream=False)
 
 
 def prune(t: Target, group: BuildGroup, released: set[str], keep: set[str]) -> list[str]:

@@ -17,6 +17,7 @@ class RunJournal:
         self.t = t
         self.record = Journal(token=lock.token, kind=kind, user=lock.user, ref=ref, started=lock.time)
         self.lock = lock
+        self.pending = None
 
     def begin(self, observed: Observed, serving: Serving) -> None:
         self.record.serving = serving.revision
@@ -30,12 +31,35 @@ class RunJournal:
         self._write()
 
     def enter(self, step: str) -> None:
+        """Only the step's name changes, which recovery reports but does not decide
+        from: written without waiting, while the step runs. What recovery decides from
+        (what served, the target) is written before the run changes anything."""
         self.record.step = step
-        self._write()
+        self._settle()
+        self.pending = self.t.executor.start(self._write_command())
+
+    def _write_command(self) -> list[str]:
+        t = self.t
+        return host.write_journal(t.journal_path, t.lock_dir, self.lock.token, self.record.to_json())
+
+    def _settle(self, *, check: bool = True) -> None:
+        """Wait for the write in flight, so that writes land in order (and none lands
+        after the journal was closed: a stop signal during the wait leaves it pending)."""
+        if self.pending is None:
+            return
+        result = self.pending.result()
+        self.pending = None
+        if check and result.exited != -1:
+            self._check(result)
 
     def _write(self) -> None:
+        self._settle()
         t = self.t
-        result = t.run(host.write_journal(t.journal_path, t.lock_dir, self.lock.token, self.record.to_json()), cwd=None, stream=False, check=False, bookkeeping=True, label=f"write {t.journal_path}")
+        result = t.run(self._write_command(), cwd=None, stream=False, check=False, bookkeeping=True, label=f"write {t.journal_path}")
+        self._check(result)
+
+    def _check(self, result) -> None:
+        t = self.t
         if result.exited == 3:
             raise DeployError(
                 f"the lock on {t.name} was broken while this run held it",
@@ -49,6 +73,7 @@ class RunJournal:
         one command (no line for a run that never got as far as a revision)."""
         t = self.t
         t.journal = None
+        self._settle(check=False)
         if release is None:
             t.run(host.remove_file(t.journal_path), cwd=None, stream=False, bookkeeping=True)
         else:

@@ -139,7 +139,7 @@ def prepare_checkout(t: Target, tools: Tools, ref: str) -> Checkout:
         )
     try:
         source.init_checkout(t)
-        revision = source.fetch(t, ref, checkout_exists=False)
+        revision = source.fetch(t, ref, checkout_exists=False).revision
         source.checkout(t, revision, ref)
     except DeployError as problem:
         return Checkout("not cloned", [Missing(problem.what, problem.todo or "fix it and run setup again")])

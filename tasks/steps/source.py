@@ -3,6 +3,8 @@ check it out (and back again when a later step fails)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..commands import git
 from ..errors import DeployError, HostError
 from ..facts import git as git_facts
@@ -15,21 +17,29 @@ def init_checkout(t: Target) -> None:
     t.run(git.add_origin(t.settings.repo_url), stream=False)
 
 
-def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> str | None:
-    """Ask origin what `ref` names (a branch or tag), fetch, and return the commit.
-    A commit id is looked up after the fetch. None: not known without a fetch that a
-    dry run only printed."""
+@dataclass(frozen=True)
+class Fetched:
+    revision: str | None  # None: not known without a fetch that a dry run only printed
+    # The commit was in the repository already, so nothing was fetched.
+    here_already: bool = False
+
+
+def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> Fetched:
+    """Ask origin what `ref` names (a branch or tag) and fetch unless that commit is
+    here already. A commit id is looked up after the fetch."""
     remote = "origin" if checkout_exists else t.settings.repo_url
-    listed = t.run(git.ls_remote(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
+    listed = t.run(git.ls_remote_and_presence(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
     found = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
+    if found and checkout_exists and found in git_facts.parse_present(listed.stdout):
+        return Fetched(found, here_already=True)
     fetched = t.run(git.fetch(), stream=False, todo="check that the server can reach origin (`git remote -v` in DEPLOY_PATH)")
     if found:
-        return found
+        return Fetched(found)
     local = t.run(git.resolve(ref), probe=True, stream=False, check=False)
     if local.ok:
-        return git_facts.parse_revision(local.stdout)
+        return Fetched(git_facts.parse_revision(local.stdout))
     if fetched.printed:
-        return None
+        return Fetched(None)
     raise DeployError(
         f"ref {ref!r} is not a branch, tag or commit of the repository on {t.name}",
         "push it first, or pass --ref with an existing branch, tag or commit",

@@ -5,6 +5,7 @@ import subprocess
 
 from tasks.commands import git, host, images
 from tasks.executor import render
+from tasks.facts import git as git_facts
 from tasks.facts.host_state import parse_lock_state
 from tasks.records import Journal, LockInfo
 
@@ -118,4 +119,28 @@ def test_release_tags():
     assert images.release_tag("registry:5000/team/app:prod", "0123456789abcdef") == "registry:5000/team/app:0123456789ab"
     assert images.release_tag("registry:5000/app", "0123456789abcdef") == "registry:5000/app:0123456789ab"
     assert images.tag("a:1", "a:latest") == ["docker", "tag", "a:1", "a:latest"]
+    assert host.in_sequence(images.tag("a:1", "a:latest")) == ["docker", "tag", "a:1", "a:latest"]
+    assert host.in_sequence(images.tag("a", "a:1"), images.tag("b c", "b:1")) == ["sh", "-c", "docker tag a a:1 && docker tag 'b c' b:1"]
     assert images.image_id("a") == ["docker", "image", "inspect", "--format", "{{.Id}}", "a"]
+
+
+def test_ls_remote_says_which_listed_commits_are_here_already(tmp_path):
+    def git_in(folder, *args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+
+    origin, here, work = tmp_path / "origin.git", tmp_path / "here", tmp_path / "work"
+    git_in(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git_in(tmp_path, "init", "-q", "-b", "main", str(work))
+    git_in(work, "commit", "-q", "--allow-empty", "-m", "one")
+    git_in(work, "push", "-q", str(origin), "HEAD:main")
+    git_in(tmp_path, "clone", "-q", str(origin), str(here))
+    first = git_in(work, "rev-parse", "HEAD")
+    listed = sh(git.ls_remote_and_presence("main"), here)
+    assert git_facts.parse_ls_remote(listed.stdout, "main") == first
+    assert git_facts.parse_present(listed.stdout) == {first}
+    git_in(work, "commit", "-q", "--allow-empty", "-m", "two")
+    git_in(work, "push", "-q", str(origin), "HEAD:main")
+    listed = sh(git.ls_remote_and_presence("main"), here)
+    assert git_facts.parse_ls_remote(listed.stdout, "main") == git_in(work, "rev-parse", "HEAD")
+    assert git_facts.parse_present(listed.stdout) == set(), "the new commit is not fetched yet"
+    assert sh(git.ls_remote_and_presence("main", str(tmp_path / "gone.git")), here).returncode != 0

@@ -55,7 +55,7 @@ def test_a_ref_is_refused_or_reaches_git_as_one_word(value):
     if ref is None:
         return
     assert not ref.startswith("-"), "a ref must never read as an option"
-    for argv in (git.checkout(ref), git.ls_remote(ref), git.resolve(ref)):
+    for argv in (git.checkout(ref), git.ls_remote_and_presence(ref), git.resolve(ref)):
         assert words_on_the_host(argv) == argv
 
 
