@@ -137,6 +137,19 @@ def script() -> str:
     return SCRIPT.read_text() + "\nmain()\n"
 
 
+# The finding for a `composeship = "..."` value that is neither of the two above.
+MARK_OPERATION = "mark"
+
+
+def unknown_mark(record: dict) -> str:
+    """A `composeship` attribute whose value composeship does not know (a typo such as
+    "postdeploy" must not let the migration run before the rollout), shortened."""
+    value = record.get("composeship")
+    if value is None or str(value).lower() in (ACKNOWLEDGED, POST_DEPLOY):
+        return ""
+    return str(value)[:40]
+
+
 def acknowledgement(record: dict) -> tuple[str | None, str]:
     """(ACKNOWLEDGED, POST_DEPLOY or None, which attribute said so) of a pending migration."""
     own = str(record.get("composeship") or "").lower()
@@ -283,6 +296,18 @@ def parse_report(stdout: str) -> Report:
         elif record.get("kind") == "pending":
             label = f"{record['app']}.{record['name']}"
             acknowledged, by = acknowledgement(record)
+            misspelt = unknown_mark(record)
+            if misspelt:
+                findings.append(
+                    Finding(
+                        label,
+                        MARK_OPERATION,
+                        f'composeship = "{misspelt}"',
+                        UNSAFE,
+                        "composeship knows no such value, so it cannot tell whether the migration should run before the rollout or after it",
+                        f'write composeship = "{ACKNOWLEDGED}" (checked by hand, runs before the rollout) or composeship = "{POST_DEPLOY}" (runs after it)',
+                    )
+                )
             operations = tuple(record.get("operations") or ())
             pending.append(PendingMigration(label, acknowledged, by, operations, tuple(record.get("dependencies") or ())))
             for op in operations:
@@ -314,9 +339,10 @@ def refused(report: Report, allow_unsafe: bool = False) -> list[Finding]:
     after = report.stages.after
     stopped = []
     for finding in report.of(UNSAFE):
-        if finding.operation == "dependency":
+        pending = report.acknowledgement(finding.migration)
+        if finding.operation in ("dependency", MARK_OPERATION):
             stopped.append(finding)
-        elif finding.migration not in after and (report.acknowledgement(finding.migration) or PendingMigration(finding.migration)).acknowledged is None:
+        elif finding.migration not in after and (pending is None or pending.acknowledged is None):
             stopped.append(finding)
     return stopped
 

@@ -172,3 +172,18 @@ def test_an_unmarked_migration_that_depends_on_a_post_deploy_one_is_refused():
     what, todo = safety.refusal([stopped], found)
     assert what.startswith("notes.0003_c: dependency (depends on notes.0002_drop) is unsafe while the old code serves: it depends on notes.0002_drop, which is marked to run after the deploy")
     assert todo == 'mark notes.0003_c post-deploy too (composeship = "post-deploy") if the new release does not need it, or release notes.0002_drop in a later deploy'
+
+
+def test_a_mark_composeship_does_not_know_stops_the_deploy_instead_of_running_the_migration_before():
+    found = report_of(pending_record("notes", "0002_drop", ["notes.0001_initial"], mark="postdeploy", operation="RemoveField"))
+    assert found.stages.before == ("notes.0002_drop",), "not post-deploy: the value is not one composeship knows"
+    stopped = safety.refused(found)
+    assert [f.operation for f in stopped] == ["mark", "RemoveField"]
+    what, todo = safety.refusal(stopped[:1], found)
+    assert what.startswith('notes.0002_drop: mark (composeship = "postdeploy") is unsafe while the old code serves: composeship knows no such value')
+    assert todo.startswith('write composeship = "safe" (checked by hand, runs before the rollout) or composeship = "post-deploy"')
+    # Even a migration whose operations are all safe is stopped: when it runs is unclear.
+    harmless = report_of(pending_record("notes", "0002_a", ["notes.0001_initial"], mark="Safe"))
+    assert safety.refused(harmless) == []
+    typo = report_of(pending_record("notes", "0002_a", ["notes.0001_initial"], mark="after"))
+    assert [f.operation for f in safety.refused(typo)] == ["mark"]
