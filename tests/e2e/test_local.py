@@ -181,6 +181,7 @@ def test_check_migrations_classifies_each_rule_on_real_postgres(local_stack):
         "0015_drop_tag": ["Delete model Tag [after the deploy: it depends on notes.0014_title_narrow]"],
     }
     refused = sorted({part.split(":")[0] for part in line.removeprefix("error: ").split(" — ")[0].split("; ")})
-    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0014_title_narrow", "notes.0015_drop_tag"], line
+    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0012_forget_body", "notes.0014_title_narrow", "notes.0015_drop_tag"], line
     assert "notes.0014_title_narrow: dependency (depends on notes.0013_drop_created)" in line
+    assert 'notes.0012_forget_body: mark (composeship = "afterdeploy") is unsafe while the old code serves: composeship knows no such value' in line
     assert local_stack.applied_migrations() >= {"notes.0001_initial"} and "notes.0002_note_body" not in local_stack.applied_migrations()

@@ -43,7 +43,7 @@ def test_each_operation_is_classified(report):
         "0009_tag": ["safe"],
         "0010_tag_colour": ["safe"],  # NOT NULL, but on a table this release creates
         "0011_rename_summary": ["unsafe"],  # acknowledged below
-        "0012_forget_body": ["safe"],  # state only
+        "0012_forget_body": ["unsafe", "safe"],  # a misspelt composeship mark; state only
         "0013_drop_created": ["unsafe"],  # marked post-deploy
         # varchar(300) -> varchar(100), and unique; and it depends on 0013, which runs after
         # the deploy (so does 0015): stranded.
@@ -56,7 +56,7 @@ def test_acknowledged_and_post_deploy_migrations_pass(report):
     assert report.acknowledgement("notes.0011_rename_summary").acknowledged == safety.ACKNOWLEDGED
     assert report.acknowledgement("notes.0013_drop_created").acknowledged == safety.POST_DEPLOY
     refused = sorted({f.migration for f in safety.refused(report)})
-    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0014_title_narrow", "notes.0015_drop_tag"]
+    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0012_forget_body", "notes.0014_title_narrow", "notes.0015_drop_tag"]
     # After the deploy, 0014's own operations no longer meet old code: only its stranding stops it.
     assert [f.operation for f in safety.refused(report) if f.migration == "notes.0014_title_narrow"] == ["dependency"]
     assert report.stages.after == ("notes.0013_drop_created", "notes.0014_title_narrow", "notes.0015_drop_tag")
