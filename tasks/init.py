@@ -72,6 +72,8 @@ class ComposeInfo:
     healthcheck_path: str | None = None
     port: compose_file.PublishedPort | None = None
     problem: str = ""
+    # The host port the proxy publishes (its first TCP one).
+    proxy_port: compose_file.PublishedPort | None = None
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,25 @@ def read_compose(file: str, text: str) -> ComposeInfo:
         return ComposeInfo(file, problem=f"{file} {problem}")
     django = compose_file.django_service(doc)
     spec = compose_file.services(doc).get(django or "", {})
-    ports = [p for p in compose_file.published_ports(doc) if p.service == django]
+    published = compose_file.published_ports(doc)
+    ports = [p for p in published if p.service == django]
+    proxy = compose_file.proxy_service(doc)
+    proxy_ports = [p for p in published if p.service == proxy and p.protocol == "tcp" and p.port != 443]
     return ComposeInfo(
         file=file,
         django=django,
         built_like_django=tuple(compose_file.services_sharing_build(doc, django)) if django else (),
-        proxy=compose_file.proxy_service(doc),
+        proxy=proxy,
         healthcheck_path=compose_file.healthcheck_path(spec) if spec else None,
         port=ports[0] if ports else None,
+        proxy_port=proxy_ports[0] if proxy_ports else None,
     )
+
+
+def routes_by_host_name(proxy: str) -> bool:
+    """Traefik (a `Host(...)` rule) and Caddy (a site address) answer by domain, so
+    the health check must name it; nginx and HAProxy have a default that answers."""
+    return any(name in proxy.lower() for name in ("traefik", "caddy"))
 
 
 def pick(names: list[str], candidates: tuple[str, ...]) -> str | None:
@@ -167,7 +179,13 @@ def _detected_values(scope: str, d: Detected) -> dict[str, Value]:
     if info.built_like_django:
         values["DEPLOY_RESTART_ORDER"] = Value(",".join(info.built_like_django), f"{info.django} and the services built like it in {info.file}")
     path = info.healthcheck_path or "/"
-    if info.proxy:
+    if info.proxy and info.proxy_port and info.healthcheck_path and not routes_by_host_name(info.proxy):
+        through = f" (read from {info.proxy_port.variable} in the server's .env, {info.proxy_port.port} when unset)" if info.proxy_port.variable else ""
+        values["DEPLOY_HEALTHCHECK_URL"] = Value(
+            f"http://127.0.0.1:{info.proxy_port.port}{path}",
+            f"{info.proxy} is in front of {info.django} in {info.file} and publishes port {info.proxy_port.port}{through}; {info.django}'s healthcheck fetches {path}",
+        )
+    elif info.proxy:
         values["DEPLOY_HEALTHCHECK_URL"] = Value(
             f"https://YOUR-DOMAIN{path}",
             f"{info.proxy} is in front of {info.django} in {info.file}: poll through it, with your site's domain",

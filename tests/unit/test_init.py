@@ -35,6 +35,10 @@ def test_detects_the_example(example):
     assert d.production.file == "docker-compose.production.yml"
     assert (d.production.django, d.production.built_like_django, d.production.proxy, d.production.healthcheck_path) == ("django", ("django", "celeryworker"), "nginx", "/health/")
     assert d.repo_url == "git@example.com:me/shop.git"
+    # Behind its nginx, which publishes a port: the health check goes through the proxy, as users' requests do.
+    rendered = composeship_init.render_env(settings.PRODUCTION, d)
+    assert active(rendered)["DEPLOY_HEALTHCHECK_URL"] == "http://127.0.0.1:8000/health/"
+    assert "# Detected: nginx is in front of django in docker-compose.production.yml and publishes port 8000 (read from DJANGO_PUBLISHED_PORT" in rendered
 
 
 def test_detects_cookiecutter_names_and_a_proxy(tmp_path):
@@ -83,8 +87,8 @@ def test_rendered_files_list_every_key_and_load_cleanly(example):
     assert local.project_dir == example.resolve()
     assert local.source_of("DEPLOY_PROJECT_DIR") == "default (the folder holding .composeship/)"
     production = settings.load(settings.PRODUCTION, host="prod", environ={"DEPLOY_PATH": "/srv/shop"}, cwd=example)
-    # nginx is in front: the URL to poll depends on the site's domain, so it is left commented.
-    assert production.healthcheck_url is None
+    # nginx is in front and publishes a port: the health check goes through it.
+    assert production.healthcheck_url == "http://127.0.0.1:8000/health/"
     assert production.restart_order == ("django", "celeryworker")
     assert production.project_dir == example.resolve()
 
