@@ -215,6 +215,12 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
     assert "notes.0004_after" in stack.applied_migrations()
     assert project.releases()[-1]["post_deploy"] == ["notes.0004_after"]
 
+    # Back to the release that listed the titles, past the drop: said before it happens.
+    back = project.fab("rollback", "--to", project.origin.revisions[1][:12])
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "warning: notes.0002_remove_note_title, notes.0004_after ran after a deploy (marked post-deploy" in back.stdout, back.stdout
+    assert "pass --migrations to reverse them first, or deploy a fix forward" in back.stdout
+
 
 POST_DEPLOY = """
     composeship = "post-deploy"
