@@ -268,8 +268,7 @@ def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], after: tuple[str,
     try:
         migrate(t, release, todo="", left=serving, step_name="post-migrate")
     except BaseException as problem:
-        release.post_deploy = [label for label in release.migrations if label in after]
-        left = [label for label in after if label not in release.post_deploy]
+        left = [label for label in after if label not in release.migrations]
         if not left:
             raise  # stopped once they were all applied: the release is complete
         release.result = Outcome.POST_DEPLOY_FAILED
@@ -282,7 +281,8 @@ def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], after: tuple[str,
             what,
             f"fix the migration that failed (it was rolled back, so it may be edited) and deploy again: the next deploy applies what is left; `fab -H {t.name} status` shows what runs",
         ) from None
-    release.post_deploy = [label for label in release.migrations if label in after]
+    finally:
+        release.post_deploy = [label for label in release.migrations if label in after]
 
 
 def _restart(run: HostRun) -> None:
