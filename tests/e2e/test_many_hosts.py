@@ -15,6 +15,17 @@ from .helpers import assert_one_error_line, clean_environ, free_port, http_get, 
 from .remote import MIGRATION_0002, Stack, destroy_remote_project, make_remote_project
 from .test_deploy import MODEL_WITH_BODY
 
+AFTER_0003 = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    composeship = "post-deploy"
+
+    dependencies = [("notes", "0002_note_body")]
+
+    operations = [migrations.RunSQL("SELECT 1", migrations.RunSQL.noop)]
+"""
+
 
 class Fleet:
     def __init__(self, two_hosts, tmp_path):
@@ -84,13 +95,27 @@ def test_one_deploy_across_two_hosts(two_hosts, tmp_path):
         releases = json.loads(fleet.fab("releases", "--json").stdout)
         assert [(entry["host"], entry["result"]) for entry in releases] == [("web1", "ok"), ("web1", "ok"), ("web2", "ok"), ("web2", "ok")]
 
+        # A migration marked post-deploy runs once, on the primary, after every host serves.
+        fleet.project.origin.commit("after; 1.2.0", {"VERSION": "1.2.0\n", "notes/migrations/0003_after.py": AFTER_0003})
+        third = fleet.fab("deploy")
+        assert third.returncode == 0, third.stdout + third.stderr
+        assert fleet.version("web1") == fleet.version("web2") == (200, "1.2.0")
+        lines = third.stdout.splitlines()
+        assert [line for line in lines if line.startswith("==> post-migrate")] == ["==> post-migrate [web1]"]
+        assert lines.index("==> health [web2]") < lines.index("==> post-migrate [web1]") < lines.index("==> record [web1]")
+        assert "notes.0003_after" in fleet.project.stack.applied_migrations()
+        assert fleet.stack2.sql("select to_regclass('public.django_migrations') is null") == ["t"]
+        entries = json.loads(fleet.fab("releases", "--json").stdout)
+        newest = {entry["host"]: entry for entry in entries}  # each host's entries, oldest first
+        assert (newest["web1"]["post_deploy"], newest["web2"]["post_deploy"]) == (["notes.0003_after"], [])
+
         # A release that web1 cannot serve: web1 is rolled back first, then web2, which
         # was waiting, goes back to its release without a restart.
         (fleet.project.config_dir / "hosts" / "web1.env").write_text(f"DEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{fleet.project.port}/version/\nDEPLOY_HEALTHCHECK_TIMEOUT=8\n")
         fleet.project.origin.commit("lose VERSION", {"VERSION": None})
         broken = fleet.fab("deploy")
         assert_one_error_line(broken, "web1 rolled back to the previous release", "which answers again", "web2 stay on the old release", alone=False)
-        assert fleet.version("web1") == fleet.version("web2") == (200, "1.1.0")
+        assert fleet.version("web1") == fleet.version("web2") == (200, "1.2.0")
         lines = broken.stdout.splitlines()
         assert lines.index("==> rollback [web1]") < lines.index("==> revert [web2]")
         assert "web1  rolled back" in broken.stdout and "web2  not restarted" in broken.stdout
