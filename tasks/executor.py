@@ -256,11 +256,9 @@ class Executor:
     def start(self, argv: Sequence[str], *, cwd: str | None = None) -> "Pending":
         """Start one of composeship's own bookkeeping writes without waiting for it, on
         another channel of the same connection: the steps go on while it lands.
-        `Pending.result()` waits; a dry run does not write bookkeeping at all."""
+        `Pending.result()` waits."""
         command = render(argv, cwd)
         self.commands_run += 1
-        if self.dry_run:
-            return Pending(command, done=Result(command, "", "", 0, printed=True))
         try:
             return Pending(command, promise=self.context.run(command, hide="both", warn=True, in_stream=False, asynchronous=True))
         except (OSError, EOFError, paramiko.SSHException) as problem:
@@ -353,6 +351,11 @@ class PrintingExecutor(Executor):
     """Dry run: prints every command that would change something; probes still run."""
 
     dry_run = True
+
+    def start(self, argv: Sequence[str], *, cwd: str | None = None) -> Pending:
+        """Bookkeeping, which a dry run neither writes nor shows."""
+        command = render(argv, cwd)
+        return Pending(command, done=Result(command, "", "", 0, printed=True))
 
     def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
         if bookkeeping:

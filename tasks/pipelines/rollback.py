@@ -27,12 +27,6 @@ def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool
     ]
 
 
-def post_deploy_among(entries, labels: list[str]) -> list[str]:
-    """Those of `labels` that the release log says ran after a deploy's rollout."""
-    ran_after = {label for entry in entries for label in entry.post_deploy}
-    return sorted(label for label in labels if label in ran_after)
-
-
 def choose(t: Target, entries: list[Release], current: str | None, to: str | None) -> Release:
     if to:
         chosen = releases.find_release(entries, to)
@@ -116,7 +110,7 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
             undo, app_targets = migration_facts.undo_targets(known, current_files, target_files)
             step.note = f"{len(undo)} applied after {short(target)}" + (f": {migration_facts.summarize([m.label for m in undo])}" if undo else "")
         labels = [m.label for m in undo]
-    after_deploys = post_deploy_among(view.observed.releases, labels)
+    after_deploys = releases.post_deploy_among(view.observed.releases, labels)
     if after_deploys and not with_migrations:
         t.report.say(
             f"warning: {migration_facts.summarize(after_deploys)} ran after a deploy (marked post-deploy: a column or table dropped once no old code read it); "

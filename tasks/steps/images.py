@@ -105,16 +105,18 @@ def build(t: Target, group: BuildGroup, revision: str) -> None:
     services with builds of their own are built in the same run (from cache, mostly)."""
     services = group.services + group.other_builds
     t.run(compose.build_labelled(t.project, group.services, revision, t.build_override, also=group.other_builds), label=f"docker compose build {' '.join(services)} (labelled {revision[:12]})")
-    tags = [images.tag(image, images.release_tag(image, revision)) for image in group.images]
-    if tags:
-        t.run(host.in_sequence(*tags), cwd=None, stream=False)
+    _tag_all(t, [(image, images.release_tag(image, revision)) for image in group.images])
 
 
 def point_at(t: Target, targets: dict[str, str]) -> None:
     """Image name -> image id: move each name (the tag compose runs) to that image."""
-    tags = [images.tag(image_id, image) for image, image_id in sorted(targets.items())]
-    if tags:
-        t.run(host.in_sequence(*tags), cwd=None, stream=False)
+    _tag_all(t, [(image_id, image) for image, image_id in sorted(targets.items())])
+
+
+def _tag_all(t: Target, pairs: list[tuple[str, str]]) -> None:
+    """(source, target) pairs, tagged in one round trip."""
+    if pairs:
+        t.run(host.in_sequence(*(images.tag(source, target) for source, target in pairs)), cwd=None, stream=False)
 
 
 def prune(t: Target, group: BuildGroup, released: set[str], keep: set[str]) -> list[str]:

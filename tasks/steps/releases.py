@@ -47,18 +47,31 @@ def find_release(entries: list[Release], revision_prefix: str) -> Release | None
     return matches[0] if len({m.revision for m in matches}) == 1 else None
 
 
+def newest_serving(entries: list[Release], revision: str | None) -> Release | None:
+    """The newest run that left `revision` serving."""
+    if not revision:
+        return None
+    return next((entry for entry in reversed(entries) if entry.served and entry.revision == revision), None)
+
+
 def deployed_ok(entries: list[Release], revision: str | None) -> bool:
     """Did composeship put `revision` into service with all its migrations applied (the
     newest run that served it left none of its post-deploy migrations behind)?"""
-    newest = next((entry for entry in reversed(entries) if entry.served and entry.revision == revision), None)
-    return bool(revision) and newest is not None and newest.result is Outcome.OK
+    newest = newest_serving(entries, revision)
+    return newest is not None and newest.result is Outcome.OK
 
 
 def served_config(entries: list[Release], revision: str | None) -> str:
     """The compose configuration's fingerprint that the newest run serving `revision`
     left its services on ("" when unknown: an older log, or never served)."""
-    newest = next((entry for entry in reversed(entries) if entry.served and entry.revision == revision), None)
-    return newest.config if newest and revision else ""
+    newest = newest_serving(entries, revision)
+    return newest.config if newest else ""
+
+
+def post_deploy_among(entries: list[Release], labels: list[str]) -> list[str]:
+    """Those of `labels` that the release log says ran after a deploy's rollout."""
+    ran_after = {label for entry in entries for label in entry.post_deploy}
+    return sorted(label for label in labels if label in ran_after)
 
 
 def keep_revisions(entries: list[Release], current: str | None, keep: int) -> set[str]:

@@ -77,9 +77,7 @@ def test_the_configuration_a_revision_was_served_with_is_the_newest_run_that_ser
 
 
 def test_a_rollback_knows_which_migrations_it_leaves_ran_after_a_deploy():
-    from tasks.pipelines.rollback import post_deploy_among
-
     entries = [Release("deploy", "h", "u", "main", "t", revision="a" * 40, result=Outcome.OK, migrations=["notes.0002_x", "notes.0003_drop"], post_deploy=["notes.0003_drop"])]
     entries.append(Release("deploy", "h", "u", "main", "t", revision="b" * 40, result=Outcome.OK, post_deploy=["shop.0002_drop"]))
-    assert post_deploy_among(entries, ["shop.0002_drop", "notes.0003_drop", "notes.0002_x"]) == ["notes.0003_drop", "shop.0002_drop"]
-    assert post_deploy_among(entries, ["notes.0002_x"]) == []
+    assert releases.post_deploy_among(entries, ["shop.0002_drop", "notes.0003_drop", "notes.0002_x"]) == ["notes.0003_drop", "shop.0002_drop"]
+    assert releases.post_deploy_among(entries, ["notes.0002_x"]) == []
