@@ -57,7 +57,7 @@ def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
         ("preflight", "docker and compose usable, checkout clean, free disk (one round trip)"),
         ("lock", t.lock_dir),
         ("observe", "what runs: each service's containers, their images and the revisions those were built from; recover after a killed run"),
-        ("fetch", f"origin, resolve {ref} to a commit, check it out"),
+        ("fetch", f"resolve {ref} on origin to a commit, fetch it unless it is here already, check it out"),
         ("build", f"{s.django_service} and the services sharing its build, labelled and tagged with the revision; skipped when images proven to be that revision's are there"),
         ("plan", "when a migration file changed: a one-off container of the new image lists the pending migrations and checks each against the old code; unsafe or edited applied ones refused"),
         ("backup", f"DEPLOY_BACKUP={s.backup}"),
