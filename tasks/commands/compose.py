@@ -120,6 +120,14 @@ def containers_and_images(project: ComposeProject) -> list[str]:
     return ["sh", "-c", script, "sh", CONTAINER_FORMAT, IMAGE_FORMAT, *compose(project)]
 
 
+def service_images(project: ComposeProject) -> list[str]:
+    """The image each service of the compose file names, as it is now (the image a
+    `docker compose up` would start): one JSON object a line, as `containers_and_images`
+    prints them; a name without an image is left out."""
+    script = 'i="$1"; shift; names=$("$@" config --images) || exit 1; [ -n "$names" ] || exit 0; docker image inspect --format "$i" $names 2>/dev/null; exit 0'
+    return ["sh", "-c", script, "sh", IMAGE_FORMAT, *compose(project)]
+
+
 def config_json(project: ComposeProject) -> list[str]:
     return compose(project, "config", "--format", "json")
 

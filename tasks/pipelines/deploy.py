@@ -17,8 +17,8 @@ from ..facts import git as git_facts
 from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..records import Outcome, Release
-from ..steps import database, health, images, lock, releases, services, source
-from ..steps.preflight import preflight
+from ..steps import database, health, images, lock, preflight, releases, services, source
+from ..steps.look import look, serves_already
 from ..target import Target
 from .common import (
     Cleanup,
@@ -54,7 +54,7 @@ class PlanShown(Exception):
 def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
     s = t.settings
     return [
-        ("preflight", "docker and compose usable, checkout clean, free disk (one round trip)"),
+        ("preflight", "docker and compose usable, checkout clean, free disk, and whether the ref serves already: then nothing else runs (one round trip)"),
         ("lock", t.lock_dir),
         ("observe", "what runs: each service's containers, their images and the revisions those were built from; recover after a killed run"),
         ("fetch", f"resolve {ref} on origin to a commit, fetch it unless it is here already, check it out"),
@@ -79,16 +79,25 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
     print_plan(first, f"deploy {ref}" + (f" to {', '.join(names)} (migrations on {primary.name})" if len(targets) > 1 else ""), deploy_plan(first, ref))
     hooks.run_hook("pre-deploy", hook_runner, first.report, hosts=names, ref=ref)
 
+    serving: dict[str, str | None] = {}
+
     def check(run: HostRun) -> None:
-        with run.t.step("preflight") as step:
-            state = preflight(run.t)
+        t = run.t
+        with t.step("preflight") as step:
+            seen = look(t, ref)
+            state = preflight.judge(t, seen.preflight)
+            serving[t.name] = serves_already(seen, t.settings.django_service, t.settings.compose_file)
             step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
         if not state.checkout:
-            with run.t.step("clone") as step:
-                source.init_checkout(run.t)
+            with t.step("clone") as step:
+                source.init_checkout(t)
                 step.note = "origin set from DEPLOY_REPO_URL"
 
     in_parallel(runs, check, "preflight")
+    if not options.plan_only and all(serving.values()):
+        _nothing_to_do(runs, ref, serving)
+        hooks.run_hook("post-deploy", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].revision, result="ok")
+        return [run.release for run in runs]
     info = lock.new_lock("deploy", ref)
     cleanup = Cleanup()
     taken: list[HostRun] = []
@@ -123,6 +132,20 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
         raise problem
     cleanup.raise_if_failed()
     return [run.release for run in runs]
+
+
+def _nothing_to_do(runs: list[HostRun], ref: str, serving: dict[str, str | None]) -> None:
+    """Every host runs the ref's commit as a deploy would leave it: nothing is locked,
+    changed or recorded; the health gate still says whether the site answers."""
+    for run in runs:
+        run.revision = run.release.revision = run.release.previous = serving[run.t.name]
+        run.t.skip("deploy", f"{ref} is {short(run.revision)}: same revision, images and configuration as running (nothing locked, changed or recorded)")
+
+    def answer(run: HostRun) -> None:
+        health.gate(run.t)
+        run.release.result = Outcome.OK
+
+    in_parallel(runs, answer, "health")
 
 
 def _unlock(run: HostRun, info, cleanup: Cleanup) -> None:

@@ -19,21 +19,29 @@ class HostState:
     revision: str | None
 
 
+def batch(t: Target) -> list[tuple[list[str], str | None]]:
+    """The read-only commands preflight judges, for `Executor.probe_batch`."""
+    return [
+        (["docker", "version", "--format", "{{.Server.Version}}"], None),
+        (["docker", "compose", "version", "--short"], None),
+        (host.has_program("git"), None),
+        (host.is_file(f"{t.path}/.git/HEAD"), None),
+        (git.head(), t.path),
+        (host.is_file(f"{t.path}/{t.settings.compose_file}"), None),
+        (git.status(), t.path),
+        (host_facts.free_disk_mb(t.path).argv, None),
+        (host.has_program("curl"), None),
+    ]
+
+
 def preflight(t: Target, *, first_deploy: bool = True, require_clean: bool = True) -> HostState:
     """Every check in one round trip (a batch of read-only commands), then judged here."""
-    docker, compose, git_present, checkout_test, head, compose_file, status, disk, curl = t.executor.probe_batch(
-        [
-            (["docker", "version", "--format", "{{.Server.Version}}"], None),
-            (["docker", "compose", "version", "--short"], None),
-            (host.has_program("git"), None),
-            (host.is_file(f"{t.path}/.git/HEAD"), None),
-            (git.head(), t.path),
-            (host.is_file(f"{t.path}/{t.settings.compose_file}"), None),
-            (git.status(), t.path),
-            (host_facts.free_disk_mb(t.path).argv, None),
-            (host.has_program("curl"), None),
-        ]
-    )
+    return judge(t, t.executor.probe_batch(batch(t)), first_deploy=first_deploy, require_clean=require_clean)
+
+
+def judge(t: Target, results, *, first_deploy: bool = True, require_clean: bool = True) -> HostState:
+    """The results of `batch`, in its order: what to fix, or the state to go on from."""
+    docker, compose, git_present, checkout_test, head, compose_file, status, disk, curl = results
     for result in (docker, compose):
         if not result.ok:
             raise t.executor.failure(result, shown=False)

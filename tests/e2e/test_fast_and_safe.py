@@ -70,15 +70,20 @@ def test_an_edited_applied_migration_is_refused_before_the_database_is_touched(r
 def test_a_noop_redeploy_builds_nothing_and_starts_no_container(remote_project):
     project = remote_project
     deploy_ok(project)
+    logged = project.releases()
     started = time.time()
     again = deploy_ok(project, "--verbose")
     ended = time.time() + 1
     assert containers_created(project, started, ended) == []
-    assert "build [sandbox] ok" in again.stdout and "skipped: the images of" in again.stdout
-    assert "--- migrate [sandbox] skipped: no migration file changed" in again.stdout
-    assert "--- restart [sandbox] skipped: same revision, images and configuration as running" in again.stdout
-    assert "sandbox: 1 SSH connection(s)" in again.stdout
-    assert project.releases()[-1]["result"] == "ok"
+    revision = project.origin.revisions[-1]
+    assert f"--- deploy [sandbox] skipped: main is {revision[:12]}: same revision, images and configuration as running" in again.stdout, again.stdout
+    assert "==> lock" not in again.stdout and "==> build" not in again.stdout and "==> record" not in again.stdout
+    assert "<== health [sandbox] ok" in again.stdout
+    # Read-only: one batch of probes and the health poll, over one connection.
+    assert "sandbox: 1 SSH connection(s), 2 commands" in again.stdout, again.stdout
+    assert project.releases() == logged, "a run that changed nothing is not a release"
+    assert not project.locked()
+    assert project.page("/version/") == (200, "1.0.0")
 
     # The host's own configuration edited (here `.env`, which moves the proxy's port):
     # the same revision deployed again applies it, and only to the service it changes.
@@ -91,7 +96,7 @@ def test_a_noop_redeploy_builds_nothing_and_starts_no_container(remote_project):
     assert "<== restart [sandbox]" not in edited.stdout, "django and celeryworker keep their containers"
     assert http_get(f"http://127.0.0.1:{port}/version/") == (200, "1.0.0")
     settled = deploy_ok(project)
-    assert "--- restart [sandbox] skipped: same revision, images and configuration as running" in settled.stdout
+    assert "--- deploy [sandbox] skipped: main is" in settled.stdout, settled.stdout
 
 
 def test_a_code_only_release_starts_no_one_off_container(remote_project):

@@ -10,6 +10,7 @@ from invoke import Result
 from tasks.commands import compose as commands_compose
 from tasks.commands import host, rollout
 from tasks.executor import PrintingExecutor, render
+from tasks.facts import compose as compose_facts
 from tasks.facts import migration_safety
 from tasks.pipelines.deploy import deploy
 from tasks.report import Report
@@ -35,8 +36,8 @@ def container(service, image_id, health=""):
     return json.dumps({"kind": "container", "id": f"{service}0", "name": f"/shop-{service}-1", "image": image_id, "state": state, "labels": labels, "cmd": []})
 
 
-def image(image_id, revision=None):
-    return json.dumps({"kind": "image", "id": image_id, "labels": {"org.opencontainers.image.revision": revision} if revision else None, "tags": []})
+def image(image_id, revision=None, tags=()):
+    return json.dumps({"kind": "image", "id": image_id, "labels": {"org.opencontainers.image.revision": revision} if revision else None, "tags": list(tags)})
 
 
 CONTAINERS = "\n".join(
@@ -69,6 +70,7 @@ def probes():
         r"git ls-remote .* origin main": Result(f"{NEW}\trefs/heads/main\n"),
         r"git ls-tree --name-only": Result(exited=128),
         r"sh -c 'docker image inspect": Result(""),
+        r"sh -c 'i=\"\$1\"; shift; names=": Result(""),
         r"git diff --name-status": Result("A\tnotes/migrations/0002_note_body.py\n"),
         r".* exec -T postgres sh -c 'command -v backup": Result(""),
         r".* --dry-run up -d --no-build": Result(stderr=" Container shop-django-1  Recreate\n Container shop-celeryworker-1  Recreate\n Container shop-postgres-1  Running\n"),
@@ -109,3 +111,21 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     ]
     assert "# dry run of deploy" in out.getvalue()
     assert "1 new migration file(s) since 111111111111: notes.0002_note_body" in out.getvalue()
+
+
+def test_a_dry_run_of_a_redeploy_of_what_serves_locks_nothing_and_prints_only_the_health_poll(tmp_path):
+    environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", "DEPLOY_HEALTHCHECK_URL": "http://127.0.0.1:8000/health/"}
+    settings = load("production", host="web1", environ=environ)
+    answers = probes()
+    served = json.loads(RELEASE_LOG.strip()) | {"config": compose_facts.parse_config(json.dumps(CONFIG)).fingerprint}
+    answers[r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/releases.log"] = Result(json.dumps(served) + "\n")
+    answers[r"git ls-remote .* origin main"] = Result(f"{HEAD}\trefs/heads/main\n")
+    tagged = [image("sha256:d1", HEAD, ["shop_django:latest"]), image("sha256:c1", HEAD, ["shop_celeryworker:latest"]), image("sha256:p1", None, ["postgres:15"])]
+    answers[r"sh -c 'i=\"\$1\"; shift; names="] = Result("\n".join(tagged) + "\n")
+    out = io.StringIO()
+    target = Target("web1", settings, PrintingExecutor(RecordedHost(answers), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
+    with target.report:
+        deploy([target], "main")
+    commands = [line for line in out.getvalue().splitlines() if not line.startswith("#")]
+    assert commands == [render(host.wait_for_http("http://127.0.0.1:8000/health/", 60))]
+    assert f"--- deploy [web1] skipped: main is {HEAD[:12]}: same revision, images and configuration as running" in out.getvalue()

@@ -1,0 +1,81 @@
+"""Before the lock: one read-only round trip that preflights a host and, in the same
+breath, shows whether the ref already serves there: the checkout at the commit origin
+names, every service up and ready on the image its name points to, the django build
+group's containers on images built from that commit, the configuration the release
+log says that commit was deployed with, and no lock, journal or one-off container.
+A redeploy of what runs then locks, changes and records nothing. Anything else, or
+anything that cannot be read, goes the whole way, which reads the host again once the
+lock is held."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..commands import compose, git
+from ..errors import DeployError
+from ..executor import Result
+from ..facts import git as git_facts
+from ..facts import host_state
+from ..facts import images as image_facts
+from ..facts.host_state import Observed
+from ..records import Outcome
+from ..target import Target
+from . import images, preflight, releases
+
+
+@dataclass(frozen=True)
+class Look:
+    preflight: list[Result]  # the preflight batch's results, for preflight.judge
+    observed: Observed | None  # None: not readable before the first deploy, say
+    resolved: str | None  # the commit origin says the ref names
+    images: dict[str, str]  # image name as the compose file has it -> the id it points to now
+
+
+def look(t: Target, ref: str) -> Look:
+    checks = preflight.batch(t)
+    observe = host_state.batch(t.project, t.path, t.lock_dir, t.journal_path, t.release_log)
+    extra = [(git.ls_remote_and_presence(ref), t.path), (compose.service_images(t.project), t.path)]
+    results = t.executor.probe_batch(checks + observe + extra)
+    found, listed, named = results[: len(checks)], results[len(checks) : -2], results[-2:]
+    return Look(found, _observed(listed), *_resolved_and_images(ref, *named))
+
+
+def _observed(results: list[Result]) -> Observed | None:
+    try:
+        return host_state.parse(results)
+    except (DeployError, ValueError, KeyError):  # the locked run reads it again and says why
+        return None
+
+
+def _resolved_and_images(ref: str, listed: Result, named: Result) -> tuple[str | None, dict[str, str]]:
+    resolved = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
+    tagged = image_facts.parse_inspect(named.stdout) if named.ok else {}
+    return resolved, {name.rpartition(":")[0] if name.endswith(":latest") else name: image.id for name, image in tagged.items()}
+
+
+def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
+    """The commit, when the ref's commit already runs exactly as a deploy would leave it
+    (see the module's docstring); None when a deploy has something to do or to check."""
+    observed, revision = seen.observed, seen.resolved
+    if observed is None or observed.config is None or revision is None:
+        return None
+    if observed.lock is not None or observed.journal is not None or observed.dirty or observed.checkout != revision:
+        return None
+    if any(c.oneoff and c.state == "running" for c in observed.containers):
+        return None
+    try:
+        group = images.group_of(observed.config, django, compose_file)
+    except DeployError:
+        return None
+    newest = releases.newest_serving(list(observed.releases), revision)
+    if newest is None or newest.result is not Outcome.OK or newest.config != observed.config.fingerprint:
+        return None
+    for name, service in observed.config.services.items():
+        mine = [c for c in observed.containers if c.service == name and not c.oneoff]
+        if not mine or not all(c.ready for c in mine):
+            return None
+        if any(c.image_id != seen.images.get(service.image) for c in mine):
+            return None
+        if name in group.services and any(c.revision != revision for c in mine):
+            return None
+    return revision
