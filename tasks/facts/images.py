@@ -67,3 +67,9 @@ def parse_inspect(stdout: str) -> dict[str, InspectedImage]:
 
 def inspect(names: list[str]) -> Fact[dict[str, InspectedImage]]:
     return Fact("images", images.inspect(names), parse_inspect)
+
+
+def parse_ids_by_name(stdout: str) -> dict[str, str]:
+    """`compose.service_images`: image name (as a compose file writes it: `:latest`
+    left out) -> the id of the image it points to."""
+    return {name.removesuffix(":latest"): image.id for name, image in parse_inspect(stdout).items()}

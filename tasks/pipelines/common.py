@@ -181,7 +181,7 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
             step.note = f"image tags and checkout back at {view.serving.describe()}"
         group = run.group or view.group
         now = dataclasses.replace(view.observed, containers=tuple(services.current_containers(t)))
-        services.bring_to_release(t, now, group, dict(view.serving.images), unchanged=False)
+        services.bring_to_release(t, now, group, dict(view.serving.images), same_revision=False, same_config=False)
         health.gate(t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         release.result = Outcome.NEEDS_ATTENTION

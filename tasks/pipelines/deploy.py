@@ -9,10 +9,12 @@ answers again."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import hooks
 from ..errors import DeployError
+from ..executor import Stopped, deferred_interrupts
 from ..facts import git as git_facts
 from ..facts import migration_safety
 from ..facts import migrations as migration_facts
@@ -120,10 +122,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
                 failed(run.release, caught)
         hooks.run_hook("on-failure", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=describe(caught))
     finally:
-        for run in taken:
-            finish(run, cleanup)
-        for run in reversed(taken):
-            _unlock(run, info, cleanup)
+        _close(taken, info, cleanup)
         if len(runs) > 1:
             first.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
     problem = problem or next(iter(cleanup.late), None)
@@ -146,6 +145,25 @@ def _nothing_to_do(runs: list[HostRun], ref: str, serving: dict[str, str | None]
         run.release.result = Outcome.OK
 
     in_parallel(runs, answer, "health")
+
+
+def _close(runs: list[HostRun], info, cleanup: Cleanup) -> None:
+    """Record and unlock every locked host, all at once: each is tried whatever the
+    others do, and a stop signal meanwhile waits until they are done."""
+
+    def close(run: HostRun) -> None:
+        finish(run, cleanup)
+        _unlock(run, info, cleanup)
+
+    if len(runs) <= 1:
+        for run in runs:
+            close(run)
+        return
+    with deferred_interrupts("record and unlock", ", ".join(run.t.name for run in runs)) as pending:
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            list(pool.map(close, runs))
+    if pending.get("interrupted"):
+        cleanup.late.append(Stopped(pending.get("signum")))
 
 
 def _unlock(run: HostRun, info, cleanup: Cleanup) -> None:
@@ -312,8 +330,8 @@ def _restart(run: HostRun) -> None:
     """A redeploy of what serves restarts nothing unless a container is down or the
     configuration (env files, `.env`) was edited since that release was deployed."""
     t = run.t
-    unchanged = run.revision is not None and run.revision == run.previous and releases.served_config(run.entries, run.previous) == run.group.fingerprint != ""
-    restarted, why = services.bring_to_release(t, run.view.observed, run.group, run.target_ids, unchanged)
+    same_config = releases.served_config(run.entries, run.previous) == run.group.fingerprint != ""
+    restarted, why = services.bring_to_release(t, run.view.observed, run.group, run.target_ids, same_revision=run.revision is not None and run.revision == run.previous, same_config=same_config)
     if not restarted:
         t.skip("restart", why)
 

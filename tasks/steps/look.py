@@ -49,8 +49,7 @@ def _observed(results: list[Result]) -> Observed | None:
 
 def _resolved_and_images(ref: str, listed: Result, named: Result) -> tuple[str | None, dict[str, str]]:
     resolved = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
-    tagged = image_facts.parse_inspect(named.stdout) if named.ok else {}
-    return resolved, {name.rpartition(":")[0] if name.endswith(":latest") else name: image.id for name, image in tagged.items()}
+    return resolved, image_facts.parse_ids_by_name(named.stdout) if named.ok else {}
 
 
 def serves_already(seen: Look, django: str, compose_file: str) -> str | None:

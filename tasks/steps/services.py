@@ -10,6 +10,7 @@ from ..commands import compose
 from ..errors import DeployError
 from ..facts import Fact
 from ..facts import compose as compose_facts
+from ..facts import images as image_facts
 from ..facts.host_state import Container, Observed, parse_containers
 from ..target import Target
 from . import rollout
@@ -67,21 +68,35 @@ def changed_by_compose(t: Target, group: BuildGroup, known: Sequence[str]) -> li
     return [service for service in changed if service not in known]
 
 
-def bring_to_release(t: Target, observed: Observed, group: BuildGroup, target_ids: dict[str, str | None], unchanged: bool) -> tuple[list[str], str]:
+def others_on_their_images(t: Target, observed: Observed, group: BuildGroup, known: Sequence[str]) -> bool:
+    """Does every service besides `known` run the image its name points to now (a
+    build may have made a new proxy image, say)? One probe, much cheaper than
+    Compose's dry run."""
+    ids = t.probe(Fact("service images", compose.service_images(t.project), image_facts.parse_ids_by_name))
+    for service, config in group.configs.items():
+        mine = [c for c in observed.containers if c.service == service and not c.oneoff]
+        if service not in known and any(c.image_id != ids.get(config.image) for c in mine):
+            return False
+    return True
+
+
+def bring_to_release(t: Target, observed: Observed, group: BuildGroup, target_ids: dict[str, str | None], *, same_revision: bool, same_config: bool) -> tuple[list[str], str]:
     """Restart what needs the release, in two waves, each in DEPLOY_RESTART_ORDER and
     checked: first what is known from the observed containers (the build group on an
     old image, anything down), so that the new code serves without waiting for
     Compose's dry run; then what Compose says changed besides (a proxy's new image, a
-    service's configuration). `unchanged`: the revision and configuration are those
-    that serve, so with every container up on its image nothing is touched. Returns
-    (what was restarted, why nothing when empty)."""
+    service's configuration). `same_config`: the configuration is the one the serving
+    release was deployed with, so Compose is asked only when another service's image
+    moved; with `same_revision` too and every container up on its image, nothing is
+    touched. Returns (what was restarted, why nothing when empty)."""
     first = restart_order(t.settings.restart_order, first_wave(observed, group, target_ids))
-    if unchanged and not first:
+    if same_revision and same_config and not first:
         return [], "same revision, images and configuration as running"
     if first:
         restart(t, group, first, observed.containers)
         verify(t, group, first, target_ids)
-    later = restart_order(t.settings.restart_order, changed_by_compose(t, group, first))
+    settled = same_config and others_on_their_images(t, observed, group, first)
+    later = [] if settled else restart_order(t.settings.restart_order, changed_by_compose(t, group, first))
     if later:
         restart(t, group, later, current_containers(t) if first else observed.containers)
         verify(t, group, later, target_ids)

@@ -112,6 +112,20 @@ def test_a_code_only_release_starts_no_one_off_container(remote_project):
     assert "--- migrate [sandbox] skipped: no migration file changed since" in result.stdout
     assert project.stack.compose("ps", "-q", "postgres").stdout.strip() == postgres_before
     assert "restart postgres" not in result.stdout
+    assert "restart nginx" not in result.stdout
+
+    # A release that changes the proxy's image (same configuration): the proxy is
+    # recreated on it, the rest stays.
+    proxy_before = project.stack.compose("ps", "-q", "nginx").stdout.strip()
+    conf = project.origin.work / "compose/production/nginx/default.conf"
+    project.origin.commit("proxy; 1.2.0", {"VERSION": "1.2.0\n", "compose/production/nginx/default.conf": conf.read_text() + "# 1.2.0\n"})
+    proxied = deploy_ok(project)
+    assert "<== restart nginx [sandbox] ok" in proxied.stdout, proxied.stdout
+    proxy_after = project.stack.compose("ps", "-q", "nginx").stdout.strip()
+    assert proxy_after and proxy_after != proxy_before
+    assert "# 1.2.0" in subprocess.run(["docker", "exec", proxy_after, "cat", "/etc/nginx/conf.d/default.conf"], capture_output=True, text=True).stdout
+    assert project.page("/version/") == (200, "1.2.0")
+    assert project.stack.compose("ps", "-q", "postgres").stdout.strip() == postgres_before
 
 
 def test_a_release_with_a_new_migration_starts_one_check_container_and_the_migrate_one(remote_project):
