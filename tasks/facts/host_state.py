@@ -40,6 +40,8 @@ class Container:
     image_id: str
     revision: str | None  # from the image's label; None: not built by composeship
     command: tuple[str, ...] = ()
+    # The names that point to its image now (`name:tag`): a name a build moved is gone.
+    image_tags: tuple[str, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -66,7 +68,7 @@ def parse_containers(stdout: str) -> list[Container]:
         except json.JSONDecodeError:
             raise DeployError("could not read the `docker inspect` output of the project's containers", "check `docker compose ps` on the server") from None
         if row.get("kind") == "image":
-            images[row["id"]] = _revision_of(row.get("labels"))
+            images[row["id"]] = (_revision_of(row.get("labels")), tuple(row.get("tags") or ()))
         elif row.get("kind") == "container":
             containers.append(row)
     found = []
@@ -82,8 +84,9 @@ def parse_containers(stdout: str) -> list[Container]:
                 state=state.get("Status", ""),
                 health=(state.get("Health") or {}).get("Status", ""),
                 image_id=row.get("image", ""),
-                revision=images.get(row.get("image", "")),
+                revision=images.get(row.get("image", ""), (None, ()))[0],
                 command=tuple(row.get("cmd") or ()),
+                image_tags=images.get(row.get("image", ""), (None, ()))[1],
             )
         )
     return sorted(found, key=lambda c: (c.service, c.name))

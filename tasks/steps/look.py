@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..commands import compose, git
+from ..commands import git
+from ..commands.images import repository
 from ..errors import DeployError
 from ..executor import Result
 from ..facts import git as git_facts
 from ..facts import host_state
-from ..facts import images as image_facts
 from ..facts.host_state import Observed
 from ..records import Outcome
 from ..target import Target
@@ -28,16 +28,14 @@ class Look:
     preflight: list[Result]  # the preflight batch's results, for preflight.judge
     observed: Observed | None  # None: not readable before the first deploy, say
     resolved: str | None  # the commit origin says the ref names
-    images: dict[str, str]  # image name as the compose file has it -> the id it points to now
 
 
 def look(t: Target, ref: str) -> Look:
     checks = preflight.batch(t)
     observe = host_state.batch(t.project, t.path, t.lock_dir, t.journal_path, t.release_log)
-    extra = [(git.ls_remote_and_presence(ref), t.path), (compose.service_images(t.project), t.path)]
-    results = t.executor.probe_batch(checks + observe + extra)
-    found, listed, named = results[: len(checks)], results[len(checks) : -2], results[-2:]
-    return Look(found, _observed(listed), *_resolved_and_images(ref, *named))
+    results = t.executor.probe_batch([*checks, *observe, (git.ls_remote_and_presence(ref), t.path)])
+    found, listed, remote = results[: len(checks)], results[len(checks) : -1], results[-1]
+    return Look(found, _observed(listed), git_facts.parse_ls_remote(remote.stdout, ref) if remote.ok else None)
 
 
 def _observed(results: list[Result]) -> Observed | None:
@@ -45,11 +43,6 @@ def _observed(results: list[Result]) -> Observed | None:
         return host_state.parse(results)
     except (DeployError, ValueError, KeyError):  # the locked run reads it again and says why
         return None
-
-
-def _resolved_and_images(ref: str, listed: Result, named: Result) -> tuple[str | None, dict[str, str]]:
-    resolved = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
-    return resolved, image_facts.parse_ids_by_name(named.stdout) if named.ok else {}
 
 
 def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
@@ -73,8 +66,13 @@ def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
         mine = [c for c in observed.containers if c.service == name and not c.oneoff]
         if not mine or not all(c.ready for c in mine):
             return None
-        if any(c.image_id != seen.images.get(service.image) for c in mine):
+        if any(tagged(service.image) not in c.image_tags for c in mine):
             return None
         if name in group.services and any(c.revision != revision for c in mine):
             return None
     return revision
+
+
+def tagged(image: str) -> str:
+    """The name as Docker lists it among an image's tags (`:latest` when none is given)."""
+    return image if repository(image) != image else f"{image}:latest"

@@ -22,11 +22,10 @@ CONFIG = compose.parse_config(
         }
     )
 )
-IMAGES = {"shop_django": "sha256:d", "shop_worker": "sha256:w", "postgres:15": "sha256:p"}
 
 
-def container(service, image, revision=REVISION, **changes):
-    found = Container(id=f"{service}-1", name=f"shop-{service}-1", service=service, oneoff=False, state="running", health="", image_id=image, revision=revision)
+def container(service, image, tag, revision=REVISION, **changes):
+    found = Container(id=f"{service}-1", name=f"shop-{service}-1", service=service, oneoff=False, state="running", health="", image_id=image, revision=revision, image_tags=(tag, f"{tag}-old"))
     return dataclasses.replace(found, **changes)
 
 
@@ -41,12 +40,15 @@ def seen(**changes):
         lock=None,
         journal=None,
         config=CONFIG,
-        containers=(container("django", "sha256:d", health="healthy"), container("celeryworker", "sha256:w"), container("postgres", "sha256:p", revision=None)),
+        containers=(
+            container("django", "sha256:d", "shop_django:latest", health="healthy"),
+            container("celeryworker", "sha256:w", "shop_worker:latest"),
+            container("postgres", "sha256:p", "postgres:15", revision=None),
+        ),
         releases=(deployed(),),
     )
     resolved = changes.pop("resolved", REVISION)
-    images = changes.pop("images", IMAGES)
-    return Look([], dataclasses.replace(observed, **changes), resolved, images)
+    return Look([], dataclasses.replace(observed, **changes), resolved)
 
 
 def test_the_ref_running_as_a_deploy_leaves_it_has_nothing_to_do():
@@ -69,10 +71,10 @@ def test_anything_else_goes_the_whole_way():
         "a container not healthy": seen(containers=(dataclasses.replace(running[0], health="starting"), *running[1:])),
         "a container stopped": seen(containers=(*running[:2], dataclasses.replace(running[2], state="exited"))),
         "the worker on another revision": seen(containers=(running[0], dataclasses.replace(running[1], revision=OTHER), running[2])),
-        "an image name moved to another image": seen(images={**IMAGES, "postgres:15": "sha256:new"}),
-        "an image name gone": seen(images={"shop_django": "sha256:d", "shop_worker": "sha256:w"}),
-        "a one-off container running": seen(containers=(*running, container("django", "sha256:d", id="run-1", oneoff=True))),
-        "nothing readable": Look([], None, REVISION, IMAGES),
+        "an image name moved to another image": seen(containers=(*running[:2], dataclasses.replace(running[2], image_tags=("postgres:14",)))),
+        "a worker image built by hand since": seen(containers=(running[0], dataclasses.replace(running[1], image_tags=()), running[2])),
+        "a one-off container running": seen(containers=(*running, container("django", "sha256:d", "shop_django:latest", id="run-1", oneoff=True))),
+        "nothing readable": Look([], None, REVISION),
     }
     for why, look in cases.items():
         assert serves_already(look, "django", "compose.yml") is None, why

@@ -70,7 +70,6 @@ def probes():
         r"git ls-remote .* origin main": Result(f"{NEW}\trefs/heads/main\n"),
         r"git ls-tree --name-only": Result(exited=128),
         r"sh -c 'docker image inspect": Result(""),
-        r"sh -c 'i=\"\$1\"; shift; names=": Result(""),
         r"git diff --name-status": Result("A\tnotes/migrations/0002_note_body.py\n"),
         r".* exec -T postgres sh -c 'command -v backup": Result(""),
         r".* --dry-run up -d --no-build": Result(stderr=" Container shop-django-1  Recreate\n Container shop-celeryworker-1  Recreate\n Container shop-postgres-1  Running\n"),
@@ -121,7 +120,7 @@ def test_a_dry_run_of_a_redeploy_of_what_serves_locks_nothing_and_prints_only_th
     answers[r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/releases.log"] = Result(json.dumps(served) + "\n")
     answers[r"git ls-remote .* origin main"] = Result(f"{HEAD}\trefs/heads/main\n")
     tagged = [image("sha256:d1", HEAD, ["shop_django:latest"]), image("sha256:c1", HEAD, ["shop_celeryworker:latest"]), image("sha256:p1", None, ["postgres:15"])]
-    answers[r"sh -c 'i=\"\$1\"; shift; names="] = Result("\n".join(tagged) + "\n")
+    answers[r"sh -c 'c=\"\$1\" i=\"\$2\""] = Result("\n".join([*CONTAINERS.splitlines()[:3], *tagged]) + "\n")
     out = io.StringIO()
     target = Target("web1", settings, PrintingExecutor(RecordedHost(answers), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
     with target.report:
