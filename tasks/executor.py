@@ -21,6 +21,9 @@ import paramiko
 
 from .errors import CommandFailed, ConfigError, ConnectionLost, HostError
 
+# A read-only command and the folder it runs in (None: no cd).
+Probe = tuple[Sequence[str], str | None]
+
 _DIAGNOSES = (
     ("Cannot connect to the Docker daemon", "Docker is not running on {host}", "start the Docker Engine (e.g. `systemctl start docker`) and try again"),
     ("permission denied while trying to connect to the Docker daemon", "the user on {host} may not use Docker", "add the user to the `docker` group and log in again"),
@@ -264,11 +267,34 @@ class Executor:
         except (OSError, EOFError, paramiko.SSHException) as problem:
             return Pending(command, done=Result(command, "", str(problem), -1))
 
-    def probe_batch(self, items: Sequence[tuple[Sequence[str], str | None]]) -> list[Result]:
+    def probe_batch(self, items: Sequence[Probe]) -> list[Result]:
         """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
         commands = [render(argv, cwd) for argv, cwd in items]
-        result = self.run(["sh", "-c", batch_script(commands)], probe=True, stream=False)
-        return parse_batch(result.stdout, commands)
+        result = self.run(["sh", "-c", batch_script(distinct(commands))], probe=True, stream=False)
+        return _in_order(parse_batch(result.stdout, distinct(commands)), commands)
+
+    def probe_batch_when(self, test: Probe, items: Sequence[Probe], more: Sequence[Probe]) -> tuple[Result, list[Result]]:
+        """`test` first, then `items` as a batch, with `more` in it only when `test`
+        exited 0: one round trip. Returns test's result and the batch's results."""
+        condition = render(*test)
+        always = [render(argv, cwd) for argv, cwd in items]
+        extra = [render(argv, cwd) for argv, cwd in more]
+        script = "\n".join(
+            [
+                f'out=$( ( {condition} ) 2>/dev/null ); rc=$?; printf "%s\\n{TEST_MARK} %s\\n" "$out" "$rc"',
+                'if [ "$rc" = 0 ]; then',
+                batch_script(distinct(always + extra)),
+                "else",
+                batch_script(distinct(always)),
+                "fi",
+            ]
+        )
+        result = self.run(["sh", "-c", script], probe=True, stream=False)
+        listed, _, rest = result.stdout.partition(f"{TEST_MARK} ")
+        code, _, batch = rest.partition("\n")
+        passed = code.strip() == "0"
+        asked = always + (extra if passed else [])
+        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), _in_order(parse_batch(batch, distinct(asked)), asked)
 
     def failure(self, result: Result, *, shown: bool, todo: str = "", redact: bool = False) -> CommandFailed:
         output = result.stderr + result.stdout
@@ -317,7 +343,13 @@ class Pending:
         return self.done
 
 
+def _in_order(results: list[Result], commands: Sequence[str]) -> list[Result]:
+    by_command = {result.command: result for result in results}
+    return [by_command[command] for command in commands]
+
+
 BATCH_MARK = "@@composeship-batch@@"
+TEST_MARK = "@@composeship-test@@"
 
 
 def batch_script(commands: Sequence[str]) -> str:
@@ -333,6 +365,11 @@ def batch_script(commands: Sequence[str]) -> str:
     lines.append(f'for i in {numbers}; do printf "\\n{BATCH_MARK} %s\\n" "$(cat "$t/$i.rc")"; cat "$t/$i.out"; printf "\\n{BATCH_MARK}\\n"; cat "$t/$i.err"; done')
     lines.append('rm -rf "$t"')
     return "\n".join(lines)
+
+
+def distinct(commands: Sequence[str]) -> list[str]:
+    """Each command once: a batch need not run the same probe twice."""
+    return list(dict.fromkeys(commands))
 
 
 def parse_batch(stdout: str, commands: Sequence[str]) -> list[Result]:

@@ -27,6 +27,13 @@ def ls_remote_and_presence(ref: str, remote: str = "origin") -> list[str]:
     return ["sh", "-c", script, remote, ref]
 
 
+def ls_remote_naming_head(ref: str, remote: str = "origin") -> list[str]:
+    """`git ls-remote REMOTE REF`; exit 0 only when the checkout's HEAD is among the
+    commits listed (the ref may name what is checked out)."""
+    script = 'out=$(git ls-remote "$0" "$1") || exit 2; printf "%s\\n" "$out"; head=$(git rev-parse --verify --quiet "HEAD^{commit}") || exit 1; case "$out" in *"$head"*) exit 0;; esac; exit 1'
+    return ["sh", "-c", script, remote, ref]
+
+
 def resolve(candidate: str) -> list[str]:
     return ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"]
 

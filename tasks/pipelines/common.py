@@ -250,8 +250,9 @@ def finish(run: HostRun, cleanup: Cleanup) -> None:
         release.step = next((s.name for s in run.t.report.steps if s.host == run.t.name and s.status == "failed"), "")
     if run.journal is None:
         return
-    # A deploy that never got to a revision (an unknown ref) is bad input, not a release.
-    worth_a_line = release.result is not Outcome.PLANNED and (release.revision is not None or release.kind != "deploy")
+    # A deploy or rollback that never got to a revision (an unknown ref, a `--to` that
+    # names no release) is bad input, not a release; migrate-only works on what runs.
+    worth_a_line = release.result is not Outcome.PLANNED and (release.revision is not None or release.kind not in ("deploy", "rollback"))
     if worth_a_line:
         recorded = []
 

@@ -33,9 +33,11 @@ class Look:
 def look(t: Target, ref: str) -> Look:
     checks = preflight.batch(t)
     observe = host_state.batch(t.project, t.path, t.lock_dir, t.journal_path, t.release_log)
-    results = t.executor.probe_batch([*checks, *observe, (git.ls_remote_and_presence(ref), t.path)])
-    found, listed, remote = results[: len(checks)], results[len(checks) : -1], results[-1]
-    return Look(found, _observed(listed), git_facts.parse_ls_remote(remote.stdout, ref) if remote.ok else None)
+    # What runs is read only when the ref may name the checkout: a real deploy reads it
+    # again once the lock is held, so it would only cost the host's time twice.
+    remote, results = t.executor.probe_batch_when((git.ls_remote_naming_head(ref), t.path), checks, observe)
+    observed = _observed(results[len(checks) :]) if remote.ok else None
+    return Look(results[: len(checks)], observed, git_facts.parse_ls_remote(remote.stdout, ref) if remote.ok else None)
 
 
 def _observed(results: list[Result]) -> Observed | None:

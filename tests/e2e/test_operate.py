@@ -121,6 +121,11 @@ def test_prune_keeps_the_last_releases_and_rollback_to_the_oldest_kept(sandbox_h
             return subprocess.run(["docker", "image", "inspect", f"example_production_django:{revision[:12]}"], capture_output=True).returncode == 0
 
         assert (tagged(v1), tagged(v2), tagged(v3)) == (False, True, True)
+        logged = project.releases()
+        unknown = project.fab("rollback", "--to", "deadbeef")
+        assert_one_error_line(unknown, "'deadbeef' is not one release of sandbox", "rollback --list")
+        assert project.releases() == logged, "a --to that names no release is bad input, not a release"
+        assert not project.locked()
         gone = project.fab("rollback", "--to", v1[:10])
         assert_one_error_line(gone, "images of", "no longer on sandbox", "deploy it again")
         assert project.page("/version/") == (200, "1.2.0")

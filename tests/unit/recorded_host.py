@@ -6,7 +6,7 @@ import shlex
 
 from invoke import Result
 
-from tasks.executor import BATCH_MARK
+from tasks.executor import BATCH_MARK, TEST_MARK
 
 
 class RecordedHost:
@@ -27,10 +27,21 @@ class RecordedHost:
     def run(self, command, **options):
         if BATCH_MARK not in command:
             return self.answer(command)
+        script = shlex.split(command)[2]
+        if TEST_MARK not in script:
+            return Result(stdout=self.batch(script))
+        # probe_batch_when: the test, then the batch of its branch.
+        test = re.match(r"out=\$\( \( (.*) \) 2>/dev/null \)", script)
+        tested = self.answer(test[1])
+        passed, failed = script.split("\nelse\n")
+        branch = passed if tested.exited == 0 else failed
+        return Result(stdout=f"{tested.stdout}\n{TEST_MARK} {tested.exited}\n" + self.batch(branch))
+
+    def batch(self, script):
         parts = []
-        for line in shlex.split(command)[2].splitlines():
+        for line in script.splitlines():
             found = re.match(r"\{ \( (.*) \) >\"\$t/\d+\.out\"", line)
             if found:
                 result = self.answer(found[1])
                 parts.append(f"\n{BATCH_MARK} {result.exited}\n{result.stdout}\n{BATCH_MARK}\n{result.stderr}")
-        return Result(stdout="".join(parts))
+        return "".join(parts)

@@ -86,6 +86,28 @@ def test_probe_batch_runs_one_command_on_the_host():
     assert executor.commands_run == 1 and out.getvalue() == ""
 
 
+def test_a_batch_runs_a_probe_asked_twice_once(tmp_path):
+    counter = tmp_path / "runs"
+    probe = (["sh", "-c", 'echo x >> "$0"; wc -l < "$0"', str(counter)], None)
+    results = Executor(Context(), out=io.StringIO()).probe_batch([probe, (["echo", "b"], None), probe])
+    assert [r.stdout.strip() for r in results] == ["1", "b", "1"]
+    assert counter.read_text() == "x\n"
+
+
+def test_a_conditional_batch_runs_the_more_probes_only_when_its_test_passes():
+    executor = Executor(Context(), out=io.StringIO())
+    items, more = [(["echo", "always"], None)], [(["echo", "more"], None), (["sh", "-c", "echo err >&2; exit 3"], None)]
+    test, results = executor.probe_batch_when((["sh", "-c", "printf 'a\\nb'"], None), items, more)
+    assert (test.ok, test.stdout) == (True, "a\nb")
+    assert [(r.stdout, r.stderr, r.exited) for r in results] == [("always\n", "", 0), ("more\n", "", 0), ("", "err\n", 3)]
+    test, results = executor.probe_batch_when((["sh", "-c", "echo listed; exit 1"], "/nonexistent"), items, more)
+    assert not test.ok and test.stdout == ""
+    test, results = executor.probe_batch_when((["sh", "-c", "echo listed; exit 1"], "/tmp"), items, more)
+    assert (test.exited, test.stdout) == (1, "listed")
+    assert [r.stdout for r in results] == ["always\n"]
+    assert executor.commands_run == 3
+
+
 def test_a_batch_runs_its_probes_at_once(tmp_path):
     from tasks.executor import batch_script, parse_batch
 

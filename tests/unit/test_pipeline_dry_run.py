@@ -67,6 +67,7 @@ def probes():
         r"sh -c '\[ -d \"\$0\" \] \|\| exit 3": Result(exited=3),
         r".* config --format json": Result(json.dumps(CONFIG)),
         r"sh -c 'c=\"\$1\" i=\"\$2\"": Result(CONTAINERS + "\n"),
+        r"cd /srv/shop && sh -c 'out=\$\(git ls-remote .*head=.* origin main": Result(f"{NEW}\trefs/heads/main\n", exited=1),
         r"git ls-remote .* origin main": Result(f"{NEW}\trefs/heads/main\n"),
         r"git ls-tree --name-only": Result(exited=128),
         r"sh -c 'docker image inspect": Result(""),
@@ -118,7 +119,7 @@ def test_a_dry_run_of_a_redeploy_of_what_serves_locks_nothing_and_prints_only_th
     answers = probes()
     served = json.loads(RELEASE_LOG.strip()) | {"config": compose_facts.parse_config(json.dumps(CONFIG)).fingerprint}
     answers[r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/releases.log"] = Result(json.dumps(served) + "\n")
-    answers[r"git ls-remote .* origin main"] = Result(f"{HEAD}\trefs/heads/main\n")
+    answers[r"cd /srv/shop && sh -c 'out=\$\(git ls-remote .*head=.* origin main"] = Result(f"{HEAD}\trefs/heads/main\n")
     tagged = [image("sha256:d1", HEAD, ["shop_django:latest"]), image("sha256:c1", HEAD, ["shop_celeryworker:latest"]), image("sha256:p1", None, ["postgres:15"])]
     answers[r"sh -c 'c=\"\$1\" i=\"\$2\""] = Result("\n".join([*CONTAINERS.splitlines()[:3], *tagged]) + "\n")
     out = io.StringIO()
