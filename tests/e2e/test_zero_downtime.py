@@ -46,8 +46,8 @@ def django_containers(project) -> list[tuple[str, str]]:
 def test_a_release_and_a_rollback_under_load_lose_no_request(remote_project):
     project = remote_project
     deploy_ok(project)
-    assert "django: rolled out, no downtime" in project.fab("deploy", "--dry-run").stdout
     project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    assert "django: rolled out, no downtime" in project.fab("deploy", "--dry-run").stdout
     url = f"http://127.0.0.1:{project.port}/version/"
 
     with Load(url, clients=4) as load:
