@@ -75,6 +75,7 @@ def parse_containers(stdout: str) -> list[Container]:
     for row in containers:
         labels = row.get("labels") or {}
         state = row.get("state") or {}
+        revision, tags = images.get(row.get("image", ""), (None, ()))
         found.append(
             Container(
                 id=row["id"],
@@ -84,9 +85,9 @@ def parse_containers(stdout: str) -> list[Container]:
                 state=state.get("Status", ""),
                 health=(state.get("Health") or {}).get("Status", ""),
                 image_id=row.get("image", ""),
-                revision=images.get(row.get("image", ""), (None, ()))[0],
+                revision=revision,
                 command=tuple(row.get("cmd") or ()),
-                image_tags=images.get(row.get("image", ""), (None, ()))[1],
+                image_tags=tags,
             )
         )
     return sorted(found, key=lambda c: (c.service, c.name))

@@ -18,9 +18,8 @@ from ..executor import Result
 from ..facts import git as git_facts
 from ..facts import host_state
 from ..facts.host_state import Observed
-from ..records import Outcome
 from ..target import Target
-from . import images, preflight, releases
+from . import images, preflight, releases, services
 
 
 @dataclass(frozen=True)
@@ -61,13 +60,13 @@ def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
         group = images.group_of(observed.config, django, compose_file)
     except DeployError:
         return None
-    newest = releases.newest_serving(list(observed.releases), revision)
-    if newest is None or newest.result is not Outcome.OK or newest.config != observed.config.fingerprint:
+    entries = list(observed.releases)
+    if not releases.deployed_ok(entries, revision) or releases.served_config(entries, revision) != observed.config.fingerprint:
+        return None
+    if services.not_ready(observed, group.all_services):
         return None
     for name, service in observed.config.services.items():
         mine = [c for c in observed.containers if c.service == name and not c.oneoff]
-        if not mine or not all(c.ready for c in mine):
-            return None
         if any(tagged(service.image) not in c.image_tags for c in mine):
             return None
         if name in group.services and any(c.revision != revision for c in mine):
