@@ -28,7 +28,8 @@ class Report:
         self.dry_run = dry_run
         self.out = out or sys.stdout
         self.steps: list[StepRecord] = []
-        # Steps of several hosts may run at once, in threads.
+        # Steps of several hosts may run at once, in threads: steps and lines are
+        # appended under one lock, each line in one write, so lines never merge.
         self._lock = threading.Lock()
         self.started = time.monotonic()
 
@@ -39,7 +40,9 @@ class Report:
     def _print(self, text: str) -> None:
         # After SIGHUP the terminal may be gone: the run still has to clean up.
         try:
-            print(text, file=self.out, flush=True)
+            with self._lock:
+                self.out.write(text + "\n")
+                self.out.flush()
         except OSError:
             pass
 
@@ -66,7 +69,8 @@ class Report:
                 self.say(f"<== {name} [{record.host}] {record.status} in {record.seconds:.1f}s" + (f" ({record.note})" if record.note else ""))
 
     def skip(self, name: str, why: str, host: str | None = None) -> None:
-        self.steps.append(StepRecord(name, host or self.host, "skipped", 0.0, why))
+        with self._lock:
+            self.steps.append(StepRecord(name, host or self.host, "skipped", 0.0, why))
         self.say(f"--- {name} [{host or self.host}] skipped: {why}")
 
     def summary(self, failed: bool = False) -> None:
