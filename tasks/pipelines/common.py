@@ -4,7 +4,6 @@ two ways back (revert before a restart, roll back after one)."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -180,8 +179,7 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
                 t.run(git.checkout(back_to), stream=False)
             step.note = f"image tags and checkout back at {view.serving.describe()}"
         group = run.group or view.group
-        now = dataclasses.replace(view.observed, containers=tuple(services.current_containers(t)))
-        services.bring_to_release(t, now, group, dict(view.serving.images), same_revision=False, same_config=False)
+        services.bring_to_release(t, group, dict(view.serving.images), same_revision=False, same_config=False)
         health.gate(t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         release.result = Outcome.NEEDS_ATTENTION

@@ -331,7 +331,7 @@ def _restart(run: HostRun) -> None:
     configuration (env files, `.env`) was edited since that release was deployed."""
     t = run.t
     same_config = releases.served_config(run.entries, run.previous) == run.group.fingerprint != ""
-    restarted, why = services.bring_to_release(t, run.view.observed, run.group, run.target_ids, same_revision=run.revision is not None and run.revision == run.previous, same_config=same_config)
+    restarted, why = services.bring_to_release(t, run.group, run.target_ids, same_revision=run.revision is not None and run.revision == run.previous, same_config=same_config)
     if not restarted:
         t.skip("restart", why)
 

@@ -126,7 +126,7 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
         run.checked_out = True
         t.run(git.checkout(target), stream=False)
         step.note = f"{view.serving.describe()} -> {short(target)}"
-    restarted, why = services.bring_to_release(t, view.observed, group, dict(found.proven), same_revision=False, same_config=False)
+    restarted, why = services.bring_to_release(t, group, dict(found.proven), same_revision=False, same_config=False)
     if not restarted:
         t.skip("restart", why)
     health.gate(t)

@@ -63,7 +63,7 @@ def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
     entries = list(observed.releases)
     if not releases.deployed_ok(entries, revision) or releases.served_config(entries, revision) != observed.config.fingerprint:
         return None
-    if services.not_ready(observed, group.all_services):
+    if services.not_ready(observed.containers, group.all_services):
         return None
     for name, service in observed.config.services.items():
         mine = [c for c in observed.containers if c.service == name and not c.oneoff]

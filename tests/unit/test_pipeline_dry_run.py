@@ -50,6 +50,8 @@ CONTAINERS = "\n".join(
         image("sha256:p1"),
     ]
 )
+# The images as the compose file's names point to them: what serves.
+TAGGED = [image("sha256:d1", HEAD, ["shop_django:latest"]), image("sha256:c1", HEAD, ["shop_celeryworker:latest"]), image("sha256:p1", None, ["postgres:15"])]
 RELEASE_LOG = json.dumps({"kind": "deploy", "host": "web1", "user": "ann", "ref": "main", "started": "t", "result": "ok", "revision": HEAD}) + "\n"
 
 
@@ -67,6 +69,7 @@ def probes():
         r"sh -c '\[ -d \"\$0\" \] \|\| exit 3": Result(exited=3),
         r".* config --format json": Result(json.dumps(CONFIG)),
         r"sh -c 'c=\"\$1\" i=\"\$2\"": Result(CONTAINERS + "\n"),
+        r"sh -c 'i=\"\$1\"; shift; names=\$\(\"\$@\" config --images\)": Result("\n".join(TAGGED) + "\n"),
         r"cd /srv/shop && sh -c 'out=\$\(git ls-remote .*head=.* origin main": Result(f"{NEW}\trefs/heads/main\n", exited=1),
         r"git ls-remote .* origin main": Result(f"{NEW}\trefs/heads/main\n"),
         r"git ls-tree --name-only": Result(exited=128),
@@ -120,8 +123,7 @@ def test_a_dry_run_of_a_redeploy_of_what_serves_locks_nothing_and_prints_only_th
     served = json.loads(RELEASE_LOG.strip()) | {"config": compose_facts.parse_config(json.dumps(CONFIG)).fingerprint}
     answers[r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/releases.log"] = Result(json.dumps(served) + "\n")
     answers[r"cd /srv/shop && sh -c 'out=\$\(git ls-remote .*head=.* origin main"] = Result(f"{HEAD}\trefs/heads/main\n")
-    tagged = [image("sha256:d1", HEAD, ["shop_django:latest"]), image("sha256:c1", HEAD, ["shop_celeryworker:latest"]), image("sha256:p1", None, ["postgres:15"])]
-    answers[r"sh -c 'c=\"\$1\" i=\"\$2\""] = Result("\n".join([*CONTAINERS.splitlines()[:3], *tagged]) + "\n")
+    answers[r"sh -c 'c=\"\$1\" i=\"\$2\""] = Result("\n".join([*CONTAINERS.splitlines()[:3], *TAGGED]) + "\n")
     out = io.StringIO()
     target = Target("web1", settings, PrintingExecutor(RecordedHost(answers), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
     with target.report:
