@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..commands import git
 from ..errors import CommandFailed, ConnectionLost, DeployError
@@ -83,6 +84,46 @@ def begin(run: HostRun, info: LockInfo) -> None:
     run.release.previous = run.previous
     run.journal = RunJournal(t, info, run.release.kind, run.release.ref)
     run.journal.begin(run.view.observed, run.view.serving)
+
+
+def unlock(run: HostRun, info: LockInfo, cleanup: Cleanup) -> None:
+    """Release the run's own lock (tried whatever went before: a failure is collected)."""
+
+    def release():
+        with run.t.step("unlock") as step:
+            step.note = lock.release(run.t, info)
+
+    cleanup.attempt(f"unlock on {run.t.name}", release)
+
+
+def locked(run: HostRun, info: LockInfo, work: Callable[[HostRun], None], undo: Callable[[HostRun, BaseException], None] | None = None) -> Release:
+    """One host's run under its lock: lock, observe (and recover), `work`. However it
+    ends, `undo` first when it failed, then the release log says how, then the lock
+    is released; a cleanup failure is reported along with what caused the failure."""
+    cleanup = Cleanup()
+    problem: BaseException | None = None
+    try:
+        with run.t.step("lock"):
+            lock.acquire(run.t, info)
+            run.locked = True
+        begin(run, info)
+        work(run)
+        run.release.result = Outcome.OK
+    except BaseException as caught:
+        problem = caught
+        if undo is not None:
+            undo(run, caught)
+        failed(run.release, caught)
+    finally:
+        finish(run, cleanup)
+        if run.locked:
+            unlock(run, info, cleanup)
+    problem = problem or next(iter(cleanup.late), None)
+    if problem is not None:
+        cleanup.raise_if_failed(after=problem)
+        raise problem
+    cleanup.raise_if_failed()
+    return run.release
 
 
 def in_parallel(runs: list, work, label: str) -> None:

@@ -39,6 +39,7 @@ from .common import (
     roll_back,
     short,
     stopped,
+    unlock,
 )
 
 
@@ -153,7 +154,7 @@ def _close(runs: list[HostRun], info, cleanup: Cleanup) -> None:
 
     def close(run: HostRun) -> None:
         finish(run, cleanup)
-        _unlock(run, info, cleanup)
+        unlock(run, info, cleanup)
 
     if len(runs) <= 1:
         for run in runs:
@@ -164,14 +165,6 @@ def _close(runs: list[HostRun], info, cleanup: Cleanup) -> None:
             list(pool.map(close, runs))
     if pending.get("interrupted"):
         cleanup.late.append(Stopped(pending.get("signum")))
-
-
-def _unlock(run: HostRun, info, cleanup: Cleanup) -> None:
-    def release():
-        with run.t.step("unlock") as step:
-            step.note = lock.release(run.t, info)
-
-    cleanup.attempt(f"unlock on {run.t.name}", release)
 
 
 def _fetch_and_build(run: HostRun, ref: str) -> None:

@@ -8,11 +8,11 @@ from ..errors import DeployError, HostError
 from ..facts import git as git_facts
 from ..facts import images as image_facts
 from ..facts import migrations as migration_facts
-from ..records import Outcome, Release
+from ..records import Release
 from ..steps import database, images, lock
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import Cleanup, HostRun, backup_if_wanted, begin, failed, finish, migrate, new_release, print_plan, short
+from .common import HostRun, backup_if_wanted, locked, migrate, new_release, print_plan, short
 
 
 def migrate_only(t: Target, force: bool) -> Release:
@@ -36,33 +36,7 @@ def migrate_only(t: Target, force: bool) -> Release:
         step.note = f"checkout at {short(state.revision)}"
     info = lock.new_lock("migrate-only")
     run = HostRun(t, new_release(t, "migrate-only", ""))
-    cleanup = Cleanup()
-    problem: BaseException | None = None
-    try:
-        with t.step("lock"):
-            lock.acquire(t, info)
-            run.locked = True
-        begin(run, info)
-        _migrate_serving_image(run, force)
-        run.release.result = Outcome.OK
-    except BaseException as caught:
-        problem = caught
-        failed(run.release, caught)
-    finally:
-        finish(run, cleanup)
-
-        def unlock():
-            with t.step("unlock") as step:
-                step.note = lock.release(t, info)
-
-        if run.locked:
-            cleanup.attempt(f"unlock on {t.name}", unlock)
-    problem = problem or next(iter(cleanup.late), None)
-    if problem is not None:
-        cleanup.raise_if_failed(after=problem)
-        raise problem
-    cleanup.raise_if_failed()
-    return run.release
+    return locked(run, info, lambda run: _migrate_serving_image(run, force))
 
 
 def _migrate_serving_image(run: HostRun, force: bool) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from ..commands import git
 from ..errors import DeployError, HostError
 from ..facts import migrations as migration_facts
-from ..records import Outcome, Release
+from ..records import Release
 from ..steps import database, health, images, lock, releases, services
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import Cleanup, HostRun, begin, failed, finish, new_release, print_plan, roll_back, short
+from .common import HostRun, locked, new_release, print_plan, roll_back, short
 
 
 def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool) -> list[tuple[str, str]]:
@@ -47,35 +47,12 @@ def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool =
         step.note = f"checkout at {short(state.revision)}"
     info = lock.new_lock("rollback", to or "")
     run = HostRun(t, new_release(t, "rollback", ""))
-    cleanup = Cleanup()
-    problem: BaseException | None = None
-    try:
-        with t.step("lock"):
-            lock.acquire(t, info)
-            run.locked = True
-        begin(run, info)
-        _roll_back_to(run, to, with_migrations, no_backup)
-        run.release.result = Outcome.OK
-    except BaseException as caught:
-        problem = caught
-        if run.checked_out or run.tags_moved:
-            roll_back(run, caught)
-        failed(run.release, caught)
-    finally:
-        finish(run, cleanup)
+    return locked(run, info, lambda run: _roll_back_to(run, to, with_migrations, no_backup), undo=_undo)
 
-        def unlock():
-            with t.step("unlock") as step:
-                step.note = lock.release(t, info)
 
-        if run.locked:
-            cleanup.attempt(f"unlock on {t.name}", unlock)
-    problem = problem or next(iter(cleanup.late), None)
-    if problem is not None:
-        cleanup.raise_if_failed(after=problem)
-        raise problem
-    cleanup.raise_if_failed()
-    return run.release
+def _undo(run: HostRun, problem: BaseException) -> None:
+    if run.checked_out or run.tags_moved:
+        roll_back(run, problem)
 
 
 def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup: bool) -> None:
