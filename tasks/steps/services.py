@@ -85,7 +85,7 @@ def others_on_their_images(containers: Sequence[Container], ids: dict[str, str],
     has nothing to add."""
     for service, config in group.configs.items():
         mine = [c for c in containers if c.service == service and not c.oneoff]
-        if service not in known and any(c.image_id != ids.get(config.image) for c in mine):
+        if service not in known and any(c.image_id != ids.get(config.image.removesuffix(":latest")) for c in mine):
             return False
     return True
 
