@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..commands import compose
+from ..commands import compose, git
 from ..errors import DeployError
 from ..facts import Fact
 from ..facts import compose as compose_facts
@@ -72,7 +72,9 @@ def what_runs(t: Target) -> tuple[list[Container], dict[str, str]]:
     """The project's containers, and the image each image name points to now (a build
     may have moved the proxy's, say): one round trip, read when the restart is decided,
     since the engine may have restarted (and stopped everything) since the lock's look."""
-    containers, images = t.executor.probe_batch([(compose.containers_and_images(t.project), t.path), (compose.service_images(t.project), t.path)])
+    head, containers, images = t.executor.probe_batch([(git.head(), t.path), (compose.containers_and_images(t.project), t.path), (compose.service_images(t.project), t.path)])
+    if not head.ok:
+        return [], {}  # no checkout, so no compose file yet: a dry run of a first deploy
     for result in (containers, images):
         if not result.ok:
             raise t.executor.failure(result, shown=False)
