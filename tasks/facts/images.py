@@ -73,8 +73,3 @@ def ids_by_name(found: dict[str, InspectedImage]) -> dict[str, str]:
     """Image name as a compose file writes it (`:latest` left out) -> the id of the
     image it points to."""
     return {name.removesuffix(":latest"): image.id for name, image in found.items()}
-
-
-def parse_ids_by_name(stdout: str) -> dict[str, str]:
-    """`compose.service_images` -> `ids_by_name`."""
-    return ids_by_name(parse_inspect(stdout))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..commands import compose, git
+from ..commands import compose
+from ..commands import images as image_commands
 from ..errors import DeployError
 from ..facts import Fact
 from ..facts import compose as compose_facts
@@ -68,17 +69,16 @@ def changed_by_compose(t: Target, group: BuildGroup, known: Sequence[str]) -> li
     return [service for service in changed if service not in known]
 
 
-def what_runs(t: Target) -> tuple[list[Container], dict[str, str]]:
-    """The project's containers, and the image each image name points to now (a build
-    may have moved the proxy's, say): one round trip, read when the restart is decided,
-    since the engine may have restarted (and stopped everything) since the lock's look."""
-    head, containers, images = t.executor.probe_batch([(git.head(), t.path), (compose.containers_and_images(t.project), t.path), (compose.service_images(t.project), t.path)])
-    if not head.ok:
-        return [], {}  # no checkout, so no compose file yet: a dry run of a first deploy
-    for result in (containers, images):
-        if not result.ok:
-            raise t.executor.failure(result, shown=False)
-    return parse_containers(containers.stdout), image_facts.parse_ids_by_name(images.stdout)
+def what_runs(t: Target, group: BuildGroup) -> tuple[list[Container], dict[str, str]]:
+    """The project's containers, and the image each of its image names points to now (a
+    build may have moved the proxy's, say): read when the restart is decided, since the
+    engine may have restarted (and stopped everything) after the lock's look. Plain
+    docker commands, one round trip."""
+    names = sorted({config.image for config in group.configs.values() if config.image})
+    containers, found = t.executor.probe_batch([(compose.labelled_containers_and_images(group.project_name), None), (image_commands.inspect(names), None)])
+    if not containers.ok:
+        raise t.executor.failure(containers, shown=False)
+    return parse_containers(containers.stdout), image_facts.ids_by_name(image_facts.parse_inspect(found.stdout))
 
 
 def others_on_their_images(containers: Sequence[Container], ids: dict[str, str], group: BuildGroup, known: Sequence[str]) -> bool:
@@ -101,7 +101,7 @@ def bring_to_release(t: Target, group: BuildGroup, target_ids: dict[str, str | N
     deployed with, so Compose is asked only when another service's image moved; with
     `same_revision` too and every container up on its image, nothing is touched.
     Returns (what was restarted, why nothing when empty)."""
-    containers, ids = what_runs(t)
+    containers, ids = what_runs(t, group)
     first = restart_order(t.settings.restart_order, first_wave(containers, group, target_ids))
     if same_revision and same_config and not first:
         return [], "same revision, images and configuration as running"
@@ -111,14 +111,14 @@ def bring_to_release(t: Target, group: BuildGroup, target_ids: dict[str, str | N
     settled = same_config and others_on_their_images(containers, ids, group, first)
     later = [] if settled else restart_order(t.settings.restart_order, changed_by_compose(t, group, first))
     if later:
-        restart(t, group, later, current_containers(t) if first else containers)
+        restart(t, group, later, current_containers(t, group.project_name) if first else containers)
         verify(t, group, later, target_ids)
     done = first + later
     return done, "" if done else "every service runs its current image and configuration"
 
 
-def current_containers(t: Target) -> list[Container]:
-    return t.probe(Fact("containers", compose.containers_and_images(t.project), parse_containers))
+def current_containers(t: Target, project_name: str) -> list[Container]:
+    return t.probe(Fact("containers", compose.labelled_containers_and_images(project_name), parse_containers), cwd=None)
 
 
 def strategies(group: BuildGroup, singletons: Sequence[str]) -> dict[str, Strategy]:

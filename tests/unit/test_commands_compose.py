@@ -98,3 +98,11 @@ def test_migrate_to_several_targets_calls_djangos_migrate_for_each_in_one_contai
     assert argv[-1] == (
         "from django.core.management import call_command\ncall_command('migrate', 'notes', '0002_body', interactive=False)\ncall_command('migrate', 'users', '0003_x', interactive=False)\n"
     )
+
+
+def test_the_containers_of_a_project_are_found_by_its_label_with_the_name_as_an_argument():
+    argv = compose.labelled_containers_and_images("shop; rm -rf ~")
+    assert argv[:2] == ["sh", "-c"]
+    assert argv[3:] == ["sh", compose.CONTAINER_FORMAT, compose.IMAGE_FORMAT, "shop; rm -rf ~"]
+    assert 'docker ps --all --quiet --filter "label=com.docker.compose.project=$p"' in argv[2]
+    assert "shop" not in argv[2]

@@ -69,7 +69,6 @@ def probes():
         r"sh -c '\[ -d \"\$0\" \] \|\| exit 3": Result(exited=3),
         r".* config --format json": Result(json.dumps(CONFIG)),
         r"sh -c 'c=\"\$1\" i=\"\$2\"": Result(CONTAINERS + "\n"),
-        r"sh -c 'i=\"\$1\"; shift; names=\$\(\"\$@\" config --images\)": Result("\n".join(TAGGED) + "\n"),
         r"cd /srv/shop && sh -c 'out=\$\(git ls-remote .*head=.* origin main": Result(f"{NEW}\trefs/heads/main\n", exited=1),
         r"git ls-remote .* origin main": Result(f"{NEW}\trefs/heads/main\n"),
         r"git ls-tree --name-only": Result(exited=128),
