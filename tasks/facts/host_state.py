@@ -14,6 +14,7 @@ from ..commands import git, host
 from ..commands.compose import ComposeProject
 from ..commands.images import REVISION_LABEL
 from ..errors import DeployError
+from ..executor import Probe
 from ..records import Journal, LockInfo, LockState, Release, parse_release_log
 from .compose import ComposeConfig, parse_config
 from .git import parse_dirty_files, parse_revision
@@ -179,7 +180,7 @@ class Observed:
         return [c for c in self.containers if c.oneoff and c.state == "running" and c.migrating]
 
 
-def batch(project: ComposeProject, path: str, lock_dir: str, journal: str, release_log: str) -> list[tuple[list[str], str | None]]:
+def batch(project: ComposeProject, path: str, lock_dir: str, journal: str, release_log: str) -> list[Probe]:
     return [
         (host.read_file_if_any(release_log), None),
         (git.head(), path),

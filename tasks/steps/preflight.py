@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..commands import git, host
 from ..errors import HostError
+from ..executor import Probe
 from ..facts import git as git_facts
 from ..facts import host as host_facts
 from ..target import Target
@@ -19,7 +20,7 @@ class HostState:
     revision: str | None
 
 
-def batch(t: Target) -> list[tuple[list[str], str | None]]:
+def batch(t: Target) -> list[Probe]:
     """The read-only commands preflight judges, for `Executor.probe_batch`."""
     return [
         (["docker", "version", "--format", "{{.Server.Version}}"], None),
