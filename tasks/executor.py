@@ -274,27 +274,32 @@ class Executor:
         return _in_order(parse_batch(result.stdout, distinct(commands)), commands)
 
     def probe_batch_when(self, test: Probe, items: Sequence[Probe], more: Sequence[Probe]) -> tuple[Result, list[Result]]:
-        """`test` first, then `items` as a batch, with `more` in it only when `test`
-        exited 0: one round trip. Returns test's result and the batch's results."""
+        """`items` and `test` at once, then `more` too only when `test` exited 0: one round
+        trip, and `test` (origin's answer, which may take a while) costs no wait of its
+        own. Returns test's result and the batch's results."""
         condition = render(*test)
-        always = [render(argv, cwd) for argv, cwd in items]
-        extra = [render(argv, cwd) for argv, cwd in more]
+        always = distinct([render(argv, cwd) for argv, cwd in items])
+        extra = [command for command in distinct([render(argv, cwd) for argv, cwd in more]) if command not in always]
         script = "\n".join(
             [
-                f'out=$( ( {condition} ) 2>/dev/null ); rc=$?; printf "%s\\n{TEST_MARK} %s\\n" "$out" "$rc"',
+                "t=$(mktemp -d) || exit 1",
+                *_launch(always),
+                f'out=$( ( {condition} ) 2>/dev/null </dev/null ); rc=$?; printf "%s\\n{TEST_MARK} %s\\n" "$out" "$rc"',
                 'if [ "$rc" = 0 ]; then',
-                batch_script(distinct(always + extra)),
+                *_launch(extra, len(always)),
+                _collect(len(always) + len(extra)),
                 "else",
-                batch_script(distinct(always)),
+                _collect(len(always)),
                 "fi",
+                'rm -rf "$t"',
             ]
         )
         result = self.run(["sh", "-c", script], probe=True, stream=False)
         listed, _, rest = result.stdout.partition(f"{TEST_MARK} ")
         code, _, batch = rest.partition("\n")
         passed = code.strip() == "0"
-        asked = always + (extra if passed else [])
-        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), _in_order(parse_batch(batch, distinct(asked)), asked)
+        asked = [render(argv, cwd) for argv, cwd in items] + ([render(argv, cwd) for argv, cwd in more] if passed else [])
+        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), _in_order(parse_batch(batch, always + (extra if passed else [])), asked)
 
     def failure(self, result: Result, *, shown: bool, todo: str = "", redact: bool = False) -> CommandFailed:
         output = result.stderr + result.stdout
@@ -356,15 +361,20 @@ def batch_script(commands: Sequence[str]) -> str:
     """One sh script that runs the (rendered) read-only commands, all at once since none
     changes what another reads, keeping apart each one's exit code, stdout and stderr:
     several probes cost one round trip and the time of the slowest."""
-    lines = ["t=$(mktemp -d) || exit 1"]
-    for index, command in enumerate(commands):
-        lines.append(f'{{ ( {command} ) >"$t/{index}.out" 2>"$t/{index}.err" </dev/null; echo $? >"$t/{index}.rc"; }} &')
-    lines.append("wait")
-    numbers = " ".join(str(index) for index in range(len(commands)))
+    return "\n".join(["t=$(mktemp -d) || exit 1", *_launch(commands), _collect(len(commands)), 'rm -rf "$t"'])
+
+
+def _launch(commands: Sequence[str], first: int = 0) -> list[str]:
+    """Start each command in the background, its outputs and exit code in files of $t."""
+    return [f'{{ ( {command} ) >"$t/{index}.out" 2>"$t/{index}.err" </dev/null; echo $? >"$t/{index}.rc"; }} &' for index, command in enumerate(commands, first)]
+
+
+def _collect(count: int) -> str:
+    """Wait for the started commands, then print each one's exit code, stdout and stderr
+    between marks, in order."""
+    numbers = " ".join(str(index) for index in range(count))
     # A newline before each mark: output without a final newline stays apart from it.
-    lines.append(f'for i in {numbers}; do printf "\\n{BATCH_MARK} %s\\n" "$(cat "$t/$i.rc")"; cat "$t/$i.out"; printf "\\n{BATCH_MARK}\\n"; cat "$t/$i.err"; done')
-    lines.append('rm -rf "$t"')
-    return "\n".join(lines)
+    return f'wait\nfor i in {numbers}; do printf "\\n{BATCH_MARK} %s\\n" "$(cat "$t/$i.rc")"; cat "$t/$i.out"; printf "\\n{BATCH_MARK}\\n"; cat "$t/$i.err"; done'
 
 
 def distinct(commands: Sequence[str]) -> list[str]:

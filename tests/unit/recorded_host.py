@@ -30,11 +30,13 @@ class RecordedHost:
         script = shlex.split(command)[2]
         if TEST_MARK not in script:
             return Result(stdout=self.batch(script))
-        # probe_batch_when: the test, then the batch of its branch.
-        test = re.match(r"out=\$\( \( (.*) \) 2>/dev/null \)", script)
+        # probe_batch_when: the items started before the test, the test, then the
+        # items started only when it passed.
+        test = re.search(r"^out=\$\( \( (.*) \) 2>/dev/null </dev/null \)", script, re.M)
         tested = self.answer(test[1])
-        passed, failed = script.split("\nelse\n")
-        branch = passed if tested.exited == 0 else failed
+        always, _, rest = script.partition("\nout=$(")
+        passed = rest.split("\nelse\n")[0]
+        branch = always + ("\n" + passed if tested.exited == 0 else "")
         return Result(stdout=f"{tested.stdout}\n{TEST_MARK} {tested.exited}\n" + self.batch(branch))
 
     def batch(self, script):

@@ -108,6 +108,18 @@ def test_a_conditional_batch_runs_the_more_probes_only_when_its_test_passes():
     assert executor.commands_run == 3
 
 
+def test_a_conditional_batch_runs_its_items_while_the_test_runs(tmp_path):
+    """The test (origin's answer) waits for nothing: the items run meanwhile. Here the
+    test passes only once an item has run; one after the other, it would fail."""
+    flag = tmp_path / "flag"
+    executor = Executor(Context(), out=io.StringIO())
+    waits_for_flag = ["sh", "-c", 'for i in $(seq 50); do [ -e "$0" ] && exit 0; sleep 0.1; done; exit 1', str(flag)]
+    item = (["touch", str(flag)], None)
+    test, results = executor.probe_batch_when((waits_for_flag, None), [item], [item, (["echo", "more"], None)])
+    assert test.ok
+    assert [(r.command.split()[0], r.exited) for r in results] == [("touch", 0), ("touch", 0), ("echo", 0)]
+
+
 def test_a_batch_runs_its_probes_at_once(tmp_path):
     from tasks.executor import batch_script, parse_batch
 
