@@ -25,6 +25,11 @@ def repository(image: str) -> str:
     return name if colon and "/" not in tag_part else image
 
 
+def tagged(image: str) -> str:
+    """The name as Docker lists it among an image's tags (`:latest` when none is given)."""
+    return image if repository(image) != image else f"{image}:latest"
+
+
 def release_tag(image: str, revision: str) -> str:
     return f"{repository(image)}:{revision[:12]}"
 

@@ -69,7 +69,7 @@ def inspect(names: list[str]) -> Fact[dict[str, InspectedImage]]:
     return Fact("images", images.inspect(names), parse_inspect)
 
 
-def ids_by_name(found: dict[str, InspectedImage]) -> dict[str, str]:
-    """Image name as a compose file writes it (`:latest` left out) -> the id of the
-    image it points to."""
-    return {name.removesuffix(":latest"): image.id for name, image in found.items()}
+def id_of(found: dict[str, InspectedImage], name: str) -> str | None:
+    """The id of the image `name` (as a compose file writes it) points to, if any."""
+    image = found.get(images.tagged(name))
+    return image.id if image else None

@@ -47,8 +47,8 @@ def _migrate_serving_image(run: HostRun, force: bool) -> None:
     release.revision = serving.revision
     run.group = view.group
     # `run --rm django` starts the image its name points at: make that the serving one.
-    points_at = image_facts.ids_by_name(t.probe(image_facts.inspect(list(serving.images)), cwd=None))
-    moving = {image: image_id for image, image_id in serving.images.items() if points_at.get(image.removesuffix(":latest")) != image_id}
+    current = t.probe(image_facts.inspect(list(serving.images)), cwd=None)
+    moving = {image: image_id for image, image_id in serving.images.items() if image_facts.id_of(current, image) != image_id}
     if moving:
         with t.step("align") as step:
             images.point_at(t, moving)

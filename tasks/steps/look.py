@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..commands import git
-from ..commands.images import repository
+from ..commands.images import tagged
 from ..errors import DeployError
 from ..executor import Result
 from ..facts import git as git_facts
@@ -72,8 +72,3 @@ def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
         if name in group.services and any(c.revision != revision for c in mine):
             return None
     return revision
-
-
-def tagged(image: str) -> str:
-    """The name as Docker lists it among an image's tags (`:latest` when none is given)."""
-    return image if repository(image) != image else f"{image}:latest"

@@ -13,6 +13,7 @@ from ..facts import Fact
 from ..facts import compose as compose_facts
 from ..facts import images as image_facts
 from ..facts.host_state import Container, parse_containers
+from ..facts.images import InspectedImage
 from ..target import Target
 from . import rollout
 from .images import BuildGroup
@@ -69,7 +70,7 @@ def changed_by_compose(t: Target, group: BuildGroup, known: Sequence[str]) -> li
     return [service for service in changed if service not in known]
 
 
-def what_runs(t: Target, group: BuildGroup) -> tuple[list[Container], dict[str, str]]:
+def what_runs(t: Target, group: BuildGroup) -> tuple[list[Container], dict[str, InspectedImage]]:
     """The project's containers, and the image each of its image names points to now (a
     build may have moved the proxy's, say): read when the restart is decided, since the
     engine may have restarted (and stopped everything) after the lock's look. Plain
@@ -78,16 +79,16 @@ def what_runs(t: Target, group: BuildGroup) -> tuple[list[Container], dict[str, 
     containers, found = t.executor.probe_batch([(compose.labelled_containers_and_images(group.project_name), None), (image_commands.inspect(names), None)])
     if not containers.ok:
         raise t.executor.failure(containers, shown=False)
-    return parse_containers(containers.stdout), image_facts.ids_by_name(image_facts.parse_inspect(found.stdout))
+    return parse_containers(containers.stdout), image_facts.parse_inspect(found.stdout)
 
 
-def others_on_their_images(containers: Sequence[Container], ids: dict[str, str], group: BuildGroup, known: Sequence[str]) -> bool:
+def others_on_their_images(containers: Sequence[Container], images: dict[str, InspectedImage], group: BuildGroup, known: Sequence[str]) -> bool:
     """Does every service besides `known` run the image its name points to? When it
     does and the configuration is the serving release's, Compose's dry run (0.7 s)
     has nothing to add."""
     for service, config in group.configs.items():
         mine = [c for c in containers if c.service == service and not c.oneoff]
-        if service not in known and any(c.image_id != ids.get(config.image.removesuffix(":latest")) for c in mine):
+        if service not in known and any(c.image_id != image_facts.id_of(images, config.image) for c in mine):
             return False
     return True
 
@@ -101,14 +102,14 @@ def bring_to_release(t: Target, group: BuildGroup, target_ids: dict[str, str | N
     deployed with, so Compose is asked only when another service's image moved; with
     `same_revision` too and every container up on its image, nothing is touched.
     Returns (what was restarted, why nothing when empty)."""
-    containers, ids = what_runs(t, group)
+    containers, images = what_runs(t, group)
     first = restart_order(t.settings.restart_order, first_wave(containers, group, target_ids))
     if same_revision and same_config and not first:
         return [], "same revision, images and configuration as running"
     if first:
         restart(t, group, first, containers)
         verify(t, group, first, target_ids)
-    settled = same_config and others_on_their_images(containers, ids, group, first)
+    settled = same_config and others_on_their_images(containers, images, group, first)
     later = [] if settled else restart_order(t.settings.restart_order, changed_by_compose(t, group, first))
     if later:
         restart(t, group, later, current_containers(t, group.project_name) if first else containers)
