@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ..commands import compose as compose_cmd
 from ..commands import git, host
@@ -51,6 +52,11 @@ class Container:
     @property
     def migrating(self) -> bool:
         return "migrate" in self.command and "manage.py" in " ".join(self.command)
+
+
+def of_service(containers: Sequence[Container], service: str) -> list[Container]:
+    """The service's own containers, in any state (one-off ones aside)."""
+    return [c for c in containers if c.service == service and not c.oneoff]
 
 
 def _revision_of(labels: dict | None) -> str | None:
@@ -162,7 +168,7 @@ class Observed:
         per_service: dict[str, tuple[str | None, ...]] = {}
         not_ready = []
         for service in services:
-            mine = [c for c in self.containers if c.service == service and not c.oneoff]
+            mine = of_service(self.containers, service)
             running = [c for c in mine if c.state == "running"]
             if not mine or any(not c.ready for c in mine):
                 not_ready.append(service)

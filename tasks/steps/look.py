@@ -66,7 +66,7 @@ def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
     if services.not_ready(observed.containers, group.all_services):
         return None
     for name, service in observed.config.services.items():
-        mine = [c for c in observed.containers if c.service == name and not c.oneoff]
+        mine = host_state.of_service(observed.containers, name)
         if any(tagged(service.image) not in c.image_tags for c in mine):
             return None
         if name in group.services and any(c.revision != revision for c in mine):

@@ -12,7 +12,7 @@ from ..errors import DeployError
 from ..facts import Fact
 from ..facts import compose as compose_facts
 from ..facts import images as image_facts
-from ..facts.host_state import Container, parse_containers
+from ..facts.host_state import Container, of_service, parse_containers
 from ..facts.images import InspectedImage
 from ..target import Target
 from . import rollout
@@ -27,7 +27,7 @@ def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str
 
 def running_containers(containers: Sequence[Container], service: str) -> list[Container]:
     """The service's own running containers (one-off ones aside)."""
-    return [c for c in containers if c.service == service and not c.oneoff and c.state == "running"]
+    return [c for c in of_service(containers, service) if c.state == "running"]
 
 
 def stale_services(containers: Sequence[Container], group: BuildGroup, target_ids: dict[str, str | None]) -> list[str]:
@@ -45,7 +45,7 @@ def stale_services(containers: Sequence[Container], group: BuildGroup, target_id
 def not_ready(containers: Sequence[Container], services: Sequence[str]) -> list[str]:
     found = []
     for service in services:
-        mine = [c for c in containers if c.service == service and not c.oneoff]
+        mine = of_service(containers, service)
         if not mine or not all(c.ready for c in mine):
             found.append(service)
     return found
@@ -76,10 +76,11 @@ def what_runs(t: Target, group: BuildGroup) -> tuple[list[Container], dict[str, 
     engine may have restarted (and stopped everything) after the lock's look. Plain
     docker commands, one round trip."""
     names = sorted({config.image for config in group.configs.values() if config.image})
-    containers, found = t.executor.probe_batch([(compose.labelled_containers_and_images(group.project_name), None), (image_commands.inspect(names), None)])
+    listed = _containers(group.project_name)
+    containers, found = t.executor.probe_batch([(listed.argv, None), (image_commands.inspect(names), None)])
     if not containers.ok:
         raise t.executor.failure(containers, shown=False)
-    return parse_containers(containers.stdout), image_facts.parse_inspect(found.stdout)
+    return listed.parse(containers.stdout), image_facts.parse_inspect(found.stdout)
 
 
 def others_on_their_images(containers: Sequence[Container], images: dict[str, InspectedImage], group: BuildGroup, known: Sequence[str]) -> bool:
@@ -87,7 +88,7 @@ def others_on_their_images(containers: Sequence[Container], images: dict[str, In
     does and the configuration is the serving release's, Compose's dry run (0.7 s)
     has nothing to add."""
     for service, config in group.configs.items():
-        mine = [c for c in containers if c.service == service and not c.oneoff]
+        mine = of_service(containers, service)
         if service not in known and any(c.image_id != image_facts.id_of(images, config.image) for c in mine):
             return False
     return True
@@ -118,8 +119,12 @@ def bring_to_release(t: Target, group: BuildGroup, target_ids: dict[str, str | N
     return done, "" if done else "every service runs its current image and configuration"
 
 
+def _containers(project_name: str) -> Fact[list[Container]]:
+    return Fact("containers", compose.labelled_containers_and_images(project_name), parse_containers)
+
+
 def current_containers(t: Target, project_name: str) -> list[Container]:
-    return t.probe(Fact("containers", compose.labelled_containers_and_images(project_name), parse_containers), cwd=None)
+    return t.probe(_containers(project_name), cwd=None)
 
 
 def strategies(group: BuildGroup, singletons: Sequence[str]) -> dict[str, Strategy]:
