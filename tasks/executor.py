@@ -278,8 +278,9 @@ class Executor:
         trip, and `test` (origin's answer, which may take a while) costs no wait of its
         own. Returns test's result and the batch's results."""
         condition = render(*test)
-        always = distinct([render(argv, cwd) for argv, cwd in items])
-        extra = [command for command in distinct([render(argv, cwd) for argv, cwd in more]) if command not in always]
+        asked, maybe = [render(argv, cwd) for argv, cwd in items], [render(argv, cwd) for argv, cwd in more]
+        always = distinct(asked)
+        extra = [command for command in distinct(maybe) if command not in always]
         script = "\n".join(
             [
                 "t=$(mktemp -d) || exit 1",
@@ -298,8 +299,8 @@ class Executor:
         listed, _, rest = result.stdout.partition(f"{TEST_MARK} ")
         code, _, batch = rest.partition("\n")
         passed = code.strip() == "0"
-        asked = [render(argv, cwd) for argv, cwd in items] + ([render(argv, cwd) for argv, cwd in more] if passed else [])
-        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), _in_order(parse_batch(batch, always + (extra if passed else [])), asked)
+        results = parse_batch(batch, always + (extra if passed else []))
+        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), _in_order(results, asked + (maybe if passed else []))
 
     def failure(self, result: Result, *, shown: bool, todo: str = "", redact: bool = False) -> CommandFailed:
         output = result.stderr + result.stdout
