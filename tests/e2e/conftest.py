@@ -1,3 +1,4 @@
+import os
 import subprocess
 import uuid
 
@@ -57,6 +58,29 @@ def remote_project(sandbox_host, tmp_path):
     project = make_remote_project(sandbox_host, tmp_path)
     yield project
     destroy_remote_project(project)
+
+
+@pytest.fixture(scope="session")
+def own_engine_host(tmp_path_factory, engine):
+    """A sandbox host whose Docker Engine is its own (scripts/engine, in a network
+    namespace): restarting that engine stops nothing of the other tests. Its published
+    ports answer at the engine's address."""
+    from .remote import engine as own_engine
+    from .remote import sandbox_down, sandbox_up
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = int(worker.removeprefix("gw") or 0) + 1
+    name = f"e{number}"
+    try:
+        facts = own_engine("up", name, number)
+        folder = tmp_path_factory.mktemp("own-engine-host")
+        host = sandbox_up(folder, "sandbox", docker_host=facts["docker_host"])
+    except RuntimeError as problem:
+        pytest.fail(f"test bed not ready: {problem}", pytrace=False)
+    host["engine"] = facts
+    yield host
+    sandbox_down(folder)
+    own_engine("down", name, number)
 
 
 @pytest.fixture(scope="session")

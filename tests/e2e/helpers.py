@@ -60,13 +60,22 @@ def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+def docker_environ(docker_host: str = "") -> dict[str, str] | None:
+    """The environment for `docker` against another engine of this machine (None: the main one)."""
+    return {**os.environ, "DOCKER_HOST": docker_host} if docker_host else None
+
+
 @dataclass
 class Stack:
-    """A compose project on this machine's engine, as the tests inspect it."""
+    """A compose project on one of this machine's engines, as the tests inspect it."""
 
     folder: Path
     name: str
     compose_file: str
+    docker_host: str = ""  # "": the main engine
+
+    def docker(self, *args: str, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout, stdin=subprocess.DEVNULL, env=docker_environ(self.docker_host))
 
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -77,6 +86,7 @@ class Stack:
             check=check,
             timeout=600,
             stdin=subprocess.DEVNULL,
+            env=docker_environ(self.docker_host),
         )
 
     def sql(self, query: str) -> list[str]:
@@ -88,21 +98,15 @@ class Stack:
         return set(self.sql("select app || '.' || name from django_migrations"))
 
     def containers(self) -> list[str]:
-        result = subprocess.run(
-            ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}", "--format", "{{.Names}}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return result.stdout.split()
+        return self.docker("ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}", "--format", "{{.Names}}", check=True).stdout.split()
 
     def started_at(self, service: str) -> str:
         container = self.compose("ps", "-q", service).stdout.strip()
-        return subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container], capture_output=True, text=True, check=True).stdout.strip()
+        return self.docker("inspect", "-f", "{{.State.StartedAt}}", container, check=True).stdout.strip()
 
     def destroy(self) -> None:
         # By project name alone: works whatever compose file the project used, or none left.
-        subprocess.run(["docker", "compose", "-p", self.name, "down", "-v", "--remove-orphans", "--timeout", "2"], capture_output=True, timeout=300)
+        self.docker("compose", "-p", self.name, "down", "-v", "--remove-orphans", "--timeout", "2", timeout=300)
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess, *words: str, alone: bool = True) -> str:
@@ -121,34 +125,3 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *words: str, alon
     for word in words:
         assert word in lines[-1], lines[-1]
     return lines[-1]
-
-
-def _alive(pid: str) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def restart_engine(timeout: float = 90) -> None:
-    """Restart the Docker Engine for real: through systemd where it runs it, else the
-    way scripts/install-testbed starts it (dockerd in the background)."""
-    import time
-
-    if subprocess.run(["systemctl", "is-active", "--quiet", "docker"], capture_output=True).returncode == 0:
-        subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=timeout)
-    else:
-        pid = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
-        for number in pid:
-            os.kill(int(number), 15)
-        deadline = time.monotonic() + timeout
-        while any(_alive(number) for number in pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        # Started from a shell that exits at once: dockerd is nobody's child here, so it
-        # never lingers as a zombie of the tests when it is stopped next time.
-        subprocess.run(["sh", "-c", "nohup dockerd >>/var/log/composeship-dockerd.log 2>&1 </dev/null &"], check=True)
-    deadline = time.monotonic() + timeout
-    while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the Docker Engine did not come back after a restart")
-        time.sleep(0.3)

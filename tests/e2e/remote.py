@@ -51,11 +51,28 @@ class Migration(migrations.Migration):
 """
 
 
-def sandbox_up(folder: Path, name: str) -> dict:
-    result = subprocess.run([str(REPO / "scripts" / "sandbox"), "up", "--dir", str(folder), "--name", name], capture_output=True, text=True, timeout=120)
+def sandbox_user() -> str:
+    """The deploy user of this test process's sandbox hosts: one per pytest-xdist worker,
+    so that what a test does to its user's processes (a fault drill's `pkill`) never
+    reaches another worker's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"deploy-{worker}" if worker else "deploy"
+
+
+def sandbox_up(folder: Path, name: str, docker_host: str = "") -> dict:
+    argv = [str(REPO / "scripts" / "sandbox"), "up", "--dir", str(folder), "--name", name, "--user", sandbox_user()]
+    result = subprocess.run(argv + (["--docker-host", docker_host] if docker_host else []), capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise RuntimeError(f"scripts/sandbox up failed: {result.stderr}")
     return json.loads(result.stdout)
+
+
+def engine(command: str, name: str, index: int, timeout: float = 300) -> dict:
+    """Another Docker Engine of this machine, in its own network namespace (scripts/engine)."""
+    result = subprocess.run([str(REPO / "scripts" / "engine"), command, "--name", name, "--index", str(index)], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/engine {command} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout) if result.stdout.strip() else {}
 
 
 def sandbox_down(folder: Path) -> None:
@@ -114,14 +131,29 @@ class RemoteProject:
     config_dir: Path
     compose_project: str
     port: int
+    # The images' names start with it (`{prefix}_production_django`): each test's own,
+    # so that tests building at once on one engine never retag each other's images.
+    image_prefix: str = "example"
+    # Where the proxy's published port answers (another engine's namespace: its address).
+    address: str = "127.0.0.1"
 
     @property
     def alias(self) -> str:
         return self.host["name"]
 
     @property
+    def docker_host(self) -> str:
+        return self.host.get("docker_host") or ""
+
+    @property
     def stack(self) -> Stack:
-        return Stack(Path(self.path), self.compose_project, "docker-compose.production.yml")
+        return Stack(Path(self.path), self.compose_project, "docker-compose.production.yml", self.docker_host)
+
+    def image(self, service: str) -> str:
+        return f"{self.image_prefix}_production_{service}"
+
+    def docker(self, *args: str, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+        return self.stack.docker(*args, check=check, timeout=timeout)
 
     def env(self, **extra: str) -> dict[str, str]:
         return clean_environ(DEPLOY_CONFIG_DIR=str(self.config_dir), **extra)
@@ -129,8 +161,12 @@ class RemoteProject:
     def fab(self, *args: str, ssh_config: str | None = None, **extra: str):
         return tool("fab", "-S", ssh_config or self.host["ssh_config"], "-H", self.alias, *args, env=self.env(**extra))
 
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
     def page(self, path: str) -> tuple[int, str]:
-        return http_get(f"http://127.0.0.1:{self.port}{path}")
+        return http_get(f"{self.url}{path}")
 
     def head(self) -> str:
         return as_user(self.host["user"], "git", "-C", self.path, "rev-parse", "HEAD").stdout.strip()
@@ -143,10 +179,13 @@ class RemoteProject:
         return (Path(self.path) / ".git" / "composeship" / "lock").exists()
 
 
-def make_remote_project(host: dict, tmp_path: Path, *, healthcheck_path: str = "/health/", extra_config: str = "") -> RemoteProject:
+def make_remote_project(host: dict, tmp_path: Path, *, healthcheck_path: str = "/health/", extra_config: str = "", address: str = "127.0.0.1") -> RemoteProject:
     user, home = host["user"], host["home"]
     ident = uuid.uuid4().hex[:8]
     work = copy_example(tmp_path / "work")
+    prefix = f"cs{ident}"
+    compose_file = work / "docker-compose.production.yml"
+    compose_file.write_text(compose_file.read_text().replace("image: example_production_", f"image: {prefix}_production_"))
     bare = Path(home) / "origins" / f"example-{ident}.git"
     bare.parent.mkdir(parents=True, exist_ok=True)
     git("init", "-q", "-b", "main", cwd=work)
@@ -169,15 +208,15 @@ def make_remote_project(host: dict, tmp_path: Path, *, healthcheck_path: str = "
     compose_project = f"csr{ident}"
     (config_dir / "production.env").write_text(
         f"DEPLOY_PATH={path}\nDEPLOY_REPO_URL={bare}\nDEPLOY_COMPOSE_PROJECT={compose_project}\n"
-        f"DEPLOY_HEALTHCHECK_URL=http://127.0.0.1:{port}{healthcheck_path}\nDEPLOY_HEALTHCHECK_TIMEOUT=60\n{extra_config}"
+        f"DEPLOY_HEALTHCHECK_URL=http://{address}:{port}{healthcheck_path}\nDEPLOY_HEALTHCHECK_TIMEOUT=60\n{extra_config}"
     )
-    return RemoteProject(host, origin, str(path), config_dir, compose_project, port)
+    return RemoteProject(host, origin, str(path), config_dir, compose_project, port, prefix, address)
 
 
 def destroy_remote_project(project: RemoteProject) -> None:
     project.stack.destroy()
-    for revision in project.origin.revisions:
-        for image in ("example_production_django", "example_production_celeryworker"):
-            subprocess.run(["docker", "rmi", "--no-prune", f"{image}:{revision[:12]}"], capture_output=True)
+    listed = project.docker("images", "--format", "{{.Repository}}:{{.Tag}}", f"{project.image_prefix}_production_*").stdout.split()
+    if listed:
+        project.docker("rmi", "--no-prune", *listed)
     shutil.rmtree(project.path, ignore_errors=True)
     shutil.rmtree(project.origin.bare, ignore_errors=True)

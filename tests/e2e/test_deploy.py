@@ -60,7 +60,7 @@ def test_first_deploy_then_a_release_with_a_migration(remote_project):
     # Both releases' images stay for a rollback.
     for rev in project.origin.revisions:
         assert project.stack.compose("images").returncode == 0
-        assert _image_exists(f"example_production_django:{rev[:12]}")
+        assert _image_exists(f"{project.image('django')}:{rev[:12]}")
 
 
 def _image_exists(name):

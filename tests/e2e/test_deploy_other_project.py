@@ -14,7 +14,7 @@ from .test_deploy import MODEL_WITH_BODY
 def reshape(work: Path) -> None:
     compose = (work / "docker-compose.production.yml").read_text()
     compose = compose.replace("  django:\n", "  web:\n")
-    compose = "\n".join(line for line in compose.splitlines() if "image: example_production_" not in line) + "\n"
+    compose = "\n".join(line for line in compose.splitlines() if "image: " not in line or "_production_" not in line) + "\n"
     (work / "compose.prod.yml").write_text(compose)
     (work / "docker-compose.production.yml").unlink()
     proxy = work / "compose/production/nginx/default.conf"

@@ -30,7 +30,7 @@ def host_snapshot(project) -> dict:
         "releases": (state / "releases.log").read_text() if (state / "releases.log").exists() else "",
         "containers": run("docker", "ps", "-a", "--filter", label, "--format", "{{.ID}} {{.Image}} {{.State}}"),
         "started": run("sh", "-c", f"docker inspect -f '{{{{.Name}}}} {{{{.State.StartedAt}}}}' $(docker ps -aq --filter {label})"),
-        "images": sorted(run("docker", "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "example_production_*").splitlines()),
+        "images": sorted(run("docker", "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", f"{project.image_prefix}_production_*").splitlines()),
         "migrations": sorted(project.stack.applied_migrations()),
         "backups": project.stack.compose("exec", "-T", "postgres", "backups").stdout,
     }

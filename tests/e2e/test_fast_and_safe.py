@@ -16,25 +16,20 @@ from .test_operate import IRREVERSIBLE_0002
 
 def containers_created(project, since: float, until: float) -> list[str]:
     """Names of the containers Docker created for the project between two moments."""
-    result = subprocess.run(
-        [
-            "docker",
-            "events",
-            "--since",
-            f"{since:.3f}",
-            "--until",
-            f"{until:.3f}",
-            "--filter",
-            "type=container",
-            "--filter",
-            "event=create",
-            "--filter",
-            f"label=com.docker.compose.project={project.compose_project}",
-            "--format",
-            "{{.Actor.Attributes.name}}",
-        ],
-        capture_output=True,
-        text=True,
+    result = project.docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{until:.3f}",
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=create",
+        "--filter",
+        f"label=com.docker.compose.project={project.compose_project}",
+        "--format",
+        "{{.Actor.Attributes.name}}",
         check=True,
     )
     return result.stdout.split()

@@ -5,8 +5,11 @@ release log. Every fault is caused for real while the run holds still at the end
 the step (COMPOSESHIP_PAUSE_AT, a `sleep` on the host); `rollout` is in the middle of
 the restart, when the new containers answer beside the old ones; at `post-migrate` the
 release's migration is one marked to run after the rollout. One deployed project serves
-the whole matrix; each cell deploys a new release (a new VERSION and a migration).
-The table of results is written to .sandbox/fault-table.md (the README quotes it)."""
+a column of the matrix (its half, when it runs on two workers); each cell deploys a new
+release (a new VERSION and a migration). The engine restarts happen to an engine of the
+column's own (scripts/engine), so that they stop nothing else the suite runs meanwhile.
+Each cell's result goes to .sandbox/fault-cells/; the table is written to
+.sandbox/fault-table.md when the session ends (the README quotes it)."""
 
 from __future__ import annotations
 
@@ -18,15 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO, restart_engine
-from .remote import destroy_remote_project, make_remote_project
+from .helpers import REPO
+from .remote import destroy_remote_project, engine, make_remote_project
 from .test_truth import serving_revision, start_fab
 from .test_zero_downtime import django_containers
 
 STEPS = ["lock", "fetch", "checkout", "build", "plan", "check", "backup", "migrate", "rollout", "restart", "health", "post-migrate", "record"]
 FAULTS = ["SIGTERM", "SIGKILL", "SSH cut", "engine restart"]
 TABLE = REPO / ".sandbox" / "fault-table.md"
-RESULTS: dict[tuple[str, str], str] = {}
+CELLS = REPO / ".sandbox" / "fault-cells"
 
 MIGRATION = """from django.db import migrations
 
@@ -43,27 +46,47 @@ class Migration(migrations.Migration):
 """
 
 
-@pytest.fixture(scope="module")
-def drill(sandbox_host, tmp_path_factory):
-    project = make_remote_project(sandbox_host, tmp_path_factory.mktemp("faults"))
+def deployed_drill(host, folder, **options):
+    project = make_remote_project(host, folder, **options)
     first = project.fab("deploy")
     assert first.returncode == 0, first.stdout + first.stderr
     project.last_migration = "0001_initial"
+    return project
+
+
+@pytest.fixture(scope="module")
+def drill(sandbox_host, tmp_path_factory):
+    project = deployed_drill(sandbox_host, tmp_path_factory.mktemp("faults"))
     yield project
-    write_table()
     destroy_remote_project(project)
 
 
+@pytest.fixture(scope="module")
+def engine_drill(own_engine_host, tmp_path_factory):
+    project = deployed_drill(own_engine_host, tmp_path_factory.mktemp("faults-engine"), address=own_engine_host["engine"]["address"])
+    yield project
+    destroy_remote_project(project)
+
+
+def record_cell(step: str, fault: str, result: str) -> None:
+    CELLS.mkdir(parents=True, exist_ok=True)
+    (CELLS / f"{STEPS.index(step):02d}-{step}--{FAULTS.index(fault)}.txt").write_text(f"{step}\t{fault}\t{result}\n")
+
+
 def write_table() -> None:
-    if not RESULTS:
+    """The table of every cell recorded in this session (conftest.py calls it at the end)."""
+    found = {}
+    for cell in sorted(CELLS.glob("*.txt")) if CELLS.exists() else []:
+        step, fault, result = cell.read_text().rstrip("\n").split("\t", 2)
+        found[step, fault] = result
+    if not found:
         return
     lines = ["| step | " + " | ".join(FAULTS) + " |", "| --- |" + " --- |" * len(FAULTS)]
     for step in STEPS:
-        cells = [RESULTS.get((step, fault), "not run") for fault in FAULTS]
+        cells = [found.get((step, fault), "not run") for fault in FAULTS]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
     TABLE.parent.mkdir(exist_ok=True)
     TABLE.write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
 
 
 def new_release(project, label: str, post_deploy: bool = False) -> tuple[str, str]:
@@ -96,7 +119,8 @@ def cause(fault: str, run: subprocess.Popen, project) -> None:
         # The connection's own sshd process on the host: its pid is in the lock.
         os.kill(int(lock_info(project)["sshd_pid"]), signal.SIGKILL)
     elif fault == "engine restart":
-        restart_engine()
+        facts = project.host["engine"]
+        engine("restart", facts["name"], int(facts["address"].split(".")[2]))
         end_pause(project)
 
 
@@ -122,17 +146,40 @@ def next_runs(project, revision: str) -> tuple[str, subprocess.CompletedProcess]
             assert project.fab("unlock", "--force").returncode == 0
             said.append("refused: locked by the dead run; `unlock --force`")
         elif "docker wait" in last:
-            subprocess.run(["docker", "wait", re.search(r"`docker wait (\S+)`", last)[1]], capture_output=True, timeout=120)
+            project.docker("wait", re.search(r"`docker wait (\S+)`", last)[1], timeout=120)
             said.append("refused until its migrate container ended")
         else:
             raise AssertionError(result.stdout + result.stderr)
     raise AssertionError("no recovery after three runs")
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("step", STEPS)
-def test_a_fault_at_each_step_is_recovered(drill, step, fault):
-    project = drill
+def in_halves(fault: str) -> list:
+    """The cells of one fault, in two groups that pytest-xdist may run on two workers."""
+    half = len(STEPS) // 2
+    return [pytest.param(step, marks=pytest.mark.xdist_group(f"faults-{fault}-{STEPS.index(step) // half}")) for step in STEPS]
+
+
+@pytest.mark.parametrize("step", in_halves("SIGTERM"))
+def test_sigterm_at_each_step_is_recovered(drill, step):
+    fault_at(drill, step, "SIGTERM")
+
+
+@pytest.mark.parametrize("step", in_halves("SIGKILL"))
+def test_sigkill_at_each_step_is_recovered(drill, step):
+    fault_at(drill, step, "SIGKILL")
+
+
+@pytest.mark.parametrize("step", in_halves("SSH cut"))
+def test_a_cut_ssh_connection_at_each_step_is_recovered(drill, step):
+    fault_at(drill, step, "SSH cut")
+
+
+@pytest.mark.parametrize("step", in_halves("engine restart"))
+def test_an_engine_restart_at_each_step_is_recovered(engine_drill, step):
+    fault_at(engine_drill, step, "engine restart")
+
+
+def fault_at(project, step: str, fault: str) -> None:
     old_revision, old_version = project.head(), project.page("/version/")[1]
     entries_before = len(project.releases())
     revision, version = new_release(project, f"{fault} at {step}", post_deploy=step == "post-migrate")
@@ -179,4 +226,4 @@ def test_a_fault_at_each_step_is_recovered(drill, step, fault):
         if entry["result"] == "ok":
             # Stopped once the release was complete: every migration applied, or recorded.
             assert run.returncode == 0 or step in ("post-migrate", "record"), entry
-    RESULTS[(step, fault)] = f"{left} → {how}"
+    record_cell(step, fault, f"{left} → {how}")

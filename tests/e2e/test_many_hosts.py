@@ -6,7 +6,6 @@ each; here web2's images get names of their own, or the two concurrent builds wo
 point one image name at either host's build."""
 
 import json
-import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -35,7 +34,7 @@ class Fleet:
         ident = uuid.uuid4().hex[:8]
         self.image_prefix = f"csr{ident}"
         compose_file = self.project.origin.work / "docker-compose.production.yml"
-        named = re.sub(r"image: example_production_", "image: ${FLEET_IMAGE_PREFIX:-example}_production_", compose_file.read_text())
+        named = compose_file.read_text().replace(f"image: {self.project.image_prefix}_production_", f"image: ${{FLEET_IMAGE_PREFIX:-{self.project.image_prefix}}}_production_")
         self.project.origin.commit("image names per host", {"docker-compose.production.yml": named})
         self.path2 = Path(web2["home"]) / "apps" / f"example-{ident}"
         self.path2.mkdir(parents=True)

@@ -103,7 +103,7 @@ def test_code_only_release_rollback_releases_and_status(remote_project):
     assert host["lock"] is None and host["pending_migrations"] == []
     services = {s["service"]: s for s in host["services"]}
     assert services["django"]["state"] == "running" and services["django"]["health"] == "healthy"
-    assert f"example_production_django:{v2[:12]}" in {image["name"] for image in host["images"]}
+    assert f"{project.image('django')}:{v2[:12]}" in {image["name"] for image in host["images"]}
     text = project.fab("status")
     assert f"serving   {v1[:12]}" in text.stdout and "django" in text.stdout
 
@@ -118,7 +118,7 @@ def test_prune_keeps_the_last_releases_and_rollback_to_the_oldest_kept(sandbox_h
         v1, v2, v3 = project.origin.revisions
 
         def tagged(revision):
-            return subprocess.run(["docker", "image", "inspect", f"example_production_django:{revision[:12]}"], capture_output=True).returncode == 0
+            return subprocess.run(["docker", "image", "inspect", f"{project.image('django')}:{revision[:12]}"], capture_output=True).returncode == 0
 
         assert (tagged(v1), tagged(v2), tagged(v3)) == (False, True, True)
         logged = project.releases()

@@ -33,8 +33,8 @@ def wait_for_line(run, prefix: str) -> list[str]:
 def serving_revision(project) -> str:
     """The revision label of the image the django container runs, read with docker."""
     container = project.stack.compose("ps", "-q", "django").stdout.strip()
-    image = subprocess.run(["docker", "inspect", "--format", "{{.Image}}", container], capture_output=True, text=True, check=True).stdout.strip()
-    return subprocess.run(["docker", "image", "inspect", "--format", '{{index .Config.Labels "org.opencontainers.image.revision"}}', image], capture_output=True, text=True, check=True).stdout.strip()
+    image = project.docker("inspect", "--format", "{{.Image}}", container, check=True).stdout.strip()
+    return project.docker("image", "inspect", "--format", '{{index .Config.Labels "org.opencontainers.image.revision"}}', image, check=True).stdout.strip()
 
 
 def test_sigterm_during_a_slow_migration_then_the_same_ref_again(remote_project):
@@ -158,7 +158,7 @@ def test_sigkill_during_a_slow_migration_is_detected_and_recovered(remote_projec
         assert not project.locked()
         assert project.page("/version/") == (200, "1.0.0")
         container = re.search(r"`docker wait (\S+)`", line)[1]
-        subprocess.run(["docker", "wait", container], capture_output=True, timeout=120)
+        project.docker("wait", container, timeout=120)
     recovered = deploy_ok(project, "--ref", revision)
     assert "never cleaned up" in recovered.stdout and "==> recover [sandbox]" in recovered.stdout
     assert project.page("/version/") == (200, "1.2.0")

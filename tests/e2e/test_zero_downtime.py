@@ -4,8 +4,6 @@ version page through it while `fab deploy` and `fab rollback` roll django out. A
 release whose new container never answers leaves the old one serving; a service with a
 published host port is recreated, and the output says why and what would avoid it."""
 
-import subprocess
-
 from .helpers import assert_one_error_line
 from .load import Load
 from .test_deploy import deploy_ok
@@ -22,22 +20,17 @@ def health(request):
 
 def django_containers(project) -> list[tuple[str, str]]:
     """(name, image id) of the django service's containers, one-off ones aside."""
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-a",
-            "--filter",
-            f"label=com.docker.compose.project={project.compose_project}",
-            "--filter",
-            "label=com.docker.compose.service=django",
-            "--filter",
-            "label=com.docker.compose.oneoff=False",
-            "--format",
-            "{{.Names}} {{.Image}}",
-        ],
-        capture_output=True,
-        text=True,
+    out = project.docker(
+        "ps",
+        "-a",
+        "--filter",
+        f"label=com.docker.compose.project={project.compose_project}",
+        "--filter",
+        "label=com.docker.compose.service=django",
+        "--filter",
+        "label=com.docker.compose.oneoff=False",
+        "--format",
+        "{{.Names}} {{.Image}}",
         check=True,
     ).stdout
     return [tuple(line.split()) for line in out.splitlines()]
@@ -48,7 +41,7 @@ def test_a_release_and_a_rollback_under_load_lose_no_request(remote_project):
     deploy_ok(project)
     project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
     assert "django: rolled out, no downtime" in project.fab("deploy", "--dry-run").stdout
-    url = f"http://127.0.0.1:{project.port}/version/"
+    url = f"{project.url}/version/"
 
     with Load(url, clients=4) as load:
         released = deploy_ok(project)
@@ -74,7 +67,7 @@ def test_a_release_that_never_answers_leaves_the_old_one_serving(remote_project)
     before = django_containers(project)
     urls = (project.origin.work / "config/urls.py").read_text().replace("from notes import views", "from notes import health_override as views")
     project.origin.commit("1.1.0 with a broken health view", {"VERSION": "1.1.0\n", "notes/health_override.py": BROKEN_HEALTH, "config/urls.py": urls})
-    url = f"http://127.0.0.1:{project.port}/version/"
+    url = f"{project.url}/version/"
     with Load(url, clients=4) as load:
         result = project.fab("deploy", DEPLOY_HEALTHCHECK_TIMEOUT="8")
     line = assert_one_error_line(result, "did not answer within 8s", "503", alone=False)

@@ -47,6 +47,12 @@ def test_sshd_config_listens_on_loopback_with_keys_only():
     assert config["Subsystem"] == "sftp internal-sftp"
 
 
+def test_a_host_with_an_engine_of_its_own_sets_docker_host_for_every_session():
+    assert "SetEnv" not in directives(sandbox.render_sshd_config(folder=FOLDER, port=40123, user="deploy"))
+    config = directives(sandbox.render_sshd_config(folder=FOLDER, port=40123, user="deploy", docker_host="unix:///run/composeship-engines/e1/docker.sock"))
+    assert config["SetEnv"] == "DOCKER_HOST=unix:///run/composeship-engines/e1/docker.sock"
+
+
 def test_configured_port_reads_back_the_rendered_port():
     assert sandbox.configured_port(sandbox.render_sshd_config(folder=FOLDER, port=40123, user="deploy")) == 40123
     assert sandbox.configured_port("ListenAddress 127.0.0.1\n") is None
