@@ -168,25 +168,27 @@ class Executor:
         env: dict[str, str] | None = None,
         bookkeeping: bool = False,
         label: str = "",
+        display: str = "",
     ) -> Result:
         """Run argv (in cwd). `probe` marks a read-only command; `stream` shows its output
         live; `check` raises a DeployError when it exits non-zero; `redact` keeps its output
         out of that error; `interruptible` lets a stop signal end the wait at once (for
         commands that are safe to abandon); `env` is for local commands only (over SSH it
         would show in the host's process list); `bookkeeping` marks composeship's own
-        records (journal, release log), which a dry run does not show."""
+        records (journal, release log), which a dry run does not show. `display`: what is
+        printed instead of the command line (a program too long to read there)."""
         command = render(argv, cwd)
         stream = stream and not self.quiet
-        result = self._execute(command, probe=probe, stream=stream, interactive=interactive, interruptible=interruptible, env=env, bookkeeping=bookkeeping)
+        result = self._execute(command, probe=probe, stream=stream, interactive=interactive, interruptible=interruptible, env=env, bookkeeping=bookkeeping, display=display)
         if label:
             result = dataclasses.replace(result, label=label)
         if check and not result.ok:
             raise self.failure(result, shown=stream, todo=todo, redact=redact)
         return result
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False, display: str = "") -> Result:
         if stream:
-            print(f"$ {command}", file=self.out, flush=True)
+            print(f"$ {display or command}", file=self.out, flush=True)
         self.commands_run += 1
         tty = interactive and sys.stdin.isatty()
         options = dict(hide=None if stream else "both", warn=True, in_stream=sys.stdin if interactive else False, pty=tty)
@@ -405,11 +407,12 @@ class PrintingExecutor(Executor):
         command = render(argv, cwd)
         return Pending(command, done=Result(command, "", "", 0, printed=True))
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False) -> Result:
+    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False, display: str = "") -> Result:
         if bookkeeping:
             return Result(command, "", "", 0, printed=True)
         if probe:
             return super()._execute(command, probe=True, stream=False, interactive=False)
         shown = " ".join(f"{name}={shlex.quote(value)}" for name, value in (env or {}).items())
-        print(f"{shown} {command}" if shown else command, file=self.out, flush=True)
+        command_shown = display or command
+        print(f"{shown} {command_shown}" if shown else command_shown, file=self.out, flush=True)
         return Result(command, "", "", 0, printed=True)

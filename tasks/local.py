@@ -11,11 +11,12 @@ from invoke import task
 
 from . import applied_migrations, settings
 from .cli import DRY_RUN_HELP, handle_errors, remainder, service_names, tail_lines
-from .commands import compose
+from .commands import compose, git
 from .commands.compose import ComposeProject
 from .errors import ConfigError, DeployError, UsageError
 from .executor import Executor, PrintingExecutor
 from .facts import compose as compose_facts
+from .facts import git as git_facts
 from .facts import migration_safety, probe
 from .facts import migrations as migration_facts
 from .report import Report
@@ -140,27 +141,67 @@ def migrate(c, app=None, target=None, dry_run=False):
 
 @task(
     help={
+        "against": "The git ref the servers run: check the migrations added since it (default: origin/DEPLOY_REF, else HEAD; the work tree's uncommitted and untracked files count).",
         "allow_unsafe": "Report unsafe operations without failing.",
         "dry_run": DRY_RUN_HELP,
     }
 )
 @handle_errors
-def check_migrations(c, allow_unsafe=False, dry_run=False):
-    """Check the migrations the local database lacks as `fab deploy` does: fail on an operation that is unsafe while the old code serves (for CI)."""
+def check_migrations(c, against=None, allow_unsafe=False, dry_run=False):
+    """Check the migrations the deployed code lacks as `fab deploy` will: say what it does with each, fail on one it refuses (for CI)."""
     stack = LocalStack(c, "local.check-migrations", dry_run)
+    if against is not None:
+        try:
+            settings.validate_ref(against)
+        except ValueError as problem:
+            raise UsageError(f"--against {against!r} {problem}", "name a branch, tag or commit, e.g. --against origin/main") from None
     with stack.report:
+        since, new, edited = _added_since(stack, against)
         with stack.report.step("check") as step:
-            result = stack.run(compose.manage(stack.project, "shell", "-c", migration_safety.script()), stream=False, label="manage.py shell -c <migration check>")
+            argv = compose.manage_shell(stack.project, migration_safety.script(new if since else None))
+            result = stack.run(argv, stream=False, label="manage.py shell -c <migration check>", display=f"{stack.settings.django_service}: manage.py shell -c <migration check>")
             if result.printed:
                 return
             report = migration_safety.parse_report(result.stdout)
             pending = migration_facts.pending(report.plan)
-            step.note = f"{migration_facts.pending_note(pending)}; {report.summary()}"
+            scope = f"since {since}" if since else "what the local database lacks"
+            step.note = f"{scope}: {migration_facts.pending_note(pending)}; {report.summary()}"
         for line in migration_safety.plan_lines(report, pending):
             stack.report.say(line)
+        if edited:
+            named = ", ".join(edited)
+            raise DeployError(
+                f"migration files that {since} has were edited: {named}; `fab deploy` refuses them where they are applied",
+                "never edit an applied migration: undo the edit and write a new migration for the change",
+            )
         stopped = migration_safety.refused(report, allow_unsafe)
         if stopped:
             raise DeployError(*migration_safety.refusal(stopped, report, consequence=""))
+
+
+def _added_since(stack: LocalStack, against: str | None) -> tuple[str, list[str], list[str]]:
+    """(the ref compared with, the labels of the migration files added since it, the
+    files edited since it); ("", [], []) outside a git work tree, where the check falls
+    back to what the local database lacks."""
+    candidates = [against] if against else [f"origin/{stack.settings.ref}", "HEAD"]
+    with stack.report.step("since") as step:
+        result = stack.run(git.migration_changes_since(candidates), probe=True, stream=False, check=False)
+        if result.exited == 3 and against is None:
+            step.note = f"{stack.settings.project_dir} is not in a git work tree: checking what the local database lacks"
+            return "", [], []
+        if result.exited == 3:
+            raise UsageError(f"{stack.settings.project_dir} is not in a git work tree, so --against {against} means nothing there", "run it in a git checkout of the project, or leave --against out")
+        if result.exited == 4:
+            raise UsageError(f"{' nor '.join(candidates)} names no commit in {stack.settings.project_dir}", "fetch first (`git fetch origin`), or name a ref with --against")
+        if not result.ok:
+            raise stack.executor.failure(result, shown=False)
+        lines = result.stdout.splitlines()
+        since = lines[0].removeprefix("since ") if lines and lines[0].startswith("since ") else "?"
+        changes = git_facts.parse_name_status("\n".join(lines[1:]))
+        new = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for status, path in changes if status == "A"]))
+        edited = sorted(path for status, path in changes if status in ("M", "D") and migration_facts.files_to_labels([path]))
+        step.note = f"{since}: {len(new)} new migration file(s)" + (f" ({migration_facts.summarize(new)})" if new else "") + (f", {len(edited)} edited" if edited else "")
+    return since, new, edited
 
 
 @task(help={"dry_run": DRY_RUN_HELP})

@@ -39,6 +39,35 @@ def _known(cls, data: dict) -> dict:
     return {key: value for key, value in data.items() if key in names}
 
 
+@dataclass(frozen=True)
+class DeferredDrop:
+    """A drop (RemoveField, DeleteModel) that its migration was applied without, to run
+    once no old code reads what it drops: the migration, the operation's place in it,
+    and Django's description of it."""
+
+    migration: str
+    operation: int
+    description: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.migration, self.operation)
+
+    def describe(self) -> str:
+        return f"{self.migration}: {self.description}" if self.description else f"{self.migration} (operation {self.operation + 1})"
+
+    @classmethod
+    def from_dict(cls, data) -> "DeferredDrop | None":
+        if not isinstance(data, dict) or not isinstance(data.get("migration"), str) or not isinstance(data.get("operation"), int):
+            return None
+        return cls(data["migration"], data["operation"], str(data.get("description") or ""))
+
+
+def _drops(values) -> list[DeferredDrop]:
+    found = [DeferredDrop.from_dict(value) for value in values] if isinstance(values, list) else []
+    return [drop for drop in found if drop is not None]
+
+
 @dataclass
 class Release:
     """One line of the release log: a deploy, rollback or migrate-only on one host."""
@@ -62,6 +91,12 @@ class Release:
     step: str = ""
     # The fingerprint of the compose configuration the run brought the services to.
     config: str = ""
+    # Columns whose default the migrations left in the database for the old code
+    # (`notes.0002_note_pinned: note.pinned`), and the drops they were applied without
+    # (`deferred`), of which `dropped` ran once the release served everywhere.
+    kept_defaults: list[str] = field(default_factory=list)
+    deferred: list[DeferredDrop] = field(default_factory=list)
+    dropped: list[DeferredDrop] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -77,6 +112,8 @@ class Release:
             known["result"] = Outcome.FAILED
         for name in ("kind", "host", "user", "ref", "started"):
             known.setdefault(name, "?" if name != "ref" else "")
+        for name in ("deferred", "dropped"):
+            known[name] = _drops(known.get(name))
         return cls(**known)
 
     @property

@@ -11,6 +11,16 @@ def index(request):
     return HttpResponse(f"notes: {Note.objects.count()}", content_type=TEXT)
 
 
+def notes(request):
+    """POST adds a note (a write through the running code); GET shows the newest ones
+    with every column the model has (a read of each of them)."""
+    if request.method == "POST":
+        note = Note.objects.create(title=request.POST.get("title") or "a note")
+        return HttpResponse(f"created {note.pk}", status=201, content_type=TEXT)
+    rows = Note.objects.order_by("-pk").values()[:5]
+    return HttpResponse("\n".join(str(row) for row in rows), content_type=TEXT)
+
+
 def health(request):
     try:
         with connection.cursor() as cursor:

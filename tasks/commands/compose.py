@@ -36,26 +36,20 @@ def makemigrations(project: ComposeProject, app: str | None = None, check: bool 
     return manage(project, "makemigrations", *([app] if app else []), *(["--check", "--dry-run"] if check else []))
 
 
-def _lock_timeout_environment(lock_timeout: str | None) -> list[str]:
+def lock_timeout_environment(lock_timeout: str | None) -> list[str]:
+    """`lock_timeout` reaches PostgreSQL through libpq's PGOPTIONS, which psycopg reads
+    when it connects: the migration's session fails instead of waiting longer for a lock."""
     return ["-e", f"PGOPTIONS=-c lock_timeout={lock_timeout}"] if lock_timeout else []
 
 
 def migrate(project: ComposeProject, app: str | None = None, target: str | None = None, noinput: bool = False, lock_timeout: str | None = None) -> list[str]:
-    """`lock_timeout` reaches PostgreSQL through libpq's PGOPTIONS, which psycopg reads
-    when it connects: the migration's session fails instead of waiting longer for a lock."""
     args = [arg for arg in (app, target) if arg]
-    return compose(project, "run", *_lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
+    return compose(project, "run", *lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
 
 
-def migrate_to(project: ComposeProject, targets: Sequence[tuple[str, str]], lock_timeout: str | None = None) -> list[str]:
-    """Migrate up to each (app, migration) target and no further, in one one-off
-    container: `migrate app name` for one target; for several (`migrate` takes one),
-    Django's own command called once per target from `manage.py shell -c`."""
-    if len(targets) == 1:
-        return migrate(project, *targets[0], noinput=True, lock_timeout=lock_timeout)
-    calls = "".join(f"call_command('migrate', {app!r}, {name!r}, interactive=False)\n" for app, name in targets)
-    script = "from django.core.management import call_command\n" + calls
-    return compose(project, "run", *_lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "shell", "-c", script)
+def manage_shell(project: ComposeProject, script: str, environment: Sequence[str] = ()) -> list[str]:
+    """A Python program run by `manage.py shell -c` in a one-off container."""
+    return compose(project, "run", *environment, "--rm", project.django_service, "python", "manage.py", "shell", "-c", script)
 
 
 def showmigrations(project: ComposeProject, plan: bool = False) -> list[str]:

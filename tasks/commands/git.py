@@ -69,3 +69,18 @@ MIGRATION_PATHS = (":(glob)**/migrations/*.py",)
 def migration_changes(previous: str, revision: str) -> list[str]:
     """Migration files added (A), modified (M) or deleted (D) between two revisions."""
     return ["git", "diff", "--name-status", "--no-renames", previous, revision, "--", *MIGRATION_PATHS]
+
+
+def migration_changes_since(candidates: list[str]) -> list[str]:
+    """In a local work tree: the first of `candidates` that names a commit (printed as
+    `since NAME`), then the migration files added, modified or deleted between it and
+    the work tree, uncommitted and untracked ones included, relative to the current
+    folder, as name-status lines. Exit 3 outside a git work tree, 4 when no candidate
+    names a commit."""
+    script = (
+        "git rev-parse --is-inside-work-tree >/dev/null 2>&1 || exit 3; "
+        'for ref in "$@"; do git rev-parse --verify --quiet "$ref^{commit}" >/dev/null || continue; '
+        'echo "since $ref"; git diff --name-status --no-renames --relative "$ref" -- "$0" || exit 1; '
+        'git ls-files --others --exclude-standard -- "$0" | sed "s/^/A\t/"; exit 0; done; exit 4'
+    )
+    return ["sh", "-c", script, MIGRATION_PATHS[0], *candidates]

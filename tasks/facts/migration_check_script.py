@@ -20,6 +20,15 @@ def plain(value):
     return getattr(when, "value", when) if value is not None else None
 
 
+def dotted(function):
+    """`django.utils.timezone.now`, `uuid.uuid4`, `datetime.date.today`: where a callable
+    default lives, so that composeship can tell which database expression matches it."""
+    owner = getattr(function, "__self__", None)
+    module = getattr(function, "__module__", None) or getattr(owner, "__module__", None) or ""
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None) or type(function).__name__
+    return f"{module}.{name}" if module else name
+
+
 def column(field, connection):
     if field is None:
         return None
@@ -30,10 +39,17 @@ def column(field, connection):
     from django.db.models.fields import NOT_PROVIDED
 
     db_default = getattr(field, "db_default", NOT_PROVIDED)
+    default = field.default if field.has_default() else None
+    auto_now = bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
     return {
         "type": db_type,
+        "field": field.get_internal_type(),
         "null": bool(field.null),
         "default": field.has_default(),
+        # A constant the database can keep as it is, or a callable (its dotted name)
+        # that it can only match with an expression of its own.
+        "default_callable": dotted(default) if callable(default) else None,
+        "auto_now": auto_now,
         "db_default": db_default is not NOT_PROVIDED,
         "unique": bool(field.unique) and not field.primary_key,
         "index": bool(field.db_index) and not field.unique,
@@ -55,9 +71,18 @@ def describe(op, app, state, connection, new_models):
     facts["new_table"] = (app, str(model).lower()) in new_models
     if kind == "AddField":
         facts["new"] = column(op.field, connection)
+        facts["field"] = op.name
+    elif kind == "RemoveField":
+        facts["old"] = column(field_of(state, app, op.model_name, op.name), connection)
+        facts["field"] = op.name
     elif kind == "AlterField":
         facts["old"] = column(field_of(state, app, op.model_name, op.name), connection)
         facts["new"] = column(op.field, connection)
+        facts["field"] = op.name
+    elif kind == "RenameField":
+        facts["field"], facts["new_name"] = op.old_name, op.new_name
+    elif kind == "RenameModel":
+        facts["model"], facts["new_name"] = op.old_name.lower(), op.new_name.lower()
     elif kind in ("AddConstraint",):
         facts["constraint"] = type(op.constraint).__name__
     elif kind in ("AlterUniqueTogether", "AlterIndexTogether"):
@@ -72,26 +97,31 @@ def describe(op, app, state, connection, new_models):
     return facts
 
 
-def main():
+def main(pending_only=None):
+    """`pending_only`: the labels to judge as the pending ones, whatever the database has
+    applied (the local check: what the deployed code lacks, which the local loop has
+    applied already); None: what the database lacks."""
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
     executor = MigrationExecutor(connection)
     loader = executor.loader
-    applied = set(loader.applied_migrations)
+    emit(kind="database", vendor=connection.vendor, version=getattr(connection, "pg_version", None))
     order, seen = [], set()
     for leaf in sorted(loader.graph.leaf_nodes()):
         for node in loader.graph.forwards_plan(leaf):
             if node not in seen:
                 seen.add(node)
                 order.append(node)
+    if pending_only is None:
+        applied = set(loader.applied_migrations)
+    else:
+        applied = set(order) - {tuple(label.split(".", 1)) for label in pending_only}
     for app, name in order:
         emit(kind="migration", app=app, name=name, applied=(app, name) in applied)
     new_models = set()
-    for migration, backwards in executor.migration_plan(loader.graph.leaf_nodes()):
-        if backwards:
-            continue
-        app = migration.app_label
+    for app, name in [node for node in order if node not in applied]:
+        migration = loader.graph.nodes[app, name]
         state = loader.project_state((app, migration.name), at_end=False)
         operations = []
         for op in migration.operations:
@@ -108,5 +138,6 @@ def main():
             composeship=plain(getattr(migration, "composeship", None)),
             safemigrate=plain(getattr(migration, "safe", None)),
             syzygy=plain(getattr(migration, "stage", None)),
+            atomic=bool(getattr(migration, "atomic", True)),
             operations=operations,
         )

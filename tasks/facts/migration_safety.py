@@ -3,7 +3,13 @@ come from Django's migration graph in a one-off container of the new image
 (migration_check_script.py), the verdicts from the rules here. Each operation is
 `unsafe` (the running release breaks: a column or table it uses goes away or changes,
 or a constraint it may violate appears), `slow` (locks a table while it runs),
-`unknown` (code Django cannot check), or `safe`."""
+`unknown` (code Django cannot check), or `safe`. Two of the operations that break the
+old code are made safe by composeship itself, on PostgreSQL, without a mark: a NOT NULL
+column with a default is `kept` (the default stays in the database, set in the
+migration's own transaction, so that the old release's INSERTs, which leave the column
+out, still work), and a dropped column or table is `deferred` (the migration is applied
+before the rollout with its drop left out, the column made nullable, and the drop runs
+once the new release serves everywhere)."""
 
 from __future__ import annotations
 
@@ -12,12 +18,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from ..commands.migrate import KeepDefault
+from ..records import DeferredDrop
 from .migrations import Migration, format_plan
 
 SCRIPT = Path(__file__).with_name("migration_check_script.py")
 MARK = "COMPOSESHIP-MIGRATION "
 
 UNSAFE, SLOW, UNKNOWN, SAFE = "unsafe", "slow", "unknown", "safe"
+KEPT, DEFERRED = "kept", "deferred"
 # How a migration says it knows: composeship's own attribute, django-safemigrate's
 # `safe`, syzygy's `stage`.
 ACKNOWLEDGED, POST_DEPLOY = "safe", "post-deploy"
@@ -42,6 +51,17 @@ HARMLESS = frozenset(
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """What one operation does to the old code, and for `kept`, the database expression
+    that stands for a callable default (None: the constant Django computes)."""
+
+    verdict: str
+    why: str = ""
+    safe_way: str = ""
+    expression: str | None = None
+
+
+@dataclass(frozen=True)
 class Finding:
     migration: str
     operation: str
@@ -49,12 +69,33 @@ class Finding:
     verdict: str
     why: str = ""
     safe_way: str = ""
+    index: int = -1  # the operation's place in its migration (-1: not an operation)
+    expression: str | None = None
 
     def line(self) -> str:
         return f"{self.migration}: {self.operation} ({self.description}) is {VERDICT_TEXT[self.verdict]}: {self.why}"
 
 
-VERDICT_TEXT = {UNSAFE: "unsafe while the old code serves", SLOW: "slow or locking on an existing table", UNKNOWN: "not checked (it runs code)", SAFE: "safe"}
+VERDICT_TEXT = {
+    UNSAFE: "unsafe while the old code serves",
+    SLOW: "slow or locking on an existing table",
+    UNKNOWN: "not checked (it runs code)",
+    SAFE: "safe",
+    KEPT: "default kept in the database while the old code runs",
+    DEFERRED: "deferred until the new release serves",
+}
+
+
+@dataclass(frozen=True)
+class Handling:
+    """What composeship does to pending migrations, inside the migrate container, to make
+    them safe for the old code: defaults it keeps, drops it defers."""
+
+    keep: tuple[KeepDefault, ...] = ()
+    defer: tuple[DeferredDrop, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.keep or self.defer)
 
 
 @dataclass(frozen=True)
@@ -119,6 +160,16 @@ class Report:
     def stages(self) -> Stages:
         return stages(self.pending)
 
+    @cached_property
+    def handling(self) -> Handling:
+        """The defaults to keep (whenever their migration runs: a rollback may bring the
+        old code back) and the drops to defer (of migrations that run before the
+        rollout; one that runs after it needs no deferring)."""
+        after = self.stages.after
+        keep = tuple(KeepDefault(f.migration, f.index, f.expression) for f in self.of(KEPT))
+        defer = tuple(DeferredDrop(f.migration, f.index, f.description) for f in self.of(DEFERRED) if f.migration not in after)
+        return Handling(keep, defer)
+
     def of(self, verdict: str) -> list[Finding]:
         return [f for f in self.findings if f.verdict == verdict]
 
@@ -129,12 +180,18 @@ class Report:
         after = self.stages.after
         now = [f for f in self.findings if f.migration not in after]
         counts = [f"{n} {v}" for v in (UNSAFE, SLOW, UNKNOWN) if (n := sum(f.verdict == v for f in now))]
+        handling = self.handling
+        counts += [f"{len(handling.keep)} default(s) kept in the database"] if handling.keep else []
+        counts += [f"{len(handling.defer)} drop(s) deferred until the new release serves"] if handling.defer else []
         counts += [f"{len(after)} migration(s) after the rollout"] if after else []
         return ", ".join(counts) if counts else "every operation safe while the old code serves"
 
 
-def script() -> str:
-    return SCRIPT.read_text() + "\nmain()\n"
+def script(pending_only: list[str] | None = None) -> str:
+    """The check program for `manage.py shell -c`. `pending_only`: the labels to judge as
+    pending, whatever the database has applied (the local check of what deploy will
+    see); None: what the database lacks."""
+    return SCRIPT.read_text() + f"\nmain(pending_only={pending_only!r})\n"
 
 
 # The finding for a `composeship = "..."` value that is neither of the two above.
@@ -198,44 +255,125 @@ def type_change(old: str | None, new: str | None) -> str:
     return "narrowing"
 
 
-def classify(op: dict) -> list[tuple[str, str, str]]:
-    """(verdict, why, safe way) for one operation; a SeparateDatabaseAndState is judged by
-    what it does to the database."""
+@dataclass(frozen=True)
+class Database:
+    """The database the migrations run on, as the check container saw it."""
+
+    vendor: str = ""
+    version: int | None = None  # PostgreSQL's server_version_num, e.g. 150008
+
+    @property
+    def postgresql(self) -> bool:
+        return self.vendor == "postgresql"
+
+
+# Callable defaults the database can compute itself, by the field that has them. Any
+# other callable (a function of the project's) cannot be kept.
+NOW = "django.utils.timezone.now"
+EXPRESSIONS = {
+    ("DateTimeField", NOW): "now()",
+    ("DateField", NOW): "CURRENT_DATE",
+    ("DateField", "datetime.date.today"): "CURRENT_DATE",
+    ("UUIDField", "uuid.uuid4"): "gen_random_uuid()",
+}
+# Callables whose every result is the same value: Django's constant is the default.
+CONSTANT_CALLABLES = {"builtins.dict", "builtins.list", "builtins.str", "builtins.int", "builtins.bool", "builtins.tuple"}
+GEN_RANDOM_UUID_SINCE = 130000  # PostgreSQL 13 has gen_random_uuid() built in
+
+
+def keep_default(new: dict, database: Database) -> Verdict:
+    """A NOT NULL column with a default, added while the old release (whose INSERTs
+    leave it out) serves: the default stays in the database, or, where that cannot be
+    done, the deploy stops with the safe way."""
+    leave_out = "the running release's INSERTs leave the column out"
+    if new.get("unique"):
+        return Verdict(UNSAFE, "it adds a unique NOT NULL column: one default cannot serve every row the running release inserts", ADD_NULLABLE)
+    if not database.postgresql:
+        return Verdict(UNSAFE, f"it adds a NOT NULL column without a database default: {leave_out} and fail (composeship keeps defaults on PostgreSQL only)", ADD_NULLABLE)
+    function = new.get("default_callable")
+    kind = new.get("field") or ""
+    if new.get("auto_now") and not new.get("default"):
+        function = NOW
+    if function and function not in CONSTANT_CALLABLES:
+        expression = EXPRESSIONS.get((kind, function))
+        if expression is None:
+            return Verdict(
+                UNSAFE,
+                f"its default is {function}(), which the database cannot compute for the running release's INSERTs, which leave the column out",
+                "give it a constant default, or add it nullable, backfill, then make it NOT NULL in a later release (Django 5+: a db_default=)",
+            )
+        if expression == "gen_random_uuid()" and (database.version or 0) < GEN_RANDOM_UUID_SINCE:
+            return Verdict(
+                UNSAFE,
+                "its default is uuid.uuid4(), which PostgreSQL computes as gen_random_uuid() only from version 13 on",
+                "upgrade PostgreSQL to 13 or later, or add the field nullable, backfill, then make it NOT NULL in a later release",
+            )
+        return Verdict(KEPT, f"{leave_out}: it gets DEFAULT {expression} in the database, set in the migration's own transaction", expression=expression)
+    return Verdict(KEPT, f"{leave_out}: the field's default stays in the database, set in the migration's own transaction")
+
+
+def defer_drop(op: dict, database: Database, what: str) -> Verdict:
+    if not database.postgresql:
+        return Verdict(UNSAFE, f"it drops {what} that the running release still uses (composeship defers drops on PostgreSQL only)", EXPAND_CONTRACT_DROP)
+    old = op.get("old") or {}
+    if op.get("operation") == "RemoveField" and old and not old.get("null") and not old.get("m2m"):
+        return Verdict(
+            DEFERRED,
+            f"the running release still reads {what}: it is dropped once the new release serves everywhere, and made nullable first so that the new release's INSERTs, which leave it out, work",
+        )
+    return Verdict(DEFERRED, f"the running release still reads {what}: it is dropped once the new release serves everywhere")
+
+
+def classify(op: dict, database: Database | None = None) -> list[Verdict]:
+    """The verdicts on one operation; a SeparateDatabaseAndState is judged by what it
+    does to the database."""
+    database = database or Database()
     kind = op.get("operation", "")
     model = op.get("model", "")
     if kind in ("RunPython", "RunSQL"):
-        return [(UNKNOWN, "it runs code that Django cannot check", "make sure it works with the old code serving, then acknowledge it")]
+        return [Verdict(UNKNOWN, "it runs code that Django cannot check", "make sure it works with the old code serving, then acknowledge it")]
     if kind == "SeparateDatabaseAndState":
-        found = [verdict for inner in op.get("database", []) for verdict in classify(inner)]
-        return found or [(SAFE, "it changes Django's state only", "")]
+        found = [verdict for inner in op.get("database", []) for verdict in classify({**inner, "nested": True}, database)]
+        return found or [Verdict(SAFE, "it changes Django's state only")]
     if op.get("new_table"):
-        return [(SAFE, f"{model} is created by a migration of this release", "")]
+        return [Verdict(SAFE, f"{model} is created by a migration of this release")]
     if kind in HARMLESS:
-        return [(SAFE, "", "")]
+        return [Verdict(SAFE)]
+    # Inside a SeparateDatabaseAndState, the operation is the user's own database
+    # change: composeship does not rewrite it.
+    nested = op.get("nested", False)
     if kind == "RemoveField":
-        return [(UNSAFE, f"it drops a column of {model} that the running release still reads and writes", EXPAND_CONTRACT_DROP)]
+        if nested:
+            return [Verdict(UNSAFE, f"it drops a column of {model} that the running release still reads and writes", EXPAND_CONTRACT_DROP)]
+        return [defer_drop(op, database, f"the column {op.get('field')} of {model}")]
     if kind == "DeleteModel":
-        return [(UNSAFE, f"it drops the table of {model}, which the running release still uses", EXPAND_CONTRACT_DROP)]
+        if nested:
+            return [Verdict(UNSAFE, f"it drops the table of {model}, which the running release still uses", EXPAND_CONTRACT_DROP)]
+        return [defer_drop(op, database, f"the table of {model}")]
     if kind == "RenameField":
         return [
-            (
+            Verdict(
                 UNSAFE,
                 "the running release reads and writes the column by its old name",
                 "keep the column's name (db_column= the old name), or add the new column, write both, backfill, and drop the old one in a later release",
             )
         ]
     if kind in ("RenameModel", "AlterModelTable"):
-        return [(UNSAFE, "the running release uses the table by its old name", "keep the table's name (Meta.db_table = the old name)")]
+        return [Verdict(UNSAFE, "the running release uses the table by its old name", "keep the table's name (Meta.db_table = the old name)")]
     if kind == "AddField":
         new = op.get("new") or {}
         if new.get("m2m") or new.get("null", True) or new.get("db_default"):
-            return [(SAFE, "", "")]
-        return [(UNSAFE, "it adds a NOT NULL column without a database default: the running release's INSERTs leave it out and fail", ADD_NULLABLE)]
+            return [Verdict(SAFE)]
+        if not new.get("default") and not new.get("auto_now"):
+            return [Verdict(UNSAFE, "it adds a NOT NULL column without a database default: the running release's INSERTs leave it out and fail", ADD_NULLABLE)]
+        if nested:
+            return [Verdict(UNSAFE, "it adds a NOT NULL column without a database default: the running release's INSERTs leave it out and fail", ADD_NULLABLE)]
+        return [keep_default(new, database)]
     if kind == "AlterField":
         return _alter_field(op.get("old"), op.get("new") or {})
     if kind == "AddIndex":
         return [
-            (
+            Verdict(
                 SLOW,
                 "it builds the index without CONCURRENTLY: writes to the table wait until it is built",
                 "use django.contrib.postgres.operations.AddIndexConcurrently in a migration with atomic = False",
@@ -243,7 +381,7 @@ def classify(op: dict) -> list[tuple[str, str, str]]:
         ]
     if kind == "AddConstraint":
         return [
-            (
+            Verdict(
                 UNSAFE,
                 f"a {op.get('constraint') or 'constraint'} that the running release may violate, validated on the whole table under a lock",
                 "release code that respects it first; for a check constraint, add it NOT VALID and VALIDATE it in a later migration",
@@ -251,47 +389,89 @@ def classify(op: dict) -> list[tuple[str, str, str]]:
         ]
     if kind == "AlterUniqueTogether":
         if op.get("added"):
-            return [(UNSAFE, "a unique constraint that the running release may violate", "release code that respects it first, then add it in a later release")]
-        return [(SAFE, "", "")]
+            return [Verdict(UNSAFE, "a unique constraint that the running release may violate", "release code that respects it first, then add it in a later release")]
+        return [Verdict(SAFE)]
     if kind == "AlterIndexTogether":
         if op.get("added"):
-            return [(SLOW, "it builds an index without CONCURRENTLY", "use AddIndexConcurrently in a migration with atomic = False")]
-        return [(SAFE, "", "")]
-    return [(UNKNOWN, f"composeship has no rule for {kind}", "check it by hand, then acknowledge it")]
+            return [Verdict(SLOW, "it builds an index without CONCURRENTLY", "use AddIndexConcurrently in a migration with atomic = False")]
+        return [Verdict(SAFE)]
+    return [Verdict(UNKNOWN, f"composeship has no rule for {kind}", "check it by hand, then acknowledge it")]
 
 
-def _alter_field(old: dict | None, new: dict) -> list[tuple[str, str, str]]:
+def _alter_field(old: dict | None, new: dict) -> list[Verdict]:
     if not old:
-        return [(UNKNOWN, "the field's previous definition is unknown", "check it by hand, then acknowledge it")]
+        return [Verdict(UNKNOWN, "the field's previous definition is unknown", "check it by hand, then acknowledge it")]
     found = []
     if old.get("null") and not new.get("null"):
-        found.append((UNSAFE, "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock", ADD_NULLABLE))
+        found.append(Verdict(UNSAFE, "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock", ADD_NULLABLE))
     change = type_change(old.get("type"), new.get("type"))
     if change == "narrowing":
         found.append(
-            (
+            Verdict(
                 UNSAFE,
                 f"it changes the column's type from {old.get('type')} to {new.get('type')}, which the running release does not expect and which rewrites the table",
                 "add a column of the new type, write both, backfill, switch reads, then drop the old one in a later release",
             )
         )
     elif change == "rewrite":
-        found.append((SLOW, f"widening {old.get('type')} to {new.get('type')} rewrites the table under a lock", "run it at a quiet time"))
+        found.append(Verdict(SLOW, f"widening {old.get('type')} to {new.get('type')} rewrites the table under a lock", "run it at a quiet time"))
     if new.get("unique") and not old.get("unique"):
-        found.append((UNSAFE, "it adds a unique constraint that the running release may violate", "release code that respects it first, then add it in a later release"))
+        found.append(Verdict(UNSAFE, "it adds a unique constraint that the running release may violate", "release code that respects it first, then add it in a later release"))
     elif new.get("index") and not old.get("index"):
-        found.append((SLOW, "it builds an index without CONCURRENTLY", "use AddIndexConcurrently in a migration with atomic = False"))
-    return found or [(SAFE, "", "")]
+        found.append(Verdict(SLOW, "it builds an index without CONCURRENTLY", "use AddIndexConcurrently in a migration with atomic = False"))
+    return found or [Verdict(SAFE)]
+
+
+def cannot_wait(pending: list[PendingMigration], findings: list[Finding]) -> list[Finding]:
+    """A deferred drop that a later operation of the same release needs done (the field
+    added again under its name, the table created again): it cannot wait for the
+    rollout, so the deploy stops, naming both."""
+    found = []
+    after = stages(pending).after
+    order = [(p.label, index, op) for p in pending for index, op in enumerate(p.operations)]
+    for finding in (f for f in findings if f.verdict == DEFERRED and f.migration not in after):
+        position = next(n for n, (label, index, _) in enumerate(order) if label == finding.migration and index == finding.index)
+        _, _, dropped = order[position]
+        for label, _, later in order[position + 1 :]:
+            if _reuses(dropped, later):
+                found.append(
+                    Finding(
+                        finding.migration,
+                        "dependency",
+                        f"{later.get('description')} in {label}",
+                        UNSAFE,
+                        f"{label} needs what {finding.migration} drops ({dropped.get('description')}) gone before the rollout, so the drop cannot wait until the new release serves",
+                        f"release the drop ({finding.migration}) in one deploy and {label} in a later one",
+                    )
+                )
+                break
+    return found
+
+
+def _reuses(dropped: dict, later: dict) -> bool:
+    model, kind = str(dropped.get("model", "")).lower(), later.get("operation")
+    if dropped.get("operation") == "RemoveField":
+        name = dropped.get("field")
+        if str(later.get("model", "")).lower() != model:
+            return False
+        return (kind in ("AddField", "AlterField") and later.get("field") == name) or (kind == "RenameField" and later.get("new_name") == name)
+    if dropped.get("operation") == "DeleteModel":
+        return (kind == "CreateModel" and str(later.get("model", "")).lower() == model) or (kind == "RenameModel" and str(later.get("new_name", "")).lower() == model)
+    return False
 
 
 def parse_report(stdout: str) -> Report:
     """The check script's JSON lines (after the mark) -> the plan and the findings."""
     plan, pending, findings = [], [], []
+    database = Database()
     for line in stdout.splitlines():
         if not line.startswith(MARK):
             continue
         record = json.loads(line[len(MARK) :])
-        if record.get("kind") == "migration":
+        if record.get("kind") == "database":
+            version = record.get("version")
+            database = Database(str(record.get("vendor") or ""), int(version) if isinstance(version, int) else None)
+        elif record.get("kind") == "migration":
             plan.append(Migration(record["app"], record["name"], bool(record["applied"])))
         elif record.get("kind") == "pending":
             label = f"{record['app']}.{record['name']}"
@@ -310,11 +490,12 @@ def parse_report(stdout: str) -> Report:
                 )
             operations = tuple(record.get("operations") or ())
             pending.append(PendingMigration(label, acknowledged, by, operations, tuple(record.get("dependencies") or ())))
-            for op in operations:
-                for verdict, why, safe_way in classify(op):
-                    findings.append(Finding(label, op.get("operation", ""), op.get("description", ""), verdict, why, safe_way))
+            for index, op in enumerate(operations):
+                for found in classify(op, database):
+                    findings.append(Finding(label, op.get("operation", ""), op.get("description", ""), found.verdict, found.why, found.safe_way, index, found.expression))
     if not plan:
         raise ValueError("no migration report in the output")
+    findings += cannot_wait(pending, findings)
     report = Report(plan, pending, findings)
     for label, needs in report.stages.stranded.items():
         findings.append(
@@ -359,7 +540,7 @@ def marks(report: Report | None, label: str, description: str) -> str:
         ack = report.acknowledgement(label)
         by = ack.by if ack and ack.acknowledged == POST_DEPLOY else f"it depends on {report.stages.stranded.get(label)}"
         return f" [{AFTER_THE_DEPLOY}: {by}]"
-    found = [f for f in report.findings if f.migration == label and f.description == description and f.verdict in (UNSAFE, SLOW)]
+    found = [f for f in report.findings if f.migration == label and f.description == description and f.verdict in (UNSAFE, SLOW, KEPT, DEFERRED)]
     return "".join(f" [{VERDICT_TEXT[f.verdict]}: {f.why}]" for f in found)
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..commands import git
+from ..commands import migrate as migrate_commands
+from ..commands.migrate import MigrateWork
 from ..errors import CommandFailed, ConnectionLost, DeployError
 from ..executor import Interrupted, Stopped, deferred_interrupts
 from ..facts import migrations as migration_facts
@@ -230,20 +232,24 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
     release.error = describe(problem)
 
 
-def migrate(t: Target, release: Release, todo: str, left: str = "", targets: tuple[tuple[str, str], ...] = (), step_name: str = "migrate") -> list[str]:
-    """Migrate (up to `targets`, if any); what Django applied goes into the release's
-    migrations, also when it stops half-way, and is returned."""
+def migrate(t: Target, release: Release, work: MigrateWork, todo: str, left: str = "", step_name: str = "migrate") -> list[str]:
+    """Run `work`; what Django applied, the defaults kept and the drops deferred or run
+    go into the release, also when it stops half-way. Returns the labels applied."""
 
     def applied(output: str) -> list[str]:
         # Django's own account: right even when the plan was skipped. Each migration is
         # its own transaction, so those before a failing one stay applied.
         labels = migration_facts.parse_applied(output)
         release.migrations = release.migrations + [label for label in labels if label not in release.migrations]
+        done = migrate_commands.parse(output)
+        release.kept_defaults += [kept for kept in done.kept if kept.split(":")[0] in labels and kept not in release.kept_defaults]
+        release.deferred += [drop for drop in work.defer if drop.key in done.deferred and drop.migration in labels and drop not in release.deferred]
+        release.dropped += [drop for drop in work.drops if done.done(drop.key) and drop not in release.dropped]
         return labels
 
     with t.step(step_name) as step:
         try:
-            result = database.migrate(t, todo, left, targets)
+            result = database.migrate(t, work, todo, left)
         except Interrupted as interrupt:
             applied(interrupt.result.stdout)
             raise
@@ -251,8 +257,22 @@ def migrate(t: Target, release: Release, todo: str, left: str = "", targets: tup
             applied(failure.stdout)
             raise
         labels = applied(result.stdout)
-        step.note = "" if result.printed else f"{len(labels)} applied"
+        if not result.printed:
+            step.note = migrated_note(labels, release, work)
     return labels
+
+
+def migrated_note(labels: list[str], release: Release, work: MigrateWork) -> str:
+    parts = [f"{len(labels)} applied"] if work.migrates else []
+    kept = [kept for kept in release.kept_defaults if kept.split(":")[0] in labels]
+    parts += [f"default kept in the database: {', '.join(k.split(': ', 1)[1] for k in kept)}"] if kept else []
+    deferred = [drop for drop in release.deferred if drop in work.defer]
+    parts += [f"{len(deferred)} drop(s) deferred until the new release serves"] if deferred else []
+    dropped = [drop for drop in release.dropped if drop in work.drops]
+    parts += [f"dropped: {', '.join(drop.describe() for drop in dropped)}"] if dropped else []
+    left = [drop for drop in work.drops if drop not in release.dropped]
+    parts += [f"drop(s) still waiting: {', '.join(drop.describe() for drop in left)}"] if left else []
+    return "; ".join(parts)
 
 
 def backup_if_wanted(t: Target, release: Release, pending: list | None, compose_services: list[str]) -> None:

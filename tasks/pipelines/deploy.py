@@ -19,7 +19,7 @@ from ..facts import git as git_facts
 from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..records import Outcome, Release
-from ..steps import database, health, images, lock, preflight, releases, services, source
+from ..steps import database, health, images, lock, migrations, preflight, releases, services, source
 from ..steps.look import look, serves_already
 from ..target import Target
 from .common import (
@@ -209,7 +209,7 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
         if options.plan_only:
             _show_plan(primary)
             raise PlanShown
-        after = _migrations(lead, options)
+        decision = _migrations(lead, options)
         hooks.run_hook("post-migrate", hook_runner, primary.report, hosts=[run.t.name for run in runs], ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
     except BaseException:
         # Nothing restarted yet: the old containers still serve. Put tags and code back.
@@ -231,8 +231,8 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
             raise
         except BaseException as problem:
             _after_failed_followers(runs, problem)
-    if after:
-        _migrate_after_rollout(lead, runs, after)
+    if decision.after is not None:
+        _migrate_after_rollout(lead, runs, decision)
 
 
 def _roll_out_and_check(run: HostRun) -> None:
@@ -294,15 +294,17 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     raise DeployError(what, todo) from None
 
 
-def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], after: tuple[str, ...]) -> None:
-    """Every host serves the new release now, so no old code reads what these change.
-    A failure leaves the new release serving; the next deploy applies what is left."""
-    t, release = lead.t, lead.release
+def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], decision: migrations.Decision) -> None:
+    """Every host serves the new release now, so no old code reads what these change:
+    the migrations marked to run after the deploy, then the drops deferred. A failure
+    leaves the new release serving; the next deploy runs what is left."""
+    t, release, work = lead.t, lead.release, decision.after
+    after = decision.waits_after
     serving = f"the new release {short(lead.revision)} serves on {', '.join(run.t.name for run in runs)}"
     try:
-        migrate(t, release, todo="", left=serving, step_name="post-migrate")
+        migrate(t, release, work, todo="", left=serving, step_name="post-migrate")
     except BaseException as problem:
-        left = [label for label in after if label not in release.migrations]
+        left = [label for label in after if label not in release.migrations] + [drop.describe() for drop in work.drops if drop not in release.dropped]
         if not left:
             raise  # stopped once they were all applied: the release is complete
         release.result = Outcome.POST_DEPLOY_FAILED
@@ -341,30 +343,9 @@ def _show_plan(t: Target) -> None:
             t.report.say(f"deploy would refuse: {finding.line()} — {finding.safe_way}")
 
 
-def _check_safety(t: Target, report: migration_safety.Report | None, options: DeployOptions) -> None:
-    """Unsafe operations stop the deploy here, before the backup and the migration."""
-    if report is None:
-        t.skip("check", "unknown until the new image runs")
-        return
-    with t.step("check") as step:
-        step.note = report.summary()
-        for finding in report.of(migration_safety.SLOW) + report.of(migration_safety.UNKNOWN):
-            t.report.say(f"note: {finding.line()}")
-        stopped = migration_safety.refused(report)
-        if stopped and options.allow_unsafe_migrations:
-            t.report.say(f"warning: migrating unsafe operations (--allow-unsafe-migrations): {'; '.join(f.line() for f in stopped)}")
-            step.note += " (allowed: --allow-unsafe-migrations)"
-        elif stopped:
-            raise DeployError(*migration_safety.refusal(stopped, report))
-
-
-def _migrations(lead: HostRun, options: DeployOptions) -> tuple[str, ...]:
-    """Plan, check, guard, backup and migrate on the primary; returns the migrations
-    marked to run after the rollout. When git shows that no migration file changed
-    since the serving release, which composeship put into service with all its
-    migrations, nothing runs at all; otherwise one one-off container of the new image
-    lists the migrations and checks what the pending ones would do to the old code,
-    which keeps serving until the rollout."""
+def _migrations(lead: HostRun, options: DeployOptions) -> migrations.Decision:
+    """Plan, check, guard, backup and migrate on the primary (steps/migrations.py
+    decides); returns what runs once every host serves the release."""
     t = lead.t
     previous, revision, release = lead.previous, lead.revision, lead.release
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
@@ -376,40 +357,40 @@ def _migrations(lead: HostRun, options: DeployOptions) -> tuple[str, ...]:
         diff = t.run(git_facts.migration_changes(previous, revision).argv, probe=True, stream=False, check=False)
         trusted = trusted and diff.ok
         changes = git_facts.parse_name_status(diff.stdout) if diff.ok else []
-    if trusted and not changes:
-        t.skip("migrate", f"no migration file changed since {short(previous)}")
-        return ()
-    edits = [change for change in changes if change[0] in ("M", "D")]
-    compose_services = lead.group.all_services
+    owed = releases.owed_drops(lead.entries)
+    look = migrations.Look.of(previous, trusted, changes)
+    if not look.check:
+        t.skip("migrate", look.why)
+        decision = migrations.without_check(look, owed)
+        if owed:
+            backup_if_wanted(t, release, decision.pending, lead.group.all_services)
+        return decision
     with t.step("plan") as step:
         report = database.check(t)
-        known = report.plan if report else None
-        if trusted and not edits:
+        if trusted and not any(status in ("M", "D") for status, _ in changes):
             added = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
             step.note = f"{len(added)} new migration file(s) since {short(previous)}: {migration_facts.summarize(added)}"
         else:
-            step.note = migration_facts.pending_note(migration_facts.pending(known)) if known is not None else "unknown until the new image runs"
-    if edits and known is not None:
-        edited = migration_facts.edited_applied(edits, known)
-        if edited and not options.allow_edited_migrations:
-            named = ", ".join(f"{path} ({label})" for path, label in edited)
-            raise DeployError(
-                f"applied migrations were edited since {short(previous)}: {named}",
-                "never edit an applied migration: undo the edit and write a new migration for the change (--allow-edited-migrations deploys anyway)",
-            )
-        if edited:
-            t.report.say(f"warning: deploying edited applied migrations (--allow-edited-migrations): {', '.join(path for path, _ in edited)}")
-    _check_safety(t, report, options)
-    if trusted and not edits and known is None:
-        pending = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
+            step.note = migration_facts.pending_note(migration_facts.pending(report.plan)) if report is not None else "unknown until the new image runs"
+    decide = lambda: migrations.decide(report, changes, trusted, previous, migrations.Options(options.allow_edited_migrations, options.allow_unsafe_migrations), owed)  # noqa: E731
+    if report is None:
+        t.skip("check", "unknown until the new image runs")
+        decision = decide()
     else:
-        pending = migration_facts.pending(known) if known is not None else None
-    backup_if_wanted(t, release, pending, compose_services)
-    stages = report.stages if report else migration_safety.Stages()
-    if stages.after and not stages.before:
-        t.skip("migrate", f"every pending migration runs after the rollout: {migration_facts.summarize(list(stages.after))}")
+        with t.step("check") as step:
+            step.note = report.summary()
+            decision = decide()
+            for line in decision.notes:
+                t.report.say(line)
+            if options.allow_unsafe_migrations and migration_safety.refused(report):
+                step.note += " (allowed: --allow-unsafe-migrations)"
+    for line in decision.warnings:
+        t.report.say(line)
+    backup_if_wanted(t, release, decision.pending, lead.group.all_services)
+    if decision.before is None:
+        t.skip("migrate", decision.skipped)
     else:
-        migrate(t, release, todo=todo, left=left, targets=stages.targets)
-        if stages.after:
-            t.report.say(f"{t.name}: after the rollout: {migration_facts.summarize(list(stages.after))} (marked to run after the deploy)")
-    return stages.after
+        migrate(t, release, decision.before, todo=todo, left=left)
+    if decision.waits_after:
+        t.report.say(f"{t.name}: after the rollout: {migration_facts.summarize(list(decision.waits_after))} (marked to run after the deploy)")
+    return decision

@@ -4,12 +4,13 @@ image, record, unlock. No fetch, no build, no restart."""
 
 from __future__ import annotations
 
+from ..commands.migrate import MigrateWork
 from ..errors import DeployError, HostError
 from ..facts import git as git_facts
 from ..facts import images as image_facts
 from ..facts import migrations as migration_facts
 from ..records import Release
-from ..steps import database, images, lock
+from ..steps import database, images, lock, releases
 from ..steps.preflight import preflight
 from ..target import Target
 from .common import HostRun, backup_if_wanted, locked, migrate, new_release, print_plan, short
@@ -54,7 +55,8 @@ def _migrate_serving_image(run: HostRun, force: bool) -> None:
             images.point_at(t, moving)
             step.note = f"{', '.join(sorted(moving))} pointed back at the image that serves"
     with t.step("plan") as step:
-        known = database.plan(t)
+        report = database.check(t)
+        known = report.plan if report is not None else None
         step.note = migration_facts.pending_note(migration_facts.pending(known)) if known is not None else "unknown until the image runs"
     with t.step("stale image") as step:
         if known is None:
@@ -67,5 +69,10 @@ def _migrate_serving_image(run: HostRun, force: bool) -> None:
                     f"rebuild first with `fab -H {t.name} deploy`, or pass --force to migrate with the image as it is",
                 )
             step.note = f"ignored (--force): {', '.join(stale)}" if stale else "image matches the checkout"
-    backup_if_wanted(t, release, migration_facts.pending(known) if known is not None else None, run.group.all_services)
-    migrate(t, release, todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration", left="nothing was restarted")
+    # The image serves already, so no older code reads what its migrations drop: the
+    # drops run now. Its defaults stay in the database for a rollback to older code.
+    owed = releases.owed_drops(run.entries)
+    keep = report.handling.keep if report is not None else ()
+    pending = migration_facts.pending(known) + [drop.describe() for drop in owed] if known is not None else None
+    backup_if_wanted(t, release, pending, run.group.all_services)
+    migrate(t, release, MigrateWork(keep=keep, drops=tuple(owed)), todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration", left="nothing was restarted")

@@ -90,7 +90,7 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
     after_deploys = releases.post_deploy_among(view.observed.releases, labels)
     if after_deploys and not with_migrations:
         t.report.say(
-            f"warning: {migration_facts.summarize(after_deploys)} ran after a deploy (marked post-deploy: a column or table dropped once no old code read it); "
+            f"warning: {migration_facts.summarize(after_deploys)} ran after a deploy (a column or table dropped once no old code read it: marked post-deploy, or a drop composeship deferred); "
             f"the code of {short(target)} may still read what they removed, and its requests then fail: pass --migrations to reverse them first, or deploy a fix forward instead"
         )
     if undo and not with_migrations:
@@ -131,9 +131,12 @@ def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_
         with t.step("backup") as step:
             release.backup = database.backup(t) or None
             step.note = release.backup or ""
+    # Drops deferred until the release served and never run: what they would drop is
+    # still there, and reversing their migration must not create it again.
+    owed = [drop for drop in releases.owed_drops(run.entries) if drop.migration in labels]
     with t.step("unmigrate") as step:
         for app, name in app_targets.items():
-            result = database.unapply(t, app, name)
+            result = database.unapply(t, app, name, restore=[drop for drop in owed if drop.migration.split(".", 1)[0] == app])
             release.unapplied += migration_facts.parse_unapplied(result.stdout)
             if not result.ok:
                 still = [label for label in labels if label not in release.unapplied]

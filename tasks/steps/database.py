@@ -5,6 +5,8 @@ reverse migrations for a rollback."""
 from __future__ import annotations
 
 from ..commands import compose
+from ..commands import migrate as migrate_commands
+from ..commands.migrate import MigrateWork
 from ..errors import CommandFailed, DeployError
 from ..facts import migration_safety
 from ..facts import migrations as migration_facts
@@ -26,7 +28,7 @@ def check(t: Target) -> migration_safety.Report | None:
     operation would do to the old code still serving, from Django's migration graph in
     one one-off container; None when unknown (a dry run)."""
     result = t.run(
-        compose.manage(t.project, "shell", "-c", migration_safety.script()),
+        compose.manage_shell(t.project, migration_safety.script()),
         stream=False,
         todo="the image could not load its migrations; see the error above",
         label=f"{t.settings.django_service}: manage.py shell -c <migration check>",
@@ -73,14 +75,16 @@ def backup(t: Target) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def migrate(t: Target, todo: str, left: str = "", targets: tuple[tuple[str, str], ...] = ()):
-    """Every pending migration, or only up to `targets` (app, migration). `left`: what a
+def migrate(t: Target, work: MigrateWork, todo: str, left: str = ""):
+    """Run `work` in a one-off container of the image: Django's `migrate` (every pending
+    migration, or only up to its targets), with the defaults kept and the drops
+    deferred that it names, then the deferred drops whose time has come. `left`: what a
     failure leaves (nothing restarted, what serves), for the error about a lock that
     the migration waited too long for."""
-    timeout = t.settings.migration_lock_timeout
-    argv = compose.migrate_to(t.project, targets, lock_timeout=timeout) if targets else compose.migrate(t.project, noinput=True, lock_timeout=timeout)
+    argv = migrate_commands.command(t.project, work, lock_timeout=t.settings.migration_lock_timeout)
+    display = migrate_commands.display(work, t.settings.django_service)
     try:
-        return t.run(argv, todo=todo)
+        return t.run(argv, todo=todo, display=display, label=display)
     except CommandFailed as failure:
         output = failure.stderr + failure.stdout
         if not migration_facts.lock_timed_out(output):
@@ -121,5 +125,10 @@ def irreversible(t: Target, labels: list[str]) -> dict[str, list[str]]:
     return {label: kinds for label, kinds in blocked.items() if kinds}
 
 
-def unapply(t: Target, app: str, target: str):
-    return t.run(compose.migrate(t.project, app, target, noinput=True, lock_timeout=t.settings.migration_lock_timeout), check=False)
+def unapply(t: Target, app: str, target: str, restore=()):
+    """Reverse `app` to `target`. `restore`: deferred drops that never ran among what is
+    reversed: what they would have dropped is still there, so it is not re-created."""
+    work = MigrateWork(targets=(), backwards=((app, target),), restore=tuple(restore))
+    argv = migrate_commands.command(t.project, work, lock_timeout=t.settings.migration_lock_timeout)
+    display = migrate_commands.display(work, t.settings.django_service)
+    return t.run(argv, check=False, display=display, label=display)

@@ -4,7 +4,7 @@ read back into the same Release records it is written from."""
 from __future__ import annotations
 
 from ..commands import host
-from ..records import Outcome, Release, parse_release_log
+from ..records import DeferredDrop, Outcome, Release, parse_release_log
 from ..target import Target
 
 
@@ -69,9 +69,26 @@ def served_config(entries: list[Release], revision: str | None) -> str:
 
 
 def post_deploy_among(entries: list[Release], labels: list[str]) -> list[str]:
-    """Those of `labels` that the release log says ran after a deploy's rollout."""
-    ran_after = {label for entry in entries for label in entry.post_deploy}
+    """Those of `labels` that the release log says ran after a deploy's rollout: marked
+    post-deploy, or whose deferred drop ran then."""
+    ran_after = {label for entry in entries for label in entry.post_deploy} | {drop.migration for entry in entries for drop in entry.dropped}
     return sorted(label for label in labels if label in ran_after)
+
+
+def owed_drops(entries: list[Release]) -> list[DeferredDrop]:
+    """The drops that migrations were applied without and that have not run yet, in the
+    order they were deferred: a drop is paid by the run that did it, and forgotten when
+    a rollback reversed its migration."""
+    owed: dict[tuple[str, int], DeferredDrop] = {}
+    for entry in entries:
+        for drop in entry.deferred:
+            owed.setdefault(drop.key, drop)
+        for drop in entry.dropped:
+            owed.pop(drop.key, None)
+        for label in entry.unapplied:
+            for key in [key for key in owed if key[0] == label]:
+                del owed[key]
+    return list(owed.values())
 
 
 def keep_revisions(entries: list[Release], current: str | None, keep: int) -> set[str]:

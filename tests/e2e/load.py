@@ -1,6 +1,7 @@
 """Steady clients for the zero-downtime checks: each sends one request after another
 to the same URL (a new connection each, as browsers behind a proxy mostly do) and
-records when it was sent, the status and the body, or the error."""
+records when it was sent, the status and the body, or the error. A client that POSTs
+writes through the running code (the example's `POST /notes/` inserts a row)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Load:
     clients: int = 4
     # A pause between one client's requests, so that the load is steady, not a flood.
     pause: float = 0.02
+    method: str = "GET"
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self):
@@ -37,7 +39,10 @@ class Load:
             sent = time.monotonic()
             try:
                 connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-                connection.request("GET", parts.path or "/")
+                if self.method == "POST":
+                    connection.request("POST", parts.path or "/", body="title=written+during+the+deploy", headers={"Content-Type": "application/x-www-form-urlencoded"})
+                else:
+                    connection.request(self.method, parts.path or "/")
                 response = connection.getresponse()
                 answer = Answer(sent, response.status, response.read().decode(errors="replace").strip())
                 connection.close()
@@ -60,17 +65,17 @@ class Load:
 
     @property
     def failed(self) -> list[Answer]:
-        return [answer for answer in self.answers if answer.status != 200]
+        return [answer for answer in self.answers if not 200 <= answer.status < 300]
 
     def versions(self) -> list[str]:
-        return [answer.body for answer in sorted(self.answers, key=lambda a: a.sent) if answer.status == 200]
+        return [answer.body for answer in sorted(self.answers, key=lambda a: a.sent) if 200 <= answer.status < 300]
 
     def served_only_from(self, body: str) -> float | None:
         """Seconds after the start from which every answer was `body` (None: never)."""
         ordered = sorted(self.answers, key=lambda a: a.sent)
         since = None
         for answer in ordered:
-            if answer.status == 200 and answer.body == body:
+            if 200 <= answer.status < 300 and answer.body == body:
                 since = answer.sent if since is None else since
             else:
                 since = None

@@ -114,20 +114,30 @@ def test_manage_runs_any_command(local_stack):
     assert "[ ] 0001_initial" in result.stdout
 
 
-def test_check_migrations_refuses_a_column_drop_and_passes_it_marked_post_deploy(local_stack):
-    from .test_migration_safety import DROP_TITLE_0002, POST_DEPLOY
+def test_check_migrations_refuses_a_rename_defers_a_drop_and_passes_it_marked_post_deploy(local_stack):
+    from .test_migration_safety import DROP_TITLE_0002, POST_DEPLOY, RENAME_TITLE_0002
 
     env = env_for(local_stack)
     migrated = tool("inv", "local.migrate", env=env)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    drop = local_stack.folder / "notes/migrations/0002_remove_note_title.py"
-    drop.write_text(DROP_TITLE_0002)
+    rename = local_stack.folder / "notes/migrations/0002_rename_title.py"
+    rename.write_text(RENAME_TITLE_0002)
 
     refused = tool("inv", "local.check-migrations", env=env)
-    line = assert_one_error_line(refused, "notes.0002_remove_note_title: RemoveField (Remove field title from note) is unsafe while the old code serves", alone=False)
-    assert "expand/contract" in line and 'composeship = "post-deploy"' in line and "nothing was migrated" not in line
-    assert "    - Remove field title from note [unsafe while the old code serves:" in refused.stdout
-    assert "1 pending" in refused.stdout
+    line = assert_one_error_line(refused, "notes.0002_rename_title: RenameField (Rename field title on note to heading) is unsafe while the old code serves", alone=False)
+    assert "db_column= the old name" in line and 'composeship = "post-deploy"' in line and "nothing was migrated" not in line
+    assert "    - Rename field title on note to heading [unsafe while the old code serves:" in refused.stdout
+    assert "what the local database lacks: 1 pending: notes.0002_rename_title" in refused.stdout, refused.stdout
+    assert "is not in a git work tree: checking what the local database lacks" in refused.stdout
+
+    rename.unlink()
+    drop = local_stack.folder / "notes/migrations/0002_remove_note_title.py"
+    drop.write_text(DROP_TITLE_0002)
+    deferred = tool("inv", "local.check-migrations", env=env)
+    assert deferred.returncode == 0, deferred.stdout + deferred.stderr
+    assert "    - Remove field title from note [deferred until the new release serves: the running release still reads the column title of note" in deferred.stdout
+    assert "made nullable first" in deferred.stdout
+    assert "1 drop(s) deferred until the new release serves" in deferred.stdout
 
     drop.write_text(DROP_TITLE_0002 + POST_DEPLOY)
     passed = tool("inv", "local.check-migrations", env=env)
@@ -164,8 +174,9 @@ def test_check_migrations_classifies_each_rule_on_real_postgres(local_stack):
     line = assert_one_error_line(checked, alone=False)
     plan = plan_of(checked.stdout)
     unsafe, slow = "[unsafe while the old code serves: ", "[slow or locking on an existing table: "
+    kept = "[default kept in the database while the old code runs: "
     assert plan == {
-        "0002_note_body": ["Add field body to note " + unsafe + "it adds a NOT NULL column without a database default: the running release's INSERTs leave it out and fail]"],
+        "0002_note_body": ["Add field body to note " + kept + "the running release's INSERTs leave the column out: the field's default stays in the database, set in the migration's own transaction]"],
         "0003_note_summary": ["Add field summary to note"],
         "0004_note_title_index": ["Create index note_title_idx on field(s) title of model note " + slow + "it builds the index without CONCURRENTLY: writes to the table wait until it is built]"],
         "0005_widen_title": ["Alter field title on note"],
@@ -176,12 +187,35 @@ def test_check_migrations_classifies_each_rule_on_real_postgres(local_stack):
         "0010_tag_colour": ["Add field colour to tag"],
         "0011_rename_summary": ["Rename field summary on note to abstract " + unsafe + "the running release reads and writes the column by its old name]"],
         "0012_forget_body": ["Custom state/database change combination"],
+        "0012a_note_stamped": [
+            "Add field stamped to note " + kept + "the running release's INSERTs leave the column out: it gets DEFAULT now() in the database, set in the migration's own transaction]"
+        ],
+        "0012b_note_token": [
+            "Add field token to note " + kept + "the running release's INSERTs leave the column out: it gets DEFAULT gen_random_uuid() in the database, set in the migration's own transaction]"
+        ],
+        "0012c_note_code": [
+            "Add field code to note " + unsafe + "its default is secrets.token_hex(), which the database cannot compute for the running release's INSERTs, which leave the column out]"
+        ],
+        "0012d_drop_abstract": [
+            "Remove field abstract from note [deferred until the new release serves: the running release still reads the column abstract of note: "
+            "it is dropped once the new release serves everywhere, and made nullable first so that the new release's INSERTs, which leave it out, work]"
+        ],
+        "0012e_abstract_again": ["Add field abstract to note"],
         "0013_drop_created": ['Remove field created from note [after the deploy: composeship = "post-deploy"]'],
         "0014_title_narrow": ["Alter field title on note [after the deploy: it depends on notes.0013_drop_created]"],
         "0015_drop_tag": ["Delete model Tag [after the deploy: it depends on notes.0014_title_narrow]"],
     }
     refused = sorted({part.split(":")[0] for part in line.removeprefix("error: ").split(" — ")[0].split("; ")})
-    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0012_forget_body", "notes.0014_title_narrow", "notes.0015_drop_tag"], line
+    assert refused == [
+        "notes.0007_summary_not_null",
+        "notes.0008_title_check",
+        "notes.0012_forget_body",
+        "notes.0012c_note_code",
+        "notes.0012d_drop_abstract",
+        "notes.0014_title_narrow",
+        "notes.0015_drop_tag",
+    ], line
+    assert "notes.0012d_drop_abstract: dependency (Add field abstract to note in notes.0012e_abstract_again)" in line
     assert "notes.0014_title_narrow: dependency (depends on notes.0013_drop_created)" in line
     assert 'notes.0012_forget_body: mark (composeship = "afterdeploy") is unsafe while the old code serves: composeship knows no such value' in line
     assert local_stack.applied_migrations() >= {"notes.0001_initial"} and "notes.0002_note_body" not in local_stack.applied_migrations()

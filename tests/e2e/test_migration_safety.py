@@ -1,7 +1,8 @@
 """Migrations while the old code serves, on the real test bed: a migration stuck
 behind another session's lock fails after DEPLOY_MIGRATION_LOCK_TIMEOUT, and the site
-answers throughout; a column drop is refused while the old code reads the column, and
-marked post-deploy it runs after the rollout with no request failing."""
+answers throughout; a column rename is refused while the old code reads the column by
+its old name, before the database is touched; a column drop marked post-deploy runs
+after the rollout with no request failing."""
 
 import subprocess
 import threading
@@ -112,6 +113,28 @@ class Migration(migrations.Migration):
     ]
 """
 
+RENAME_TITLE_0002 = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.RenameField(model_name="note", old_name="title", new_name="heading"),
+    ]
+"""
+
+MODEL_WITH_HEADING = """from django.db import models
+
+
+class Note(models.Model):
+    heading = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+"""
+
 MODEL_WITHOUT_TITLE = """from django.db import models
 
 
@@ -120,7 +143,7 @@ class Note(models.Model):
 """
 
 
-def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_migrating(remote_project):
+def test_a_release_renaming_a_column_the_running_code_reads_is_refused_before_migrating(remote_project):
     from .test_fast_and_safe import containers_created
 
     project = remote_project
@@ -135,12 +158,12 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
     stack.sql("insert into notes_note (title, created) values ('first', now())")
     assert project.page("/") == (200, "titles: first")
     project.origin.commit(
-        "titles go; 2.0.0",
+        "titles become headings; 2.0.0",
         {
             "VERSION": "2.0.0\n",
             "notes/views.py": views,
-            "notes/models.py": MODEL_WITHOUT_TITLE,
-            "notes/migrations/0002_remove_note_title.py": DROP_TITLE_0002,
+            "notes/models.py": MODEL_WITH_HEADING,
+            "notes/migrations/0002_rename_title.py": RENAME_TITLE_0002,
         },
     )
     applied = stack.applied_migrations()
@@ -150,10 +173,10 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
     with Watcher(project, "/") as index:
         refused = project.fab("deploy")
     one_offs = [name for name in containers_created(project, started, time.time() + 1) if "-run-" in name]
-    line = assert_one_error_line(refused, "notes.0002_remove_note_title: RemoveField (Remove field title from note) is unsafe while the old code serves", alone=False)
-    assert "drops a column of note that the running release still reads" in line
+    line = assert_one_error_line(refused, "notes.0002_rename_title: RenameField (Rename field title on note to heading) is unsafe while the old code serves", alone=False)
+    assert "the running release reads and writes the column by its old name" in line
     assert "nothing was migrated or restarted: the old release keeps serving" in line
-    assert "expand/contract" in line and "SeparateDatabaseAndState" in line and "--allow-unsafe-migrations" in line
+    assert "db_column= the old name" in line and "--allow-unsafe-migrations" in line
     assert len(one_offs) == 1, one_offs  # the check; no migrate container
     assert index.answers and set(index.answers) == {200}, index.answers
     assert project.page("/") == (200, "titles: first")
@@ -167,17 +190,25 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
 
     plan = project.fab("deploy", "--plan")
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "    - Remove field title from note [unsafe while the old code serves: it drops a column of note that the running release still reads and writes]" in plan.stdout
-    assert "deploy would refuse: notes.0002_remove_note_title: RemoveField" in plan.stdout
+    assert "    - Rename field title on note to heading [unsafe while the old code serves: the running release reads and writes the column by its old name]" in plan.stdout
+    assert "deploy would refuse: notes.0002_rename_title: RenameField" in plan.stdout
     assert stack.applied_migrations() == applied
 
-    # The same drop, marked to run once no old code reads the column: migrated after
-    # the rollout, under load on the page that reads it.
-    project.origin.commit("titles go once 2.0.0 serves; 2.0.1", {"VERSION": "2.0.1\n", "notes/migrations/0002_remove_note_title.py": DROP_TITLE_0002 + POST_DEPLOY})
+    # The title goes instead, marked to run once no old code reads the column: migrated
+    # after the rollout, under load on the page that reads it.
+    project.origin.commit(
+        "titles go once 2.0.1 serves; 2.0.1",
+        {
+            "VERSION": "2.0.1\n",
+            "notes/models.py": MODEL_WITHOUT_TITLE,
+            "notes/migrations/0002_rename_title.py": None,
+            "notes/migrations/0002_remove_note_title.py": DROP_TITLE_0002 + POST_DEPLOY,
+        },
+    )
     plan = project.fab("deploy", "--plan")
     assert '    - Remove field title from note [after the deploy: composeship = "post-deploy"]' in plan.stdout, plan.stdout
     assert "deploy would refuse" not in plan.stdout
-    with Load(f"http://127.0.0.1:{project.port}/", clients=4) as load:
+    with Load(f"{project.url}/", clients=4) as load:
         released = deploy_ok(project)
     assert load.failed == [], load.summary()
     assert {"titles: first", "notes: 1"} <= set(load.versions()), load.summary()
@@ -218,7 +249,7 @@ def test_a_release_dropping_a_column_the_running_code_reads_is_refused_before_mi
     # Back to the release that listed the titles, past the drop: said before it happens.
     back = project.fab("rollback", "--to", project.origin.revisions[1][:12])
     assert back.returncode == 0, back.stdout + back.stderr
-    assert "warning: notes.0002_remove_note_title, notes.0004_after ran after a deploy (marked post-deploy" in back.stdout, back.stdout
+    assert "warning: notes.0002_remove_note_title, notes.0004_after ran after a deploy (a column or table dropped once no old code read it: marked post-deploy" in back.stdout, back.stdout
     assert "pass --migrations to reverse them first, or deploy a fix forward" in back.stdout
 
 

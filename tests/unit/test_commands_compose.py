@@ -87,19 +87,6 @@ def test_probes():
     assert compose.ps_json(LOCAL)[-4:] == ["ps", "--all", "--format", "json"]
 
 
-def test_migrate_to_one_target_is_migrate_app_name():
-    assert compose.migrate_to(NAMED, [("notes", "0002_body")], lock_timeout="5s") == compose.migrate(NAMED, "notes", "0002_body", noinput=True, lock_timeout="5s")
-
-
-def test_migrate_to_several_targets_calls_djangos_migrate_for_each_in_one_container():
-    argv = compose.migrate_to(NAMED, [("notes", "0002_body"), ("users", "0003_x")], lock_timeout="5s")
-    assert argv[-6:-1] == ["web", "python", "manage.py", "shell", "-c"]
-    assert argv[argv.index("run") + 1 : argv.index("run") + 4] == ["-e", "PGOPTIONS=-c lock_timeout=5s", "--rm"]
-    assert argv[-1] == (
-        "from django.core.management import call_command\ncall_command('migrate', 'notes', '0002_body', interactive=False)\ncall_command('migrate', 'users', '0003_x', interactive=False)\n"
-    )
-
-
 def test_the_containers_of_a_project_are_found_by_its_label_with_the_name_as_an_argument():
     argv = compose.labelled_containers_and_images("shop; rm -rf ~")
     assert argv[:2] == ["sh", "-c"]

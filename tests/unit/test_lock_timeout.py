@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from invoke import MockContext, Result
 
+from tasks.commands.migrate import MigrateWork
 from tasks.errors import CommandFailed
 from tasks.executor import Executor
 from tasks.facts import migrations
@@ -37,7 +38,7 @@ def target(tmp_path, context):
 def test_a_migration_cancelled_by_the_lock_timeout_says_so_and_what_to_do(tmp_path):
     context = MockContext(run={MIGRATE: Result(exited=1, stdout="  Applying notes.0001_x... OK\n" + RECORDED)})
     with pytest.raises(CommandFailed) as caught:
-        database.migrate(target(tmp_path, context), todo="fix it with a new migration", left="nothing was restarted: the old release keeps serving")
+        database.migrate(target(tmp_path, context), MigrateWork(), todo="fix it with a new migration", left="nothing was restarted: the old release keeps serving")
     what, todo = caught.value.what, caught.value.todo
     assert what == (
         "the migration notes.0002_note_body waited more than 2s for a lock that another session holds on web1's database, "
@@ -52,6 +53,6 @@ def test_a_migration_cancelled_by_the_lock_timeout_says_so_and_what_to_do(tmp_pa
 def test_other_migration_failures_keep_their_own_error(tmp_path):
     context = MockContext(run={MIGRATE: Result(exited=1, stderr='relation "x" does not exist\n')})
     with pytest.raises(CommandFailed) as caught:
-        database.migrate(target(tmp_path, context), todo="fix it with a new migration")
+        database.migrate(target(tmp_path, context), MigrateWork(), todo="fix it with a new migration")
     assert caught.value.todo == "fix it with a new migration"
     assert "waited more than" not in caught.value.what

@@ -28,12 +28,12 @@ def verdicts(report):
 def test_the_plan_comes_from_the_same_report(report):
     assert [m.label for m in report.plan][:2] == ["contenttypes.0001_initial", "contenttypes.0002_remove_content_type_name"]
     assert [m.name for m in report.plan if not m.applied] == [p.label.split(".")[1] for p in report.pending]
-    assert len(report.pending) == 14
+    assert len(report.pending) == 19
 
 
 def test_each_operation_is_classified(report):
     assert verdicts(report) == {
-        "0002_note_body": ["unsafe"],  # NOT NULL without a database default
+        "0002_note_body": ["kept"],  # NOT NULL with a constant default: kept in the database
         "0003_note_summary": ["safe"],  # nullable
         "0004_note_title_index": ["slow"],  # no CONCURRENTLY
         "0005_widen_title": ["safe"],  # varchar(200) -> varchar(300)
@@ -44,7 +44,12 @@ def test_each_operation_is_classified(report):
         "0010_tag_colour": ["safe"],  # NOT NULL, but on a table this release creates
         "0011_rename_summary": ["unsafe"],  # acknowledged below
         "0012_forget_body": ["unsafe", "safe"],  # a misspelt composeship mark; state only
-        "0013_drop_created": ["unsafe"],  # marked post-deploy
+        "0012a_note_stamped": ["kept"],  # timezone.now: DEFAULT now()
+        "0012b_note_token": ["kept"],  # uuid.uuid4: DEFAULT gen_random_uuid() on PostgreSQL 15
+        "0012c_note_code": ["unsafe"],  # secrets.token_hex: nothing the database computes
+        "0012d_drop_abstract": ["deferred", "unsafe"],  # deferred, but 0012e needs the column gone
+        "0012e_abstract_again": ["safe"],
+        "0013_drop_created": ["deferred"],  # marked post-deploy: it runs after the rollout anyway
         # varchar(300) -> varchar(100), and unique; and it depends on 0013, which runs after
         # the deploy (so does 0015): stranded.
         "0014_title_narrow": ["unsafe", "unsafe", "unsafe"],
@@ -56,11 +61,19 @@ def test_acknowledged_and_post_deploy_migrations_pass(report):
     assert report.acknowledgement("notes.0011_rename_summary").acknowledged == safety.ACKNOWLEDGED
     assert report.acknowledgement("notes.0013_drop_created").acknowledged == safety.POST_DEPLOY
     refused = sorted({f.migration for f in safety.refused(report)})
-    assert refused == ["notes.0002_note_body", "notes.0007_summary_not_null", "notes.0008_title_check", "notes.0012_forget_body", "notes.0014_title_narrow", "notes.0015_drop_tag"]
+    assert refused == [
+        "notes.0007_summary_not_null",
+        "notes.0008_title_check",
+        "notes.0012_forget_body",
+        "notes.0012c_note_code",
+        "notes.0012d_drop_abstract",
+        "notes.0014_title_narrow",
+        "notes.0015_drop_tag",
+    ]
     # After the deploy, 0014's own operations no longer meet old code: only its stranding stops it.
     assert [f.operation for f in safety.refused(report) if f.migration == "notes.0014_title_narrow"] == ["dependency"]
     assert report.stages.after == ("notes.0013_drop_created", "notes.0014_title_narrow", "notes.0015_drop_tag")
-    assert report.stages.targets == (("notes", "0012_forget_body"),)
+    assert report.stages.targets == (("notes", "0012e_abstract_again"),)
     assert safety.refused(report, allow_unsafe=True) == []
 
 
@@ -117,7 +130,7 @@ def test_the_plan_marks_unsafe_and_slow_operations(report):
     operations = {p.label: [(op["operation"], op["reversible"], op["description"]) for op in p.operations] for p in report.pending}
     lines = format_plan(pending, operations, lambda label, description: safety.marks(report, label, description))
     assert lines[0] == "notes:"
-    assert lines[2].startswith("    - Add field body to note [unsafe while the old code serves: it adds a NOT NULL column without a database default")
+    assert lines[2].startswith("    - Add field body to note [default kept in the database while the old code runs: the running release's INSERTs leave the column out")
     assert lines[4] == "    - Add field summary to note"
     assert lines[6].startswith("    - Create index note_title_idx on field(s) title of model note [slow or locking on an existing table: it builds the index without CONCURRENTLY")
 

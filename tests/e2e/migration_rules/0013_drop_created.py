@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     composeship = "post-deploy"
 
     dependencies = [
-        ("notes", "0012_forget_body"),
+        ("notes", "0012e_abstract_again"),
     ]
 
     operations = [
