@@ -74,6 +74,7 @@ class ComposeInfo:
     problem: str = ""
     # The host port the proxy publishes (its first TCP one).
     proxy_port: compose_file.PublishedPort | None = None
+    django_has_healthcheck: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ def read_compose(file: str, text: str) -> ComposeInfo:
         healthcheck_path=compose_file.healthcheck_path(spec) if spec else None,
         port=ports[0] if ports else None,
         proxy_port=proxy_ports[0] if proxy_ports else None,
+        django_has_healthcheck=bool((spec or {}).get("healthcheck")) and not (spec.get("healthcheck") or {}).get("disable"),
     )
 
 
@@ -430,6 +432,33 @@ def describe(d: Detected) -> list[str]:
     return lines
 
 
+def rollout_advice(d: Detected) -> list[str]:
+    """What the production stack lacks for a rollout in which no request fails, and what
+    composeship does about it by itself."""
+    info = d.production
+    if info is None or info.problem or not info.django:
+        return []
+    django, lines = info.django, []
+    if info.port is not None:
+        lines.append(
+            f"{django} publishes port {info.port.port} on the host: only one container can bind it, so each deploy recreates {django} with a short outage; "
+            f"put a reverse proxy in front of it and remove its `ports:`"
+        )
+    if not info.django_has_healthcheck:
+        lines.append(
+            f"{django} has no healthcheck: composeship asks the app itself, at port 5000 of each new container (DEPLOY_APP_PORT) and the health check URL's path, "
+            f"before the old one stops; a healthcheck of your own lets Docker judge it too"
+        )
+    if info.proxy and "traefik" in info.proxy.lower():
+        lines.append(
+            "Traefik: give the router that serves django a `retry` middleware (in its file provider's config: http.middlewares.retry.retry.attempts: 3), "
+            "so that a request that meets a stopping container is tried again on the new one"
+        )
+    elif not info.proxy and info.port is None:
+        lines.append(f"no reverse proxy found in front of {django}: the way in must find its containers by name (Docker's DNS) and retry a refused connection")
+    return lines
+
+
 def check_project(project: Path) -> None:
     if not project.is_dir():
         raise UsageError(f"{project} is not a folder", "run `composeship init` in your Django project's folder, or pass it")
@@ -461,6 +490,12 @@ def init(project: Path, *, force: bool = False, out=print) -> list[Written]:
             out(f"  {first}")
             for line in rest:
                 out(f"    {line}" if line else "")
+    advice = rollout_advice(d)
+    if advice:
+        out("")
+        out("For deploys in which no request fails:")
+        for line in advice:
+            out(f"  - {line}")
     out("")
     out("Next:")
     for number, step in enumerate(next_steps(d), 1):

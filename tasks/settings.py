@@ -149,6 +149,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    number = _positive_int(value)
+    if number > 65535:
+        raise ValueError("is not a port (1-65535)")
+    return number
+
+
 def _in_sentence(text: str) -> str:
     """`text` continuing a sentence: its first word lowercased, unless it is a name
     with capitals inside (PostgreSQL, URL)."""
@@ -227,6 +234,20 @@ KEYS: tuple[Key, ...] = (
         ("celerybeat",),
     ),
     Key(
+        "DEPLOY_WEB_SERVICES",
+        "Services the proxy sends requests to (default: the django service): a new container of one without a healthcheck is ready only once the app answers in it.",
+        _service_list,
+        (),
+        (),
+    ),
+    Key(
+        "DEPLOY_APP_PORT",
+        "The port the app listens on inside its container (cookiecutter-django's gunicorn: 5000), asked for the health check's path on a new container without a healthcheck.",
+        _port,
+        5000,
+        5000,
+    ),
+    Key(
         "DEPLOY_ROLLOUT_SETTLE",
         "Seconds from the new containers' start (or from the drain) until the old ones are stopped, so that the proxy learns of the new ones first (nginx: at least its resolver's `valid=`).",
         _seconds,
@@ -292,6 +313,8 @@ class Settings:
     ref: str
     restart_order: tuple[str, ...]
     singleton_services: tuple[str, ...]
+    web_services: tuple[str, ...]
+    app_port: int
     rollout_settle: float
     rollout_drain_command: str | None
     healthcheck_url: str | None
@@ -442,6 +465,8 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         ref=values["DEPLOY_REF"],
         restart_order=values["DEPLOY_RESTART_ORDER"],
         singleton_services=values["DEPLOY_SINGLETON_SERVICES"],
+        web_services=values["DEPLOY_WEB_SERVICES"] or (values["DEPLOY_DJANGO_SERVICE"],),
+        app_port=values["DEPLOY_APP_PORT"],
         rollout_settle=values["DEPLOY_ROLLOUT_SETTLE"],
         rollout_drain_command=values["DEPLOY_ROLLOUT_DRAIN_COMMAND"],
         healthcheck_url=values["DEPLOY_HEALTHCHECK_URL"],

@@ -126,11 +126,12 @@ def config_json(project: ComposeProject) -> list[str]:
     return compose(project, "config", "--format", "json")
 
 
-def up_and_wait(project: ComposeProject, service: str, timeout: int) -> list[str]:
-    """Recreate one service if its image or config changed and wait until it is running
-    (and healthy, where it has a healthcheck). Its dependencies are started first when
-    they are not running (a first deploy), and otherwise left alone unless changed."""
-    return compose(project, "up", "-d", "--no-build", "--wait", "--wait-timeout", str(timeout), service)
+def up_service(project: ComposeProject, service: str) -> list[str]:
+    """Create the service's containers (or recreate them, if its image or configuration
+    changed); composeship starts what it depends on first, and waits for each to be
+    ready itself, at its own pace rather than at the pace of Docker's healthchecks.
+    Not `--no-deps`: see rollout.scale_up."""
+    return compose(project, "up", "-d", "--no-build", service)
 
 
 def exec_in(project: ComposeProject, service: str, *args: str) -> list[str]:

@@ -13,41 +13,55 @@ _FILTERS = '--filter "label=com.docker.compose.project=$p" --filter "label=com.d
 
 def scale_up(project: ComposeProject, counts: dict[str, int]) -> list[str]:
     """Start more containers of each service from its current image, leaving the
-    running ones untouched (`--no-recreate`) and their dependencies alone."""
+    running ones untouched (`--no-recreate`: dependencies that run stay as they are).
+    Never `--no-deps`: Compose then hashes the service without its `depends_on`, and
+    every later `up` (a person's, or Compose's dry run) would recreate the containers,
+    and the proxy that depends on them."""
     flags = [word for service, count in sorted(counts.items()) for word in ("--scale", f"{service}={count}")]
-    return compose(project, "up", "-d", "--no-deps", "--no-recreate", "--no-build", *flags, *sorted(counts))
+    return compose(project, "up", "-d", "--no-recreate", "--no-build", *flags, *sorted(counts))
 
 
-def wait_ready(project_name: str, waits: Sequence[tuple[str, Sequence[str], str]], timeout: int, interval: float = 0.25) -> list[str]:
+def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval: float = 0.25) -> list[str]:
     """Wait until every new container runs and answers. `waits`: per service, the ids
-    of its old containers and its healthcheck as a shell command ("" for none). A
-    container is ready when Docker reports it healthy, or its healthcheck, run in it
-    with `docker exec` every `interval` instead of at the healthcheck's own pace,
-    succeeds; without a healthcheck, when it runs. Prints `new SERVICE ID` for each new
+    of its old containers, its healthcheck as a shell command ("" for none) and, for a
+    web service without one, (port, path, Host header) to ask the app itself (None
+    otherwise). A container is ready when Docker reports it healthy, or its
+    healthcheck, run in it with `docker exec` every `interval` instead of at the
+    healthcheck's own pace, succeeds; a web service's when the app answers on the
+    container's own address with any status below 500 (curl on the host: the image
+    may have no curl); any other, when it runs. Prints `new SERVICE ID` for each new
     container; exit 0 when all are ready; else, per container that is not, its state,
     its healthcheck's last output and its last log lines on stderr, and exit 1."""
     script = (
         'p="$1" end=$(( $(date +%s) + $2 )) pause="$3"; shift 3; '
-        "t=$(mktemp -d) || exit 1; trap 'rm -rf \"$t\"' EXIT; "
+        "t=$(mktemp -d) || exit 1; trap 'rm -rf \"$t\"' EXIT; mkdir \"$t/c\" \"$t/a\"; "
         'while [ "$#" -gt 0 ]; do s="$1" n="$2"; shift 2; old=" "; '
-        'while [ "$n" -gt 0 ]; do old="$old$1 "; shift; n=$((n - 1)); done; check="$1"; shift; '
+        'while [ "$n" -gt 0 ]; do old="$old$1 "; shift; n=$((n - 1)); done; check="$1" answer="$2"; shift 2; '
         f"for id in $(docker ps --all --quiet --no-trunc {_FILTERS}); do "
-        'case "$old" in *" $id "*) continue;; esac; echo "new $s $id"; printf "%s" "$check" > "$t/$id"; done; done; '
-        '[ -n "$(ls "$t")" ] || { echo "no new container was started" >&2; exit 1; }; '
-        'ready() { [ "$(docker inspect --format \'{{.State.Status}}\' "$1" 2>/dev/null)" = running ] || return 1; '
+        'case "$old" in *" $id "*) continue;; esac; echo "new $s $id"; printf "%s" "$check" > "$t/c/$id"; printf "%s\\n" "$answer" > "$t/a/$id"; done; done; '
+        '[ -n "$(ls "$t/c")" ] || { echo "no new container was started" >&2; exit 1; }; '
+        "address() { a=$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' \"$1\" 2>/dev/null); echo \"${a%% *}\"; }; "
+        'answers() { read -r port path host < "$t/a/$1"; [ -n "$port" ] || return 0; ip=$(address "$1"); [ -n "$ip" ] || return 1; '
+        'code=$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 -H "Host: $host" "http://$ip:$port$path"); '
+        'echo "$code" > "$t/a/$1.last"; [ "${code:-000}" != 000 ] && [ "$code" -lt 500 ]; }; '
+        # A one-off service that ran to completion (exit code 0) is as ready as it gets.
+        'ready() { state=$(docker inspect --format \'{{.State.Status}} {{.State.ExitCode}}\' "$1" 2>/dev/null); '
+        '[ "$state" = "exited 0" ] && return 0; [ "${state%% *}" = running ] || return 1; '
         '[ "$(docker inspect --format \'{{if .State.Health}}{{.State.Health.Status}}{{end}}\' "$1")" = healthy ] && return 0; '
-        'c=$(cat "$t/$1"); [ -z "$c" ] || docker exec "$1" sh -c "$c" >/dev/null 2>&1; }; '
-        'while :; do waiting=""; for id in $(ls "$t"); do ready "$id" || waiting="$waiting $id"; done; '
+        'c=$(cat "$t/c/$1"); if [ -n "$c" ]; then docker exec "$1" sh -c "$c" >/dev/null 2>&1 || return 1; fi; answers "$1"; }; '
+        'while :; do waiting=""; for id in $(ls "$t/c"); do ready "$id" || waiting="$waiting $id"; done; '
         '[ -n "$waiting" ] || exit 0; '
         'if [ "$(date +%s)" -ge "$end" ]; then for id in $waiting; do '
         'echo "container $(echo "$id" | cut -c1-12): $(docker inspect --format \'{{.State.Status}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}\' "$id" 2>&1)" >&2; '
         "docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' \"$id\" 2>/dev/null | grep . | tail -n 3 | sed 's/^/  health: /' >&2; "
+        'if [ -s "$t/a/$id.last" ]; then read -r port path host < "$t/a/$id"; echo "  app: http://$(address "$id"):$port$path answered $(cat "$t/a/$id.last") (000: nothing)" >&2; fi; '
         "docker logs --tail 5 \"$id\" 2>&1 | sed 's/^/  log: /' >&2; done; exit 1; fi; "
         'sleep "$pause"; done'
     )
     words: list[str] = []
-    for service, old_ids, check in waits:
-        words += [service, str(len(old_ids)), *old_ids, check]
+    for service, old_ids, check, *rest in waits:
+        answer = rest[0] if rest else None
+        words += [service, str(len(old_ids)), *old_ids, check, " ".join(str(part) for part in answer) if answer else ""]
     return ["sh", "-c", script, "sh", project_name, str(timeout), f"{interval:g}", *words]
 
 

@@ -77,6 +77,8 @@ class ServiceConfig:
     stop_grace: int = 10
     # Containers it runs (`scale:` or `deploy.replicas`; 1 by default).
     replicas: int = 1
+    # The services it needs started first (`depends_on`).
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def parse_config(stdout: str) -> ComposeConfig:
             healthcheck=healthcheck_command(body.get("healthcheck")),
             stop_grace=duration_seconds(body.get("stop_grace_period"), default=10),
             replicas=_replicas(body),
+            depends_on=tuple(sorted(body.get("depends_on") or ())),
         )
     return ComposeConfig(project_name, services, fingerprint(document))
 

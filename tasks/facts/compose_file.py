@@ -172,12 +172,20 @@ def healthcheck_url(spec: Mapping) -> str | None:
     return found.group(0) if found else None
 
 
+_REQUEST_IN_TEXT = re.compile(r"\b(?:GET|HEAD) (/[^\s'\"\\]*)")
+
+
 def healthcheck_path(spec: Mapping) -> str | None:
-    """The path of the URL a service's healthcheck fetches (`/health/`), if any."""
+    """The path a service's healthcheck fetches (`/health/`), if any: of the URL it
+    names, or of the request it writes itself (`GET /health/ HTTP/1.0`, through
+    bash's /dev/tcp)."""
     url = healthcheck_url(spec)
-    if not url:
-        return None
-    path = urlsplit(url).path
+    if url:
+        path = urlsplit(url).path
+    else:
+        test = (spec.get("healthcheck") or {}).get("test") if isinstance(spec.get("healthcheck"), dict) else None
+        found = _REQUEST_IN_TEXT.search(" ".join(str(part) for part in test) if isinstance(test, list) else str(test or ""))
+        path = found.group(1) if found else ""
     return path if path and path != "/" else None
 
 

@@ -55,7 +55,7 @@ def recover(t: Target) -> HostView:
     if found.group is not None:
         from .services import strategies
 
-        for way in strategies(found.group, t.settings.singleton_services).values():
+        for way in strategies(found.group, t.settings).values():
             t.report.say(f"{t.name}: {way.describe()}")
     killed = found.observed.journal
     if killed is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from ..commands import rollout as commands
 from ..commands.compose import containers_and_images
@@ -24,14 +25,15 @@ class Strategy:
     rolls_out: bool
     reason: str = ""
     advice: str = ""
+    ready: str = ""  # how a new container is judged ready
 
     def describe(self) -> str:
         if self.rolls_out:
-            return f"{self.service}: rolled out, no downtime"
+            return f"{self.service}: rolled out, no downtime" + (f" ({self.ready})" if self.ready else "")
         return f"{self.service}: recreated: a short outage because {self.reason}; to avoid it, {self.advice}"
 
 
-def strategy(config: ServiceConfig, singletons: Sequence[str]) -> Strategy:
+def strategy(config: ServiceConfig, singletons: Sequence[str], ready: str = "") -> Strategy:
     name = config.name
     if name in singletons:
         return Strategy(name, False, "it is a singleton (DEPLOY_SINGLETON_SERVICES): two of it must never run at once", f"take {name} out of DEPLOY_SINGLETON_SERVICES if two may run for a moment")
@@ -39,7 +41,7 @@ def strategy(config: ServiceConfig, singletons: Sequence[str]) -> Strategy:
         return Strategy(name, False, f"it publishes port {', '.join(config.ports)} on the host, which only one container can bind", f"put a reverse proxy in front of {name} and remove its `ports:`")
     if config.container_name:
         return Strategy(name, False, f"it has the fixed name {config.container_name} (container_name), which only one container can have", f"remove `container_name:` from {name}")
-    return Strategy(name, True)
+    return Strategy(name, True, ready=ready)
 
 
 def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Container]], configs: dict[str, ServiceConfig], project_name: str) -> list[str]:
@@ -53,7 +55,7 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
     old = {service: [c.id for c in running[service]] for service in services}
     t.run(commands.scale_up(t.project, counts), stream=False, label=f"docker compose up --scale {' '.join(f'{s}={n}' for s, n in counts.items())}")
     started = time.monotonic()
-    waits = [(service, old[service], configs[service].healthcheck) for service in services]
+    waits = [(service, old[service], configs[service].healthcheck, app_answer(t.settings, configs[service])) for service in services]
     timeout = t.settings.healthcheck_timeout
     try:
         # Only waits: a stop signal need not wait for it (the new containers go below).
@@ -77,6 +79,38 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
     retire = commands.retire(stops, _settle_left(settings.rollout_settle, started, bool(settings.rollout_drain_command)), settings.rollout_drain_command or "", new, timeout)
     t.run(retire, cwd=None, stream=False, label=f"stop the old {', '.join(services)} container(s)")
     return new
+
+
+def wait_until_ready(t: Target, service: str, config: ServiceConfig, project_name: str) -> None:
+    """After its containers were created or started in place: wait until each one runs
+    and answers, as a rollout waits for new ones (its healthcheck run in it every
+    quarter second, or the app asked), within DEPLOY_HEALTHCHECK_TIMEOUT."""
+    timeout = t.settings.healthcheck_timeout
+    waits = [(service, [], config.healthcheck, app_answer(t.settings, config))]
+    result = t.run(commands.wait_ready(project_name, waits, timeout), cwd=None, stream=False, check=False, interruptible=True, label=f"wait for {service}")
+    if not result.ok:
+        why = " / ".join(line.strip() for line in result.stderr.splitlines() if line.strip()) or f"exit code {result.exited}"
+        raise DeployError(f"{service} on {t.name} was not ready within {timeout}s: {why}", f"see `docker compose logs {service}` on {t.name}")
+
+
+def app_answer(settings, config: ServiceConfig) -> tuple[int, str, str] | None:
+    """(port, path, Host header) at which a new container of a web service without a
+    healthcheck must answer before it counts as ready; None for the others, which Docker
+    or their healthcheck judge."""
+    if config.healthcheck or config.name not in settings.web_services:
+        return None
+    parts = urlsplit(settings.healthcheck_url or "")
+    return (settings.app_port, parts.path or "/", parts.netloc.rsplit("@", 1)[-1] or "localhost")
+
+
+def readiness(settings, config: ServiceConfig) -> str:
+    """How the plan says a new container of the service is judged ready."""
+    if config.healthcheck:
+        return "ready when its healthcheck passes"
+    answer = app_answer(settings, config)
+    if answer:
+        return f"no healthcheck: ready once the app answers at port {answer[0]}{answer[1]} of the new container"
+    return "no healthcheck: ready once it runs"
 
 
 def _settle_left(settle: float, started: float, drains: bool) -> float:

@@ -25,6 +25,26 @@ def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str
     return first + [name for name in services if name not in first]
 
 
+def dependencies_first(ordered: Sequence[str], configs: dict) -> list[str]:
+    """`ordered`, but each service after those of the list it depends on (postgres
+    before django on a first deploy); a dependency cycle keeps the given order."""
+    wanted, placed, result = set(ordered), set(), []
+
+    def place(service: str, path: tuple[str, ...] = ()) -> None:
+        if service in placed or service in path:
+            return
+        config = configs.get(service)
+        for needed in config.depends_on if config else ():
+            if needed in wanted:
+                place(needed, path + (service,))
+        placed.add(service)
+        result.append(service)
+
+    for service in ordered:
+        place(service)
+    return result
+
+
 def running_containers(containers: Sequence[Container], service: str) -> list[Container]:
     """The service's own running containers (one-off ones aside)."""
     return [c for c in of_service(containers, service) if c.state == "running"]
@@ -127,10 +147,14 @@ def current_containers(t: Target, project_name: str) -> list[Container]:
     return t.probe(_containers(project_name), cwd=None)
 
 
-def strategies(group: BuildGroup, singletons: Sequence[str]) -> dict[str, Strategy]:
+def strategies(group: BuildGroup, settings) -> dict[str, Strategy]:
     """How each service of the build group gets the release: rolled out beside the old
-    containers, or recreated in place (and why)."""
-    return {service: strategy(group.configs[service], singletons) for service in group.services if service in group.configs}
+    containers (and when a new one counts as ready), or recreated in place (and why)."""
+    return {
+        service: strategy(group.configs[service], settings.singleton_services, rollout.readiness(settings, group.configs[service]))
+        for service in group.services
+        if service in group.configs
+    }
 
 
 def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequence[Container]) -> None:
@@ -141,20 +165,22 @@ def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequ
     the next."""
     ordered = restart_order(t.settings.restart_order, services)
     running = {s: running_containers(current, s) for s in ordered}
-    ways = strategies(group, t.settings.singleton_services)
+    ways = strategies(group, t.settings)
     rolled = [s for s in ordered if s in ways and ways[s].rolls_out and running[s] and all(c.ready for c in running[s])]
     if rolled:
         with t.step("restart") as step:
             rollout.roll_out(t, rolled, running, group.configs, group.project_name)
             step.note = f"rolled out {', '.join(rolled)}: no downtime"
-    for service in (s for s in ordered if s not in rolled):
+    for service in dependencies_first([s for s in ordered if s not in rolled], group.configs):
         if running[service] and service in ways and not ways[service].rolls_out:
             t.report.say(f"{t.name}: {ways[service].describe()}")
         with t.step(f"restart {service}") as step:
-            result = t.run(compose.up_and_wait(t.project, service, t.settings.healthcheck_timeout), stream=False, todo=f"see `docker compose logs {service}` on {t.name}")
+            result = t.run(compose.up_service(t.project, service), stream=False, todo=f"see `docker compose logs {service}` on {t.name}")
             step.note = recreated_note(result.stderr)
             if step.note == "recreated" and running[service] and service in ways:
                 step.note += f": a short outage because {ways[service].reason}"
+            if service in group.configs:
+                rollout.wait_until_ready(t, service, group.configs[service], group.project_name)
 
 
 def verify(t: Target, group: BuildGroup, services: Sequence[str], target_ids: dict[str, str | None]) -> None:

@@ -99,3 +99,37 @@ def test_a_service_with_a_published_port_is_recreated_and_the_output_says_why(re
     assert reason in result.stdout and "to avoid it, put a reverse proxy in front of django and remove its `ports:`" in result.stdout
     assert "restart django [sandbox] ok" in result.stdout and "a short outage because it publishes port" in result.stdout
     assert project.page("/version/") == (200, "1.2.0")
+
+
+SLOW_START = """#!/bin/sh
+set -e
+# As cookiecutter-django's /start, which runs collectstatic first: the container runs
+# for seconds before gunicorn listens.
+sleep 6
+exec gunicorn config.wsgi --bind 0.0.0.0:5000 --workers 2 --access-logfile -
+"""
+
+
+def test_a_django_without_a_healthcheck_that_listens_late_is_rolled_out_once_it_answers(sandbox_host, tmp_path):
+    from .remote import destroy_remote_project, make_remote_project
+
+    project = make_remote_project(sandbox_host, tmp_path)
+    try:
+        compose = project.origin.work / "docker-compose.production.yml"
+        text = compose.read_text()
+        start, end = text.index("    healthcheck:\n"), text.index("\n  postgres:\n") + 1
+        project.origin.commit(
+            "django as cookiecutter-django has it: no healthcheck, a slow /start", {"docker-compose.production.yml": text[:start] + "\n" + text[end:], "compose/production/django/start": SLOW_START}
+        )
+        deploy_ok(project)
+        project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+        plan = project.fab("deploy", "--dry-run")
+        assert "django: rolled out, no downtime (no healthcheck: ready once the app answers at port 5000/health/ of the new container)" in plan.stdout, plan.stdout
+        with Load(f"{project.url}/version/", clients=4) as load:
+            released = deploy_ok(project)
+        assert load.failed == [], load.summary()
+        assert {"1.0.0", "1.1.0"} <= set(load.versions()) and load.versions()[-1] == "1.1.0"
+        assert "rolled out django, celeryworker: no downtime" in released.stdout
+        assert len(django_containers(project)) == 1
+    finally:
+        destroy_remote_project(project)

@@ -52,6 +52,20 @@ def test_detects_cookiecutter_names_and_a_proxy(tmp_path):
     assert "# Detected: traefik is in front of django in production.yml: poll through it, with your site's domain.\n# DEPLOY_HEALTHCHECK_URL=https://YOUR-DOMAIN/\n" in rendered
 
 
+def test_init_says_what_a_stack_lacks_for_a_rollout_with_no_failed_request(tmp_path, example):
+    (tmp_path / "manage.py").write_text("")
+    (tmp_path / "production.yml").write_text(COOKIECUTTER_PRODUCTION)
+    advice = composeship_init.rollout_advice(composeship_init.detect(tmp_path))
+    assert [line.split(":")[0] for line in advice] == ["django has no healthcheck", "Traefik"]
+    assert "at port 5000 of each new container (DEPLOY_APP_PORT)" in advice[0]
+    assert "`retry` middleware" in advice[1]
+    # The example has a healthcheck, and its nginx finds containers by name and retries.
+    assert composeship_init.rollout_advice(composeship_init.detect(example)) == []
+    (tmp_path / "production.yml").write_text("services:\n  django:\n    build: .\n    command: /start\n    ports: ['8000:5000']\n")
+    (published,) = [line for line in composeship_init.rollout_advice(composeship_init.detect(tmp_path)) if "publishes" in line]
+    assert published.startswith("django publishes port 8000 on the host") and "remove its `ports:`" in published
+
+
 def test_a_django_service_of_another_name_and_one_compose_file(tmp_path):
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    build: .\n    command: gunicorn config.wsgi\n    ports: ['8080:8000']\n  db:\n    image: postgres\n")
     d = composeship_init.detect(tmp_path)
