@@ -34,18 +34,18 @@ def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval
     its healthcheck's last output and its last log lines on stderr, and exit 1."""
     script = (
         'p="$1" end=$(( $(date +%s) + $2 )) pause="$3"; shift 3; '
-        "t=$(mktemp -d) || exit 1; trap 'rm -rf \"$t\"' EXIT; mkdir \"$t/c\" \"$t/a\"; "
+        't=$(mktemp -d) || exit 1; trap \'rm -rf "$t"\' EXIT; mkdir "$t/c" "$t/a"; '
         'while [ "$#" -gt 0 ]; do s="$1" n="$2"; shift 2; old=" "; '
         'while [ "$n" -gt 0 ]; do old="$old$1 "; shift; n=$((n - 1)); done; check="$1" answer="$2"; shift 2; '
         f"for id in $(docker ps --all --quiet --no-trunc {_FILTERS}); do "
         'case "$old" in *" $id "*) continue;; esac; echo "new $s $id"; printf "%s" "$check" > "$t/c/$id"; printf "%s\\n" "$answer" > "$t/a/$id"; done; done; '
         '[ -n "$(ls "$t/c")" ] || { echo "no new container was started" >&2; exit 1; }; '
-        "address() { a=$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' \"$1\" 2>/dev/null); echo \"${a%% *}\"; }; "
+        'address() { a=$(docker inspect --format \'{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}\' "$1" 2>/dev/null); echo "${a%% *}"; }; '
         'answers() { read -r port path host < "$t/a/$1"; [ -n "$port" ] || return 0; ip=$(address "$1"); [ -n "$ip" ] || return 1; '
         'code=$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 -H "Host: $host" "http://$ip:$port$path"); '
         'echo "$code" > "$t/a/$1.last"; [ "${code:-000}" != 000 ] && [ "$code" -lt 500 ]; }; '
         # A one-off service that ran to completion (exit code 0) is as ready as it gets.
-        'ready() { state=$(docker inspect --format \'{{.State.Status}} {{.State.ExitCode}}\' "$1" 2>/dev/null); '
+        "ready() { state=$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' \"$1\" 2>/dev/null); "
         '[ "$state" = "exited 0" ] && return 0; [ "${state%% *}" = running ] || return 1; '
         '[ "$(docker inspect --format \'{{if .State.Health}}{{.State.Health.Status}}{{end}}\' "$1")" = healthy ] && return 0; '
         'c=$(cat "$t/c/$1"); if [ -n "$c" ]; then docker exec "$1" sh -c "$c" >/dev/null 2>&1 || return 1; fi; answers "$1"; }; '

@@ -150,11 +150,7 @@ def current_containers(t: Target, project_name: str) -> list[Container]:
 def strategies(group: BuildGroup, settings) -> dict[str, Strategy]:
     """How each service of the build group gets the release: rolled out beside the old
     containers (and when a new one counts as ready), or recreated in place (and why)."""
-    return {
-        service: strategy(group.configs[service], settings.singleton_services, rollout.readiness(settings, group.configs[service]))
-        for service in group.services
-        if service in group.configs
-    }
+    return {service: strategy(group.configs[service], settings.singleton_services, rollout.readiness(settings, group.configs[service])) for service in group.services if service in group.configs}
 
 
 def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequence[Container]) -> None:
