@@ -103,7 +103,13 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
         run.checked_out = True
         t.run(git.checkout(target), stream=False)
         step.note = f"{view.serving.describe()} -> {short(target)}"
-    restarted, why = services.bring_to_release(t, group, dict(found.proven), same_revision=False, same_config=False)
+    # Decided as a deploy decides: the target's compose configuration as the checkout
+    # has it now, against the one the target was deployed with (a proxy whose image
+    # and configuration are the same is left alone).
+    run.group = group = images.build_group(t, code_arrived=not t.dry_run)
+    release.config = group.fingerprint
+    same_config = releases.served_config(run.entries, target) == group.fingerprint != ""
+    restarted, why = services.bring_to_release(t, group, dict(found.proven), same_revision=False, same_config=same_config)
     if not restarted:
         t.skip("restart", why)
     health.gate(t)

@@ -62,7 +62,7 @@ def test_dry_run_prints_every_command_and_leaves_the_host_as_it_was(deployed):
         f"{cd}sh -c {BUILD_SCRIPT} sh {project.path}/.git/composeship/build-labels.yml {new} 2 celeryworker django "
         f"{compose} -f {project.path}/.git/composeship/build-labels.yml build celeryworker django nginx postgres",
         f"{cd}{compose} run -e 'PGOPTIONS=-c lock_timeout=5s' --rm django python manage.py migrate --noinput",
-        f"{cd}{compose} up -d --no-deps --no-recreate --no-build --scale celeryworker=2 --scale django=2 celeryworker django",
+        f"{cd}{compose} up -d --no-recreate --no-build --scale celeryworker=2 --scale django=2 celeryworker django",
     ):
         assert command in result.stdout.splitlines(), command
     assert "dry run of deploy of main to sandbox" in result.stdout

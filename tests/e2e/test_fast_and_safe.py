@@ -130,7 +130,7 @@ def test_a_release_with_a_new_migration_starts_one_check_container_and_the_migra
     started = time.time()
     result = deploy_ok(project)
     one_offs = [name for name in containers_created(project, started, time.time() + 1) if "-run-" in name]
-    assert len(one_offs) == 2, one_offs  # the check (with the plan) of the new image, then migrate
+    assert len(one_offs) == 2, (one_offs, result.stdout)  # the check (with the plan) of the new image, then migrate
     assert "1 new migration file(s)" in result.stdout and "every operation safe while the old code serves" in result.stdout
     assert project.releases()[-1]["migrations"] == ["notes.0002_note_body"]
     assert project.releases()[-1]["backup"].endswith(".sql.gz")

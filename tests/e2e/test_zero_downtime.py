@@ -133,3 +133,52 @@ def test_a_django_without_a_healthcheck_that_listens_late_is_rolled_out_once_it_
         assert len(django_containers(project)) == 1
     finally:
         destroy_remote_project(project)
+
+
+def test_a_server_set_up_by_hand_then_deployed_and_rolled_back_loses_no_request_and_keeps_its_proxy(sandbox_host, tmp_path):
+    """As a team starts: the server set up with the commands typed by hand, its proxy
+    depending on django as cookiecutter-django's does; then deploys and a rollback
+    with composeship, under steady reads and writes through that proxy."""
+    from .remote import as_user, destroy_remote_project, make_remote_project
+    from .test_expand_contract import Traffic
+
+    project = make_remote_project(sandbox_host, tmp_path)
+    try:
+        compose = project.origin.work / "docker-compose.production.yml"
+        text = compose.read_text()
+        proxy = text.replace('    ports:\n      - "${DJANGO_PUBLISHED_PORT:-8000}:80"\n', '    depends_on:\n      - django\n    ports:\n      - "${DJANGO_PUBLISHED_PORT:-8000}:80"\n')
+        assert proxy != text
+        first = project.origin.commit("the proxy depends on django", {"docker-compose.production.yml": proxy})
+        user, path = project.host["user"], project.path
+        by_hand = [
+            ["git", "-C", path, "init", "-q"],
+            ["git", "-C", path, "remote", "add", "origin", str(project.origin.bare)],
+            ["git", "-C", path, "fetch", "-q", "origin"],
+            ["git", "-C", path, "checkout", "-q", first],
+            ["docker", "compose", "-p", project.compose_project, "-f", f"{path}/docker-compose.production.yml", "build", "-q"],
+            ["docker", "compose", "-p", project.compose_project, "-f", f"{path}/docker-compose.production.yml", "run", "--rm", "django", "python", "manage.py", "migrate", "--noinput"],
+            ["docker", "compose", "-p", project.compose_project, "-f", f"{path}/docker-compose.production.yml", "up", "-d", "--wait"],
+        ]
+        for argv in by_hand:
+            done = as_user(user, *argv, cwd=path)
+            assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        proxy_container = project.stack.compose("ps", "-q", "nginx").stdout.strip()
+        assert project.page("/version/") == (200, "1.0.0")
+
+        adopted = deploy_ok(project, "--ref", first)  # images labelled with the revision now
+        project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+        with Traffic(project) as traffic:
+            released = deploy_ok(project)
+        traffic.check("1.0.0", "1.1.0")
+        with Traffic(project) as traffic:
+            rolled = project.fab("rollback")
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        traffic.check("1.0.0")
+        assert project.page("/version/") == (200, "1.0.0")
+        for output in (adopted.stdout, released.stdout, rolled.stdout):
+            assert "restart nginx" not in output, output
+        assert project.stack.compose("ps", "-q", "nginx").stdout.strip() == proxy_container, "the proxy is the one set up by hand"
+        entry = project.releases()[-1]
+        assert entry["kind"] == "rollback" and entry["config"] and entry["config"] == project.releases()[-3]["config"]
+    finally:
+        destroy_remote_project(project)
