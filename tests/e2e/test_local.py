@@ -2,10 +2,13 @@
 migrations land in the real Postgres, the files in the project folder."""
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
-from .helpers import add_field, assert_one_error_line, clean_environ, http_get, tool
+import pytest
+
+from .helpers import BIN, REPO, add_field, assert_one_error_line, clean_environ, http_get, tool
 
 
 def env_for(stack, **extra):
@@ -43,7 +46,14 @@ def test_model_change_makemigrations_then_migrate(local_stack):
 
 
 def test_update_runs_the_whole_loop_and_restarts_django(local_stack):
+    """The quickstart's loop: a model changed, `inv local.update`, then the check of what
+    `fab deploy` will do with the new migration, which the local database has already."""
+    from .remote import git
+
     env = env_for(local_stack)
+    git("init", "-q", "-b", "main", cwd=local_stack.folder)
+    git("add", "-A", cwd=local_stack.folder)
+    git("commit", "-q", "-m", "the code the servers run", cwd=local_stack.folder)
     started = tool("inv", "local.up", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
     first_start = local_stack.started_at("django")
@@ -69,6 +79,13 @@ def test_update_runs_the_whole_loop_and_restarts_django(local_stack):
             pass
         time.sleep(1)
     assert (status, body.strip()) == (200, "notes: 0")
+
+    checked = tool("inv", "local.check-migrations", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "since [local] ok in" in checked.stdout and f"HEAD: 1 new migration file(s) (notes.{migration[:-3]})" in checked.stdout, checked.stdout
+    assert f"since HEAD: 1 pending: notes.{migration[:-3]}; 1 default(s) kept in the database" in checked.stdout
+    assert "    - Add field pinned to note [default kept in the database while the old code runs: " in checked.stdout
+    assert "1 default(s) kept in the database" in checked.stdout
 
 
 def test_dry_run_prints_the_command_and_changes_nothing(local_stack):
@@ -148,6 +165,36 @@ def test_check_migrations_refuses_a_rename_defers_a_drop_and_passes_it_marked_po
 
 
 RULES = Path(__file__).parent / "migration_rules"
+UNSAFE, SLOW = "[unsafe while the old code serves: ", "[slow or locking on an existing table: "
+KEPT = "[default kept in the database while the old code runs: "
+# What the check prints of each rule, as the example's Django (3.2, Debian's) and
+# PostgreSQL load them.
+RULES_PLAN = {
+    "0002_note_body": ["Add field body to note " + KEPT + "the running release's INSERTs leave the column out: the field's default stays in the database, set in the migration's own transaction]"],
+    "0003_note_summary": ["Add field summary to note"],
+    "0004_note_title_index": ["Create index note_title_idx on field(s) title of model note " + SLOW + "it builds the index without CONCURRENTLY: writes to the table wait until it is built]"],
+    "0005_widen_title": ["Alter field title on note"],
+    "0006_fill": ["Raw Python operation [runs code]"],
+    "0007_summary_not_null": ["Alter field summary on note " + UNSAFE + "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock]"],
+    "0008_title_check": ["Create constraint note_title_not_empty on model note " + UNSAFE + "a CheckConstraint that the running release may violate, validated on the whole table under a lock]"],
+    "0009_tag": ["Create model Tag"],
+    "0010_tag_colour": ["Add field colour to tag"],
+    "0011_rename_summary": ["Rename field summary on note to abstract " + UNSAFE + "the running release reads and writes the column by its old name]"],
+    "0012_forget_body": ["Custom state/database change combination"],
+    "0012a_note_stamped": ["Add field stamped to note " + KEPT + "the running release's INSERTs leave the column out: it gets DEFAULT now() in the database, set in the migration's own transaction]"],
+    "0012b_note_token": [
+        "Add field token to note " + KEPT + "the running release's INSERTs leave the column out: it gets DEFAULT gen_random_uuid() in the database, set in the migration's own transaction]"
+    ],
+    "0012c_note_code": ["Add field code to note " + UNSAFE + "its default is secrets.token_hex(), which the database cannot compute for the running release's INSERTs, which leave the column out]"],
+    "0012d_drop_abstract": [
+        "Remove field abstract from note [deferred until the new release serves: the running release still reads the column abstract of note: "
+        "it is dropped once the new release serves everywhere, and made nullable first so that the new release's INSERTs, which leave it out, work]"
+    ],
+    "0012e_abstract_again": ["Add field abstract to note"],
+    "0013_drop_created": ['Remove field created from note [after the deploy: composeship = "post-deploy"]'],
+    "0014_title_narrow": ["Alter field title on note [after the deploy: it depends on notes.0013_drop_created]"],
+    "0015_drop_tag": ["Delete model Tag [after the deploy: it depends on notes.0014_title_narrow]"],
+}
 
 
 def plan_of(stdout: str) -> dict[str, list[str]]:
@@ -173,38 +220,7 @@ def test_check_migrations_classifies_each_rule_on_real_postgres(local_stack):
     checked = tool("inv", "local.check-migrations", env=env)
     line = assert_one_error_line(checked, alone=False)
     plan = plan_of(checked.stdout)
-    unsafe, slow = "[unsafe while the old code serves: ", "[slow or locking on an existing table: "
-    kept = "[default kept in the database while the old code runs: "
-    assert plan == {
-        "0002_note_body": ["Add field body to note " + kept + "the running release's INSERTs leave the column out: the field's default stays in the database, set in the migration's own transaction]"],
-        "0003_note_summary": ["Add field summary to note"],
-        "0004_note_title_index": ["Create index note_title_idx on field(s) title of model note " + slow + "it builds the index without CONCURRENTLY: writes to the table wait until it is built]"],
-        "0005_widen_title": ["Alter field title on note"],
-        "0006_fill": ["Raw Python operation [runs code]"],
-        "0007_summary_not_null": ["Alter field summary on note " + unsafe + "it makes the column NOT NULL: the running release may still write NULL, and the whole table is scanned under a lock]"],
-        "0008_title_check": ["Create constraint note_title_not_empty on model note " + unsafe + "a CheckConstraint that the running release may violate, validated on the whole table under a lock]"],
-        "0009_tag": ["Create model Tag"],
-        "0010_tag_colour": ["Add field colour to tag"],
-        "0011_rename_summary": ["Rename field summary on note to abstract " + unsafe + "the running release reads and writes the column by its old name]"],
-        "0012_forget_body": ["Custom state/database change combination"],
-        "0012a_note_stamped": [
-            "Add field stamped to note " + kept + "the running release's INSERTs leave the column out: it gets DEFAULT now() in the database, set in the migration's own transaction]"
-        ],
-        "0012b_note_token": [
-            "Add field token to note " + kept + "the running release's INSERTs leave the column out: it gets DEFAULT gen_random_uuid() in the database, set in the migration's own transaction]"
-        ],
-        "0012c_note_code": [
-            "Add field code to note " + unsafe + "its default is secrets.token_hex(), which the database cannot compute for the running release's INSERTs, which leave the column out]"
-        ],
-        "0012d_drop_abstract": [
-            "Remove field abstract from note [deferred until the new release serves: the running release still reads the column abstract of note: "
-            "it is dropped once the new release serves everywhere, and made nullable first so that the new release's INSERTs, which leave it out, work]"
-        ],
-        "0012e_abstract_again": ["Add field abstract to note"],
-        "0013_drop_created": ['Remove field created from note [after the deploy: composeship = "post-deploy"]'],
-        "0014_title_narrow": ["Alter field title on note [after the deploy: it depends on notes.0013_drop_created]"],
-        "0015_drop_tag": ["Delete model Tag [after the deploy: it depends on notes.0014_title_narrow]"],
-    }
+    assert plan == RULES_PLAN
     refused = sorted({part.split(":")[0] for part in line.removeprefix("error: ").split(" — ")[0].split("; ")})
     assert refused == [
         "notes.0007_summary_not_null",
@@ -219,3 +235,52 @@ def test_check_migrations_classifies_each_rule_on_real_postgres(local_stack):
     assert "notes.0014_title_narrow: dependency (depends on notes.0013_drop_created)" in line
     assert 'notes.0012_forget_body: mark (composeship = "afterdeploy") is unsafe while the old code serves: composeship knows no such value' in line
     assert local_stack.applied_migrations() >= {"notes.0001_initial"} and "notes.0002_note_body" not in local_stack.applied_migrations()
+
+
+def verdicts(plan: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each operation's verdicts alone (Django's own descriptions differ by version)."""
+    kinds = {"[unsafe": "unsafe", "[slow": "slow", "[default kept": "kept", "[deferred": "deferred", "[after the deploy": "after", "[runs code]": "runs code"}
+    return {name: [",".join(kind for mark, kind in kinds.items() if mark in line) for line in lines] for name, lines in plan.items()}
+
+
+def django_image(stack, version: str) -> str:
+    """The local stack's django image with another Django and psycopg2 from PyPI
+    (installed on this machine: the containers reach no HTTPS) in front of Debian's."""
+    site = REPO / ".sandbox" / "django" / version
+    if not (site / "django").is_dir():
+        installed = subprocess.run(
+            [str(BIN / "pip"), "install", "-q", "--disable-pip-version-check", "--target", str(site), f"Django=={version}.*", "psycopg2-binary>=2.9.9,<3"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert installed.returncode == 0, installed.stderr
+    built = stack.compose("build", "-q", "django")
+    assert built.returncode == 0, built.stderr
+    context = stack.folder / f".django-{version}"
+    shutil.copytree(site, context / "site")
+    (context / "Dockerfile").write_text("FROM example_local_django\nCOPY site /opt/django-site\nENV PYTHONPATH=/opt/django-site\n")
+    image = f"composeship-test-django:{version}"
+    made = subprocess.run(["docker", "build", "-q", "-t", image, str(context)], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    shutil.rmtree(context)
+    return image
+
+
+@pytest.mark.parametrize("version", ["4.2", "5.2"])
+def test_the_rules_give_the_same_verdicts_on_newer_djangos(local_stack, version):
+    """What the schema editor does differs between Django versions: the rules, judged
+    by Django 4.2 and 5.2 on the same PostgreSQL, give the verdicts they give on 3.2."""
+    compose = local_stack.folder / "docker-compose.local.yml"
+    image = django_image(local_stack, version)
+    compose.write_text(compose.read_text().replace("image: example_local_django", f"image: {image}"))
+    env = env_for(local_stack)
+    shown = local_stack.compose("run", "--rm", "--no-deps", "django", "python", "-c", "import django; print(django.get_version())")
+    assert shown.stdout.strip().startswith(version), shown.stdout + shown.stderr
+    migrated = tool("inv", "local.migrate", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    for migration in RULES.glob("0*.py"):
+        shutil.copy(migration, local_stack.folder / "notes/migrations" / migration.name)
+    checked = tool("inv", "local.check-migrations", env=env)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert verdicts(plan_of(checked.stdout)) == verdicts(RULES_PLAN), checked.stdout

@@ -106,7 +106,7 @@ set -e
 # As cookiecutter-django's /start, which runs collectstatic first: the container runs
 # for seconds before gunicorn listens.
 sleep 6
-exec gunicorn config.wsgi --bind 0.0.0.0:5000 --workers 2 --access-logfile -
+exec gunicorn config.wsgi --bind 0.0.0.0:5000 --access-logfile -
 """
 
 
