@@ -34,6 +34,11 @@ class Outcome(str, Enum):
         return self.value
 
 
+def short(revision: str | None) -> str:
+    """A revision as the output shows it: its first 12 characters."""
+    return revision[:12] if revision else "none"
+
+
 def _known(cls, data: dict) -> dict:
     names = {f.name for f in fields(cls)}
     return {key: value for key, value in data.items() if key in names}

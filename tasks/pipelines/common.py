@@ -15,16 +15,12 @@ from ..commands.migrate import MigrateWork
 from ..errors import CommandFailed, ConnectionLost, DeployError
 from ..executor import Interrupted, Stopped, deferred_interrupts
 from ..facts import migrations as migration_facts
-from ..records import LockInfo, Outcome, Release
+from ..records import LockInfo, Outcome, Release, short
 from ..steps import database, health, images, lock, releases, services
 from ..steps.images import BuildGroup
 from ..steps.journal import RunJournal
 from ..steps.recovery import HostView, recover
 from ..target import Target
-
-
-def short(revision: str | None) -> str:
-    return revision[:12] if revision else "none"
 
 
 def print_plan(t: Target, title: str, lines: list[tuple[str, str]]) -> None:

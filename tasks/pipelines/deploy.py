@@ -372,14 +372,14 @@ def _migrations(lead: HostRun, options: DeployOptions) -> migrations.Decision:
             step.note = f"{len(added)} new migration file(s) since {short(previous)}: {migration_facts.summarize(added)}"
         else:
             step.note = migration_facts.pending_note(migration_facts.pending(report.plan)) if report is not None else "unknown until the new image runs"
-    decide = lambda: migrations.decide(report, changes, trusted, previous, migrations.Options(options.allow_edited_migrations, options.allow_unsafe_migrations), owed)  # noqa: E731
+    allowed = migrations.Options(options.allow_edited_migrations, options.allow_unsafe_migrations)
     if report is None:
         t.skip("check", "unknown until the new image runs")
-        decision = decide()
+        decision = migrations.decide(report, changes, trusted, previous, allowed, owed)
     else:
         with t.step("check") as step:
             step.note = report.summary()
-            decision = decide()
+            decision = migrations.decide(report, changes, trusted, previous, allowed, owed)
             for line in decision.notes:
                 t.report.say(line)
             if options.allow_unsafe_migrations and migration_safety.refused(report):

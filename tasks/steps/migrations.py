@@ -14,11 +14,7 @@ from ..commands.migrate import MigrateWork
 from ..errors import DeployError
 from ..facts import migration_safety
 from ..facts import migrations as migration_facts
-from ..records import DeferredDrop
-
-
-def short(revision: str | None) -> str:
-    return revision[:12] if revision else "none"
+from ..records import DeferredDrop, short
 
 
 @dataclass(frozen=True)

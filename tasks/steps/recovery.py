@@ -11,7 +11,7 @@ from ..commands import git
 from ..errors import HostError
 from ..facts import host_state
 from ..facts.host_state import Observed, Serving
-from ..records import Outcome, Release
+from ..records import Outcome, Release, short
 from ..target import Target
 from . import images, journal
 from .images import BuildGroup
@@ -40,10 +40,6 @@ def view(t: Target, observed: Observed) -> HostView:
         )
     group = images.group_of(observed.config, t.settings.django_service, t.settings.compose_file)
     return HostView(observed, group, observed.serving(group.services, t.settings.django_service))
-
-
-def short(revision: str | None) -> str:
-    return revision[:12] if revision else "none"
 
 
 def recover(t: Target) -> HostView:

@@ -66,7 +66,7 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
     new = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("new ")]
     if not result.ok:
         _remove_new(t, project_name, services, old)
-        why = " / ".join(line.strip() for line in result.stderr.splitlines() if line.strip()) or f"exit code {result.exited}"
+        why = what_it_said(result)
         raise DeployError(
             f"the new {', '.join(services)} container(s) on {t.name} did not answer within {timeout}s: {why}",
             "they were removed and the old containers kept serving: nothing changed for your users; fix the cause and deploy again",
@@ -89,8 +89,13 @@ def wait_until_ready(t: Target, service: str, config: ServiceConfig, project_nam
     waits = [(service, [], config.healthcheck, app_answer(t.settings, config))]
     result = t.run(commands.wait_ready(project_name, waits, timeout), cwd=None, stream=False, check=False, interruptible=True, label=f"wait for {service}")
     if not result.ok:
-        why = " / ".join(line.strip() for line in result.stderr.splitlines() if line.strip()) or f"exit code {result.exited}"
+        why = what_it_said(result)
         raise DeployError(f"{service} on {t.name} was not ready within {timeout}s: {why}", f"see `docker compose logs {service}` on {t.name}")
+
+
+def what_it_said(result, separator: str = " / ") -> str:
+    """A failed host script's complaints (its stderr lines) on one line."""
+    return separator.join(line.strip() for line in result.stderr.splitlines() if line.strip()) or f"exit code {result.exited}"
 
 
 def app_answer(settings, config: ServiceConfig) -> tuple[int, str, str] | None:

@@ -186,7 +186,7 @@ def verify(t: Target, group: BuildGroup, services: Sequence[str], target_ids: di
         return
     result = t.run(compose.verify_running(group.project_name, expected), cwd=None, stream=False, check=False, label="the image check")
     if not result.ok:
-        found = "; ".join(line.strip() for line in result.stderr.splitlines() if line.strip()) or f"exit code {result.exited}"
+        found = rollout.what_it_said(result, "; ")
         raise DeployError(
             f"after the restart on {t.name}, not every service runs the release's image: {found}",
             f"see `docker compose ps` and the logs of those services on {t.name}",
