@@ -96,30 +96,74 @@ def _ref(value: str) -> str:
     return validate_ref(value)
 
 
+# Keys whose value is a shell command run on the server: `${...}` there is the shell's.
+SHELL_COMMAND_KEYS = frozenset({"DEPLOY_ROLLOUT_DRAIN_COMMAND"})
+
+
 class SecretInValue(ValueError):
     """A value that carries a credential: refused, and never echoed."""
 
 
+# git's `transport::address` (`https::https://...`, `ext::...`): the address after it.
+_TRANSPORT_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
+# Query parameters that carry a credential (GitLab's private_token, access_token, ...).
+# A parameter whose name is, or ends in, one of these words (`private_token`, `api_key`, `X-Amz-Signature`).
+_SECRET_PARAMETER = re.compile(r"(^|[?&;])(?:[A-Za-z0-9]+[_-])*(token|password|passwd|pwd|secret|key|apikey|auth|signature|sig)=", re.IGNORECASE)
+
+
+def _address(value: str) -> str:
+    while _TRANSPORT_PREFIX.match(value):
+        value = value.split("::", 1)[1]
+    return value
+
+
+def credentials_in(value: str) -> bool:
+    """Does the URL carry a credential, in any of its forms: a password (`user:pw@`), a
+    user or token before the @ of an http(s) or ftp URL, a secret in the query or the
+    fragment; behind git's `transport::` prefix too, and in scp-like `user:pw@host:path`."""
+    address = _address(value)
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return True  # cannot tell: treated as the worst case
+    if parts.scheme and parts.netloc:
+        if parts.password:
+            return True
+        if parts.username and parts.scheme.lower() in ("http", "https", "ftp", "ftps"):
+            return True
+        return bool(_SECRET_PARAMETER.search(parts.query) or _SECRET_PARAMETER.search(parts.fragment))
+    userinfo = address.split("/", 1)[0]
+    if "@" in userinfo and ":" in userinfo.rsplit("@", 1)[0]:
+        return True  # scp-like, a password beside the user
+    return "?" in address and bool(_SECRET_PARAMETER.search(address.split("?", 1)[1]))
+
+
 def redact_url(value: str) -> str:
     """The URL without what may be a secret: user and password, query, fragment."""
+    prefix = value[: len(value) - len(_address(value))]
+    address = _address(value)
     try:
-        parts = urlsplit(value)
+        parts = urlsplit(address)
     except ValueError:
         return "(not shown)"
     if not parts.scheme or not parts.netloc:
-        return value if "@" not in value.split(":", 1)[0] or "://" not in value else "(not shown)"
+        if credentials_in(value) or "?" in address:
+            return "(not shown)"
+        return value
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
     userinfo = "***@" if (parts.username or parts.password) else ""
-    return f"{parts.scheme}://{userinfo}{host}{parts.path}" + ("?***" if parts.query else "")
+    return f"{prefix}{parts.scheme}://{userinfo}{host}{parts.path}" + ("?***" if parts.query else "") + ("#***" if parts.fragment else "")
+
+
+SECRET_REFUSAL = "has credentials in it (a password, a token, or a user before the @ of an http URL), which would show in output, logs and the server's process list"
 
 
 def _repo_url(value: str) -> str:
     _text(value)
-    parts = urlsplit(value)
-    if parts.scheme.lower() in ("http", "https", "ftp", "ftps") and (parts.username or parts.password):
-        raise SecretInValue("has credentials in it (a user, password or token before the @), which would show in output, logs and the server's process list")
+    if credentials_in(value):
+        raise SecretInValue(SECRET_REFUSAL)
     return value
 
 
@@ -127,6 +171,8 @@ def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or UNSAFE_PATH_CHARS.search(value):
         raise ValueError("is not an http:// or https:// URL")
+    if credentials_in(value):
+        raise SecretInValue(SECRET_REFUSAL)
     return _text(value)
 
 
@@ -400,13 +446,20 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
     for path in config_files(scope, host, folder):
         if not path.is_file():
             continue
-        for name, value in dotenv_values(path).items():
+        # Read as written: python-dotenv would fill `${VAR}` from the deployer's own
+        # environment (DEPLOY_PATH=/srv/${APP} with APP unset becoming /srv).
+        for name, value in dotenv_values(path, interpolate=False).items():
             where = _display(path)
             if name not in KEYS_BY_NAME:
                 hint = f"check the spelling against {_key_list(folder)}" if name.startswith("DEPLOY_") else "config files hold DEPLOY_* keys only; set other variables elsewhere"
                 raise ConfigError(f"unknown key {name} in {where}", hint)
             if value is None:
                 raise ConfigError(f"{name} in {where} has no value", f"write it as {name}=VALUE or remove the line")
+            if "${" in value and name not in SHELL_COMMAND_KEYS:
+                raise ConfigError(
+                    f"{name} in {where} holds a ${{...}}: settings files are not interpolated (it would mean your own machine's environment)",
+                    f"write the value itself, or set {name} in the environment when you run the task",
+                )
             raw[name], sources[name], base_dirs[name] = value, where, path.parent
     for name, value in environ.items():
         if not name.startswith("DEPLOY_") or name == CONFIG_DIR_KEY or name in HOOK_VARIABLES:
@@ -421,11 +474,13 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
             try:
                 values[key.name] = key.parse(raw[key.name].strip())
             except SecretInValue as problem:
-                raise ConfigError(
-                    f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}",
-                    f"remove them from {key.name}: give the server its own access to the repository (an SSH deploy key with an "
-                    "ssh:// or git@host:path URL, or git's credential helper on the server: `git config --global credential.helper store`)",
-                ) from None
+                access = (
+                    "give the server its own access to the repository (an SSH deploy key with an "
+                    "ssh:// or git@host:path URL, or git's credential helper on the server: `git config --global credential.helper store`)"
+                    if key.name == "DEPLOY_REPO_URL"
+                    else "poll a health page that answers without a login (the server asks for it itself, on its own address)"
+                )
+                raise ConfigError(f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}", f"remove them from {key.name}: {access}") from None
             except ValueError as problem:
                 raise ConfigError(
                     f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}",

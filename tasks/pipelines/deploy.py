@@ -19,6 +19,7 @@ from ..facts import git as git_facts
 from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..records import Outcome, Release
+from ..settings import redact_url
 from ..steps import database, health, images, lock, migrations, preflight, releases, services, source
 from ..steps.look import look, serves_already
 from ..target import Target
@@ -66,7 +67,7 @@ def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
         ("backup", f"DEPLOY_BACKUP={s.backup}"),
         ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput, lock_timeout {s.migration_lock_timeout or 'not set'}; skipped when no migration file changed"),
         ("restart", "in order: " + ", ".join(s.restart_order) + ", then the others; only services not running the release's image or whose configuration changed; then checked"),
-        ("health", f"{s.healthcheck_url} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
+        ("health", f"{redact_url(s.healthcheck_url)} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
         ("post-migrate", "the migrations marked to run after the deploy, once every host serves the release (none: skipped)"),
         ("record", t.release_log),
     ]

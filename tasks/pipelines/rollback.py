@@ -10,6 +10,7 @@ from ..commands import git
 from ..errors import DeployError, HostError
 from ..facts import migrations as migration_facts
 from ..records import Release
+from ..settings import redact_url
 from ..steps import database, health, images, lock, releases, services
 from ..steps.preflight import preflight
 from ..target import Target
@@ -22,7 +23,7 @@ def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool
         *([("backup", "--no-backup: none" if no_backup else "required before reversing: no backup, no reversal")] if with_migrations else []),
         ("switch", f"image tags and checkout to {short(target)} (no build)"),
         ("restart", "in order: " + ", ".join(t.settings.restart_order) + ", then the other services (each only if changed); then checked"),
-        ("health", t.settings.healthcheck_url or "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
+        ("health", redact_url(t.settings.healthcheck_url) if t.settings.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
         ("record", t.release_log),
     ]
 

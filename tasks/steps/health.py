@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..commands import host
 from ..errors import DeployError
+from ..settings import redact_url
 from ..target import Target
 
 
@@ -20,4 +21,4 @@ def gate(t: Target) -> None:
         answer = (result.stdout.strip().splitlines() or ["no answer"])[-1]
         step.note = answer if not result.printed else ""
         if not result.ok:
-            raise DeployError(f"{url} did not answer 2xx within {timeout}s (last: {answer})", "")
+            raise DeployError(f"{redact_url(url)} did not answer 2xx within {timeout}s (last: {answer.replace(url, redact_url(url))})", "")

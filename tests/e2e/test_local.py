@@ -284,3 +284,82 @@ def test_the_rules_give_the_same_verdicts_on_newer_djangos(local_stack, version)
     checked = tool("inv", "local.check-migrations", env=env)
     assert checked.returncode == 1, checked.stdout + checked.stderr
     assert verdicts(plan_of(checked.stdout)) == verdicts(RULES_PLAN), checked.stdout
+
+
+PINNED_0002 = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('notes', '0001_initial'),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name='note',
+            name='pinned',
+            field=models.BooleanField(default=False),
+        ),
+    ]
+"""
+
+NO_TITLE_0003 = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('notes', '0002_note_pinned'),
+    ]
+
+    operations = [
+        migrations.RemoveField(
+            model_name='note',
+            name='title',
+        ),
+    ]
+"""
+
+
+@pytest.mark.parametrize("version", ["3.2", "4.2", "5.2"])
+def test_the_migrate_program_keeps_a_default_and_defers_a_drop_on_each_django(local_stack, version):
+    """What composeship does inside the migrate container, on each Django: the default of
+    a new NOT NULL column stays in the database, a dropped column is left, nullable,
+    until the deferred drop runs."""
+    from tasks.commands import migrate as m
+    from tasks.records import DeferredDrop
+
+    if version != "3.2":
+        compose = local_stack.folder / "docker-compose.local.yml"
+        image = django_image(local_stack, version)
+        compose.write_text(compose.read_text().replace("image: example_local_django", f"image: {image}"))
+    env = env_for(local_stack)
+    migrated = tool("inv", "local.migrate", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    (local_stack.folder / "notes/migrations/0002_note_pinned.py").write_text(PINNED_0002)
+    (local_stack.folder / "notes/migrations/0003_remove_note_title.py").write_text(NO_TITLE_0003)
+    drop = DeferredDrop("notes.0003_remove_note_title", 0, "Remove field title from note")
+
+    def program(work):
+        return local_stack.compose("run", "--rm", "django", "python", "manage.py", "shell", "-c", m.program(work), check=False)
+
+    def column(name):
+        return local_stack.sql(f"select coalesce(column_default, 'none') || ' ' || is_nullable from information_schema.columns where table_name = 'notes_note' and column_name = '{name}'")
+
+    before = program(m.MigrateWork(keep=(m.KeepDefault("notes.0002_note_pinned", 0),), defer=(drop,)))
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert "Applying notes.0002_note_pinned... OK" in before.stdout and "Applying notes.0003_remove_note_title... OK" in before.stdout
+    report = m.parse(before.stdout)
+    assert report.kept == ("notes.0002_note_pinned: notes_note.pinned DEFAULT False",) and report.deferred == (drop.key,)
+    assert column("pinned") == ["false NO"] and column("title") == ["none YES"]
+    # An INSERT of the old code (no pinned) and one of the new code (no title) both work.
+    local_stack.sql("insert into notes_note (title, created) values ('old code', now())")
+    local_stack.sql("insert into notes_note (created, pinned) values (now(), true)")
+    assert local_stack.sql("select count(*) from notes_note") == ["2"]
+
+    after = program(m.MigrateWork(targets=(), drops=(drop,)))
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert m.parse(after.stdout).done(drop.key) and column("title") == []
+    again = program(m.MigrateWork(targets=(), drops=(drop,)))
+    assert m.parse(again.stdout).drops == {drop.key: "gone"}

@@ -82,9 +82,18 @@ def test_a_broken_compose_file_is_named_not_fatal(tmp_path):
     assert "# Detected: found, but it is not valid YAML (line 2).\nDEPLOY_COMPOSE_FILE=docker-compose.production.yml\n" in composeship_init.render_env(settings.PRODUCTION, d)
 
 
-def test_a_repo_url_with_credentials_is_not_written(tmp_path):
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://me:s3cret@git.example.com/shop.git",
+        "https::https://me:s3cret@git.example.com/shop.git",
+        "ssh://me:s3cret@git.example.com/shop.git",
+        "https://git.example.com/shop.git?private_token=s3cret",
+    ],
+)
+def test_a_repo_url_with_credentials_is_not_written(tmp_path, origin):
     (tmp_path / "manage.py").write_text("")
-    d = composeship_init.detect(tmp_path, "https://me:s3cret@git.example.com/shop.git")
+    d = composeship_init.detect(tmp_path, origin)
     assert d.repo_url is None and "credentials" in d.repo_url_refused
     assert "s3cret" not in composeship_init.render_env(settings.PRODUCTION, d)
 

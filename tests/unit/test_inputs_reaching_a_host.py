@@ -130,10 +130,48 @@ def test_settings_are_refused_or_reach_the_host_unchanged(tmp_path_factory, key,
     assert shown.startswith("cd ")
 
 
-@pytest.mark.parametrize("secret_url", ["https://deploy:s3cr3t-password@git.example.com/shop.git", "https://ghp_t0ken@github.com/acme/shop.git"])
+SECRET_URLS = [
+    "https://deploy:s3cr3t-password@git.example.com/shop.git",
+    "https://ghp_t0ken@github.com/acme/shop.git",
+    # git's transport::address form, a password in an ssh URL, a token in the query.
+    "https::https://bob:s3cr3t-password@git.example.com/shop.git",
+    "ssh://deploy:s3cr3t-password@git.example.com/shop.git",
+    "https://gitlab.example.com/acme/shop.git?private_token=ghp_t0ken",
+    "deploy:s3cr3t-password@git.example.com:acme/shop.git",
+]
+
+
+@pytest.mark.parametrize("secret_url", SECRET_URLS)
 def test_a_url_with_credentials_is_refused_without_echoing_them(tmp_path, secret_url):
     with pytest.raises(ConfigError) as refused:
         settings.load(settings.PRODUCTION, environ={"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/app", "DEPLOY_REPO_URL": secret_url})
     text = str(refused.value)
     assert "s3cr3t-password" not in text and "ghp_t0ken" not in text
-    assert "DEPLOY_REPO_URL=https://***@" in text and "deploy key" in text and "credential helper" in text
+    assert "DEPLOY_REPO_URL=" in text and "deploy key" in text and "credential helper" in text
+
+
+@pytest.mark.parametrize("url", ["ssh://git@github.com/acme/shop.git", "git@github.com:acme/shop.git", "https://github.com/acme/shop.git", "/srv/origins/shop.git"])
+def test_urls_without_credentials_pass(tmp_path, url):
+    loaded = settings.load(settings.PRODUCTION, environ={"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/app", "DEPLOY_REPO_URL": url})
+    assert loaded.repo_url == url
+
+
+def test_a_health_check_url_with_credentials_is_refused_and_one_with_a_query_never_shown_whole(tmp_path):
+    environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/app"}
+    for secret in ("https://monitor:s3cr3t-password@shop.example.com/health/", "https://shop.example.com/health/?token=s3cr3t-password"):
+        with pytest.raises(ConfigError) as refused:
+            settings.load(settings.PRODUCTION, environ={**environ, "DEPLOY_HEALTHCHECK_URL": secret})
+        assert "s3cr3t-password" not in str(refused.value) and "answers without a login" in str(refused.value)
+    assert settings.redact_url("https://shop.example.com/health/?format=json") == "https://shop.example.com/health/?***"
+
+
+def test_a_settings_file_is_read_as_written_without_the_deployers_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("APP", "from-the-laptop")
+    (tmp_path / "production.env").write_text("DEPLOY_PATH=/srv/${APP}\n")
+    with pytest.raises(ConfigError) as refused:
+        settings.load(settings.PRODUCTION, environ={"DEPLOY_CONFIG_DIR": str(tmp_path), "APP": "from-the-laptop"})
+    assert "DEPLOY_PATH in production.env holds a ${...}: settings files are not interpolated" in str(refused.value).replace(str(tmp_path) + "/", "")
+    # A command run on the server keeps its own shell's ${...}.
+    (tmp_path / "production.env").write_text("DEPLOY_PATH=/srv/shop\nDEPLOY_ROLLOUT_DRAIN_COMMAND=touch ${HOME}/draining\n")
+    loaded = settings.load(settings.PRODUCTION, environ={"DEPLOY_CONFIG_DIR": str(tmp_path)})
+    assert loaded.rollout_drain_command == "touch ${HOME}/draining" and loaded.path == "/srv/shop"
