@@ -17,11 +17,15 @@ from .settings import Settings
 # Fault drills: `COMPOSESHIP_PAUSE_AT=migrate:20` makes every run pause 20 s on the
 # host at the end of the `migrate` step, so that a signal, a cut connection or an
 # engine restart can be caused at a known step (tests/e2e/test_faults.py does).
+# `COMPOSESHIP_PAUSE_IN=checkout:20`: the step's first command that changes the host
+# holds still 20 s once it has run, in the same remote shell, so that the fault comes
+# during a command that has had its effect.
 PAUSE_VARIABLE = "COMPOSESHIP_PAUSE_AT"
+PAUSE_IN_VARIABLE = "COMPOSESHIP_PAUSE_IN"
 
 
-def drill_pause(environ=None) -> tuple[str, float] | None:
-    value = (environ if environ is not None else os.environ).get(PAUSE_VARIABLE, "")
+def drill_pause(environ=None, variable: str = PAUSE_VARIABLE) -> tuple[str, float] | None:
+    value = (environ if environ is not None else os.environ).get(variable, "")
     step, _, seconds = value.partition(":")
     try:
         return (step, float(seconds)) if step and seconds else None
@@ -39,6 +43,7 @@ class Target:
     # Set while this run holds the lock: every step is written to it first.
     journal: object | None = None
     drilled: bool = False
+    step_name: str = ""
 
     def __post_init__(self):
         self.project = ComposeProject.from_settings(self.settings)
@@ -77,7 +82,11 @@ class Target:
         with self.report.step(name, host=self.name) as record:
             if self.journal is not None:
                 self.journal.enter(name)
-            yield record
+            outer, self.step_name = self.step_name, name
+            try:
+                yield record
+            finally:
+                self.step_name = outer
             self.drill(name)
 
     def drill(self, point: str) -> None:
@@ -94,7 +103,17 @@ class Target:
 
     def run(self, argv, *, cwd: str | None = "", **options):
         """Run in DEPLOY_PATH unless another cwd (or None: no cd) is given."""
+        if not options.get("probe"):
+            argv = self.drill_in(argv)
         return self.executor.run(argv, cwd=self.path if cwd == "" else cwd, **options)
+
+    def drill_in(self, argv):
+        pause = drill_pause(variable=PAUSE_IN_VARIABLE)
+        if not pause or pause[0] != self.step_name or self.drilled:
+            return argv
+        self.drilled = True
+        self.report.say(f"drill: the next command on {self.name} in {self.step_name} holds still {pause[1]:g}s once it has run ({PAUSE_IN_VARIABLE})")
+        return host.held_after(argv, pause[1])
 
     def check(self, argv, *, cwd: str | None = "") -> bool:
         """A read-only yes/no question: did argv exit 0?"""

@@ -152,3 +152,8 @@ PUBLISHED_FORMAT = '{{.Label "com.docker.compose.project"}}\t{{.Names}}\t{{.Port
 def published_by_containers() -> list[str]:
     """Every running container's compose project, name and published ports, a line each."""
     return ["docker", "ps", "--format", PUBLISHED_FORMAT]
+
+
+def held_after(argv: Sequence[str], seconds: float) -> list[str]:
+    """argv, then a sleep in the same shell, exiting as argv did (the fault drills)."""
+    return ["sh", "-c", 'r=0; "$@" || r=$?; sleep ' + f"{seconds:g}" + '; exit "$r"', "drill", *argv]

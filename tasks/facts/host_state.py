@@ -22,6 +22,8 @@ from .git import parse_dirty_files, parse_revision
 
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 SERVICE_LABEL = "com.docker.compose.service"
+# Compose numbers a service's containers 1, 2, ...; a new one gets the next number.
+NUMBER_LABEL = "com.docker.compose.container-number"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Container:
     command: tuple[str, ...] = ()
     # The names that point to its image now (`name:tag`): a name a build moved is gone.
     image_tags: tuple[str, ...] = ()
+    number: int = 0
 
     @property
     def ready(self) -> bool:
@@ -95,9 +98,15 @@ def parse_containers(stdout: str) -> list[Container]:
                 revision=revision,
                 command=tuple(row.get("cmd") or ()),
                 image_tags=tags,
+                number=_number(labels.get(NUMBER_LABEL)),
             )
         )
-    return sorted(found, key=lambda c: (c.service, c.name))
+    # Oldest first within a service (by number: `app-django-10` is newer than `-9`).
+    return sorted(found, key=lambda c: (c.service, c.number, c.name))
+
+
+def _number(value) -> int:
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
 
 
 def parse_lock_state(result_exited: int, stdout: str) -> LockState | None:
@@ -177,6 +186,7 @@ class Observed:
                 continue
             per_service[service] = tuple(c.revision for c in chosen)
             if self.config and service in self.config.services:
+                # The oldest container's: in a rollout stopped half-way, what served before.
                 images.setdefault(self.config.services[service].image, chosen[0].image_id)
         django_revisions = set(per_service.get(django, ()))
         revision = next(iter(django_revisions)) if len(django_revisions) == 1 else None

@@ -59,6 +59,8 @@ class HostRun:
     checked_out: bool = False
     tags_moved: bool = False
     locked: bool = False
+    # Stopped or cut off while the lock command ran: the lock may or may not be ours.
+    lock_uncertain: bool = False
     began: float = field(default_factory=time.monotonic)
 
     @property
@@ -84,12 +86,30 @@ def begin(run: HostRun, info: LockInfo) -> None:
     run.journal.begin(run.view.observed, run.view.serving)
 
 
+def take_lock(run: HostRun, info: LockInfo) -> None:
+    """Take the host's lock. A stop signal during the command arrives once it has run,
+    and a cut connection leaves its end unknown: in both the run counts as holding the
+    lock, so that cleanup releases it (only if it carries this run's token)."""
+    run.locked = True
+    try:
+        lock.acquire(run.t, info)
+    except Interrupted as stop:
+        run.lock_uncertain = not stop.result.ok
+        raise
+    except ConnectionLost:
+        run.lock_uncertain = True
+        raise
+    except BaseException:
+        run.locked = False  # refused: held by another run, or no checkout to lock
+        raise
+
+
 def unlock(run: HostRun, info: LockInfo, cleanup: Cleanup) -> None:
     """Release the run's own lock (tried whatever went before: a failure is collected)."""
 
     def release():
         with run.t.step("unlock") as step:
-            step.note = lock.release(run.t, info)
+            step.note = lock.release(run.t, info, taken_for_sure=not run.lock_uncertain)
 
     cleanup.attempt(f"unlock on {run.t.name}", release)
 
@@ -102,8 +122,7 @@ def locked(run: HostRun, info: LockInfo, work: Callable[[HostRun], None], undo: 
     problem: BaseException | None = None
     try:
         with run.t.step("lock"):
-            lock.acquire(run.t, info)
-            run.locked = True
+            take_lock(run, info)
         begin(run, info)
         work(run)
         run.release.result = Outcome.OK

@@ -40,6 +40,7 @@ from .common import (
     roll_back,
     short,
     stopped,
+    take_lock,
     unlock,
 )
 
@@ -104,13 +105,11 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
         return [run.release for run in runs]
     info = lock.new_lock("deploy", ref)
     cleanup = Cleanup()
-    taken: list[HostRun] = []
     problem: BaseException | None = None
     try:
         for run in runs:
             with run.t.step("lock"):
-                lock.acquire(run.t, info)
-                taken.append(run)
+                take_lock(run, info)
         in_parallel(runs, lambda run: begin(run, info), "observe")
         _deploy_locked(runs, ref, primary, options, hook_runner, cleanup)
         hooks.run_hook("post-deploy", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")
@@ -124,7 +123,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
                 failed(run.release, caught)
         hooks.run_hook("on-failure", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=describe(caught))
     finally:
-        _close(taken, info, cleanup)
+        _close([run for run in runs if run.locked], info, cleanup)
         if len(runs) > 1:
             first.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
     problem = problem or next(iter(cleanup.late), None)
@@ -181,8 +180,9 @@ def _fetch_and_build(run: HostRun, ref: str) -> None:
         t.skip("checkout", f"{short(run.revision)} is checked out already")
     else:
         with t.step("checkout") as step:
-            code_arrived = not source.checkout(t, run.revision, ref).printed or observed.checkout is not None
+            # Set first: a stop during the command arrives once it has run.
             run.checked_out = True
+            code_arrived = not source.checkout(t, run.revision, ref).printed or observed.checkout is not None
             step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
     with t.step("build") as step:
         run.group = images.build_group(t, code_arrived=code_arrived)
@@ -191,8 +191,8 @@ def _fetch_and_build(run: HostRun, ref: str) -> None:
         if found is not None and found.complete:
             moving = found.to_move()
             if moving:
-                images.point_at(t, moving)
                 run.tags_moved = True
+                images.point_at(t, moving)
             run.target_ids = dict(found.proven)
             step.note = f"skipped: the images of {short(run.revision)} are there" + (" (tags moved to them)" if moving else "")
             return

@@ -55,11 +55,15 @@ def acquire(t: Target, info: LockInfo) -> None:
     raise LockHeld(f"{t.name} is locked by {holder.describe()}", held_by_todo(t, holder))
 
 
-def release(t: Target, info: LockInfo) -> str:
-    """Release this run's own lock; a lock someone broke and took is left alone."""
+def release(t: Target, info: LockInfo, taken_for_sure: bool = True) -> str:
+    """Release this run's own lock; a lock someone broke and took is left alone. Not
+    `taken_for_sure` (the run stopped while taking it): a missing lock or another's
+    means this run never took it."""
     result = t.run(host.release_lock(t.lock_dir, info.token), cwd=None, stream=False, check=False, label=f"rm -r {t.lock_dir}")
     if result.ok:
         return ""
+    if not taken_for_sure and result.exited in (3, 4):
+        return "this run had not taken the lock"
     if result.exited == 4:
         return "the lock was already gone (someone broke it)"
     if result.exited == 3:

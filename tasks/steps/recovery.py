@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..commands import git
+from ..commands import rollout as rollout_commands
 from ..errors import HostError
 from ..facts import host_state
-from ..facts.host_state import Observed, Serving
-from ..records import Outcome, Release, short
+from ..facts.host_state import Container, Observed, Serving, of_service
+from ..records import Journal, Outcome, Release, short
 from ..target import Target
 from . import images, journal
 from .images import BuildGroup
@@ -67,6 +68,13 @@ def recover(t: Target) -> HostView:
         )
     with t.step("recover") as step:
         serving = found.serving
+        beside = started_beside(found, killed)
+        if beside:
+            # Its rollout stopped half-way: the new containers, which never passed the
+            # health gate, go; what served before it (its journal says) goes on serving.
+            grace = {found.group.configs[c.service].stop_grace for c in beside}
+            t.run(rollout_commands.retire({max(grace): [c.id for c in beside]}, 0), cwd=None, stream=False, label="stop the stopped run's new containers")
+            serving = Serving(killed.serving, dict(killed.serving_images))
         if serving.images:
             images.point_at(t, serving.images)
         back_to = serving.revision or killed.checkout
@@ -85,5 +93,21 @@ def recover(t: Target) -> HostView:
             error=f"stopped at step {killed.step} without cleaning up (killed, or its connection lost); the next run found {serving.describe()} serving and put the checkout and image tags back to it",
         )
         journal.close_unowned(t, left)
-        step.note = f"checkout and image tags back to what serves ({serving.describe()}); recorded the stopped run"
+        stopped = f"stopped its new containers ({', '.join(c.name for c in beside)}); " if beside else ""
+        step.note = f"{stopped}checkout and image tags back to what serves ({serving.describe()}); recorded the stopped run"
     return view(t, observe(t))
+
+
+def started_beside(found: HostView, killed: Journal) -> list[Container]:
+    """The containers a killed run's rollout started beside the old ones: running, of
+    another image than the one its journal says the service ran, while a container of
+    that one still runs."""
+    if found.group is None or not killed.serving_images:
+        return []
+    beside = []
+    for service in found.group.services:
+        before = killed.serving_images.get(found.group.configs[service].image)
+        running = [c for c in of_service(found.observed.containers, service) if c.state == "running"]
+        if before and any(c.image_id == before for c in running):
+            beside += [c for c in running if c.image_id != before]
+    return beside

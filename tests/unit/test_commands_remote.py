@@ -144,3 +144,13 @@ def test_ls_remote_says_which_listed_commits_are_here_already(tmp_path):
     assert git_facts.parse_ls_remote(listed.stdout, "main") == git_in(work, "rev-parse", "HEAD")
     assert git_facts.parse_present(listed.stdout) == set(), "the new commit is not fetched yet"
     assert sh(git.ls_remote_and_presence("main", str(tmp_path / "gone.git")), here).returncode != 0
+
+
+def test_a_drills_held_command_runs_as_it_was_then_exits_as_it_did():
+    import subprocess
+
+    from tasks.commands.host import held_after
+
+    held = held_after(["sh", "-c", 'printf "%s" "$1"; exit 3', "sh", "it's; $(not run)"], 0)
+    result = subprocess.run(held, capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (3, "it's; $(not run)")

@@ -1,0 +1,114 @@
+"""A stop signal that comes *during* a server command, once the command has had its
+effect (COMPOSESHIP_PAUSE_IN: the step's first command that changes the host holds
+still in its own remote shell). composeship lets such a command finish and then stops;
+what it then undoes must include what that command did: the lock it took, the
+checkout it moved, the tags it moved. And whatever runs next finds the truth: no
+stale lock, checkout and `latest` at what serves."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from .remote import as_user, destroy_remote_project
+from .test_faults import deployed_drill, end_pause, new_release
+from .test_truth import serving_revision, start_fab, wait_for_line
+from .test_zero_downtime import django_containers
+
+pytestmark = pytest.mark.xdist_group("faults-in-a-command")
+
+
+@pytest.fixture(scope="module")
+def project(sandbox_host, tmp_path_factory):
+    project = deployed_drill(sandbox_host, tmp_path_factory.mktemp("in-a-command"))
+    yield project
+    destroy_remote_project(project)
+
+
+def stopped_during(project, step: str, revision: str):
+    """`fab deploy --ref revision`, SIGTERM while the step's first changing command runs."""
+    run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_IN=f"{step}:120")
+    wait_for_line(run, "drill: the next command")
+    time.sleep(1.5)  # the command has run; its shell sleeps
+    run.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    end_pause(project)
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 143, out + err
+    assert err.strip().splitlines()[-1].startswith("error: "), err
+    return out + err
+
+
+def latest_revision(project) -> str:
+    """The revision label of the image that compose would run now (`latest`)."""
+    return project.docker("image", "inspect", "--format", '{{index .Config.Labels "org.opencontainers.image.revision"}}', project.image("django"), check=True).stdout.strip()
+
+
+def deployed(project, revision: str, version: str) -> None:
+    result = project.fab("deploy", "--ref", revision)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.page("/version/") == (200, version)
+    assert serving_revision(project) == latest_revision(project) == project.head() == revision
+
+
+def test_a_stop_while_the_lock_is_taken_releases_it(project):
+    old = project.head()
+    revision, version = new_release(project, "stopped while locking")
+    said = stopped_during(project, "lock", revision)
+    assert not project.locked(), said
+    assert serving_revision(project) == latest_revision(project) == project.head() == old
+    # The next run is not told to break a dead run's lock.
+    deployed(project, revision, version)
+
+
+def test_a_stop_during_the_checkout_puts_it_back(project):
+    old, old_version = project.head(), project.page("/version/")[1]
+    revision, version = new_release(project, "stopped while checking out")
+    said = stopped_during(project, "checkout", revision)
+    assert project.page("/version/") == (200, old_version)
+    assert project.head() == old, said
+    assert not project.locked()
+    assert project.releases()[-1]["result"] == "interrupted" and project.releases()[-1]["previous"] == old
+    status = project.fab("status")
+    assert status.returncode == 0 and old[:12] in status.stdout, status.stdout + status.stderr
+    deployed(project, revision, version)
+
+
+def test_a_stop_while_the_tags_move_puts_latest_back(project):
+    newer, newer_version = project.head(), project.page("/version/")[1]
+    rolled = project.fab("rollback")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    older = project.head()
+    assert older != newer and serving_revision(project) == latest_revision(project) == older
+    # Someone checks the newer revision out by hand: the deploy of it then has only the
+    # tags to move (its images are there), and is stopped while it moves them.
+    as_user(project.host["user"], "git", "-C", project.path, "checkout", "-q", newer)
+    said = stopped_during(project, "build", newer)
+    assert serving_revision(project) == older
+    assert latest_revision(project) == older, said
+    assert project.head() == older, said
+    deployed(project, newer, newer_version)
+
+
+def test_after_a_kill_mid_rollout_migrate_only_goes_back_to_what_served(project):
+    """The killed run's new containers run beside the old ones; the next run, whatever it
+    is, stops them and puts `latest` and the checkout back at what served before."""
+    old, old_version = project.head(), project.page("/version/")[1]
+    revision, version = new_release(project, "killed mid-rollout")
+    run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT="rollout:120")
+    wait_for_line(run, "drill: pausing")
+    run.kill()
+    run.communicate(timeout=60)
+    end_pause(project)
+    assert len(django_containers(project)) == 2  # old and new, both running
+    migrated = project.fab("migrate-only")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert "stopped its new containers" in migrated.stdout, migrated.stdout
+    assert len(django_containers(project)) == 1
+    assert project.page("/version/") == (200, old_version)
+    assert serving_revision(project) == latest_revision(project) == project.head() == old
+    killed = [entry for entry in project.releases() if entry["revision"] == revision]
+    assert [entry["result"] for entry in killed] == ["interrupted"] and killed[0]["step"] == "rollout"
+    deployed(project, revision, version)
