@@ -47,6 +47,11 @@ class LockHeld(DeployError):
     """Another deploy holds the host's lock."""
 
 
+class LockBroken(DeployError):
+    """Someone broke this run's lock (`unlock --force`) while it ran: another run may
+    be changing the host, so this one changes nothing more there."""
+
+
 class ConnectionLost(HostError):
     """The SSH connection died during a command: it may still run on the host."""
 

@@ -84,6 +84,13 @@ def record_and_close(log: str, line: str, journal: str) -> list[str]:
     return ["sh", "-c", 'printf "%s\\n" "$1" >> "$0" && rm -f -- "$2"', log, line, journal]
 
 
+def close_journal(journal: str, lock_dir: str, token: str, log: str = "", line: str = "") -> list[str]:
+    """Append the run's line to the release log (when given), then remove the journal,
+    unless the lock is another run's now (its journal, then): exit 3."""
+    script = '[ -z "$3" ] || printf "%s\\n" "$4" >> "$3" || exit 1; [ ! -d "$1" ] || [ "$(sed -n "s/^token=//p" "$1/info" 2>/dev/null)" = "$2" ] || exit 3; rm -f -- "$0"'
+    return ["sh", "-c", script, journal, lock_dir, token, log, line]
+
+
 def remove_file(path: str) -> list[str]:
     return ["rm", "-f", "--", path]
 

@@ -12,7 +12,7 @@ from typing import Callable
 from ..commands import git
 from ..commands import migrate as migrate_commands
 from ..commands.migrate import MigrateWork
-from ..errors import CommandFailed, ConnectionLost, DeployError
+from ..errors import CommandFailed, ConnectionLost, DeployError, LockBroken
 from ..executor import Interrupted, Stopped, deferred_interrupts
 from ..facts import migrations as migration_facts
 from ..records import LockInfo, Outcome, Release, short
@@ -104,12 +104,18 @@ def take_lock(run: HostRun, info: LockInfo) -> None:
         raise
 
 
-def unlock(run: HostRun, info: LockInfo, cleanup: Cleanup) -> None:
-    """Release the run's own lock (tried whatever went before: a failure is collected)."""
+def unlock(run: HostRun, info: LockInfo, cleanup: Cleanup, after: BaseException | None = None) -> None:
+    """Release the run's own lock (tried whatever went before: a failure is collected).
+    After the run stopped because its lock was broken, another's lock is left alone."""
 
     def release():
         with run.t.step("unlock") as step:
-            step.note = lock.release(run.t, info, taken_for_sure=not run.lock_uncertain)
+            try:
+                step.note = lock.release(run.t, info, taken_for_sure=not run.lock_uncertain)
+            except LockBroken:
+                if not isinstance(after, LockBroken):
+                    raise
+                step.note = "the lock is another run's now: left to it"
 
     cleanup.attempt(f"unlock on {run.t.name}", release)
 
@@ -134,7 +140,7 @@ def locked(run: HostRun, info: LockInfo, work: Callable[[HostRun], None], undo: 
     finally:
         finish(run, cleanup)
         if run.locked:
-            unlock(run, info, cleanup)
+            unlock(run, info, cleanup, after=problem)
     problem = problem or next(iter(cleanup.late), None)
     if problem is not None:
         cleanup.raise_if_failed(after=problem)
@@ -207,10 +213,24 @@ def failed(release: Release, problem: BaseException) -> None:
     release.result, release.error = outcome_of(problem), describe(problem)
 
 
+def lock_lost(run: HostRun, problem: BaseException | None = None) -> bool:
+    """The lock is no longer this run's (someone broke it, and another run may hold it
+    now): nothing more may change on the host, an undo neither."""
+    if isinstance(problem, LockBroken):
+        return True
+    return run.journal is not None and not lock.is_ours(run.t, run.journal.lock)
+
+
+LOCK_LOST_NOTE = "the lock was broken while this run held it: nothing undone, since another run may be changing the host"
+
+
 def revert(run: HostRun) -> None:
     """Before any restart: image tags and checkout back to what served."""
     t, view = run.t, run.view
     if view is None or not (run.checked_out or run.tags_moved):
+        return
+    if lock_lost(run):
+        t.skip("revert", LOCK_LOST_NOTE)
         return
     with t.step("revert") as step:
         if view.serving.images:
@@ -231,6 +251,10 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
         return
     back_to = view.serving.revision or view.observed.checkout
     try:
+        if lock_lost(run, problem):
+            t.skip("rollback", LOCK_LOST_NOTE)
+            release.result, release.error = outcome_of(problem), f"{describe(problem)}; {LOCK_LOST_NOTE}"
+            return
         with t.step("rollback") as step:
             images.point_at(t, view.serving.images)
             if back_to:

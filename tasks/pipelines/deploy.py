@@ -123,7 +123,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
                 failed(run.release, caught)
         hooks.run_hook("on-failure", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=describe(caught))
     finally:
-        _close([run for run in runs if run.locked], info, cleanup)
+        _close([run for run in runs if run.locked], info, cleanup, problem)
         if len(runs) > 1:
             first.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
     problem = problem or next(iter(cleanup.late), None)
@@ -148,13 +148,13 @@ def _nothing_to_do(runs: list[HostRun], ref: str, serving: dict[str, str | None]
     in_parallel(runs, answer, "health")
 
 
-def _close(runs: list[HostRun], info, cleanup: Cleanup) -> None:
+def _close(runs: list[HostRun], info, cleanup: Cleanup, problem: BaseException | None) -> None:
     """Record and unlock every locked host, all at once: each is tried whatever the
     others do, and a stop signal meanwhile waits until they are done."""
 
     def close(run: HostRun) -> None:
         finish(run, cleanup)
-        unlock(run, info, cleanup)
+        unlock(run, info, cleanup, after=problem)
 
     if len(runs) <= 1:
         for run in runs:

@@ -6,7 +6,7 @@ was killed before it could clean up (steps/recovery.py reads it)."""
 from __future__ import annotations
 
 from ..commands import host
-from ..errors import DeployError
+from ..errors import LockBroken
 from ..facts.host_state import Observed, Serving
 from ..records import Journal, LockInfo, Release
 from ..target import Target
@@ -61,9 +61,9 @@ class RunJournal:
     def _check(self, result) -> None:
         t = self.t
         if result.exited == 3:
-            raise DeployError(
+            raise LockBroken(
                 f"the lock on {t.name} was broken while this run held it",
-                f"stopping here; see `fab -H {t.name} lock-status` and `fab -H {t.name} status` for who runs what",
+                f"this run stopped there and undid nothing, since another run may be changing the host: see `fab -H {t.name} lock-status` and `fab -H {t.name} status` for who runs what",
             )
         if not result.ok:
             raise t.executor.failure(result, shown=False, todo=f"check that the deploy user may write to {t.state_dir}")
@@ -74,10 +74,11 @@ class RunJournal:
         t = self.t
         t.journal = None
         self._settle(check=False)
-        if release is None:
-            t.run(host.remove_file(t.journal_path), cwd=None, stream=False, bookkeeping=True)
-        else:
-            t.run(host.record_and_close(t.release_log, release.to_json(), t.journal_path), cwd=None, stream=False, bookkeeping=True, label=f"append to {t.release_log}")
+        line = ("", "") if release is None else (t.release_log, release.to_json())
+        # A broken lock's new holder has its own journal there (exit 3): it stays.
+        result = t.run(host.close_journal(t.journal_path, t.lock_dir, self.lock.token, *line), cwd=None, stream=False, check=False, bookkeeping=True, label=f"append to {t.release_log}")
+        if not result.ok and result.exited != 3:
+            raise t.executor.failure(result, shown=False, todo=f"check that the deploy user may write to {t.state_dir}")
 
 
 def close_unowned(t: Target, release: Release) -> None:

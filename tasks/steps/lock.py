@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from ..cli import lock_message
 from ..commands import host
-from ..errors import DeployError, HostError, LockHeld
+from ..errors import HostError, LockBroken, LockHeld
 from ..facts.host_state import parse_lock_state
 from ..records import LockInfo, LockState
 from ..target import Target
@@ -68,11 +68,17 @@ def release(t: Target, info: LockInfo, taken_for_sure: bool = True) -> str:
         return "the lock was already gone (someone broke it)"
     if result.exited == 3:
         holder = read(t)
-        raise DeployError(
+        raise LockBroken(
             f"the lock on {t.name} is no longer this run's: " + (holder.describe() if holder else "it was broken"),
             "someone broke it with `unlock --force` while this run went on: check what runs with `fab -H " + t.name + " status`",
         )
     raise t.executor.failure(result, shown=False, todo=f"remove {t.lock_dir} by hand once no run is going on")
+
+
+def is_ours(t: Target, info: LockInfo) -> bool:
+    """Does the host's lock still carry this run's token (nobody broke it)?"""
+    state = read(t)
+    return state is not None and state.info is not None and state.info.token == info.token
 
 
 def break_lock(t: Target) -> LockState | None:

@@ -8,12 +8,14 @@ stale lock, checkout and `latest` at what serves."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from .remote import as_user, destroy_remote_project
-from .test_faults import deployed_drill, end_pause, new_release
+from .test_faults import deployed_drill, end_pause, lock_info, new_release
 from .test_truth import serving_revision, start_fab, wait_for_line
 from .test_zero_downtime import django_containers
 
@@ -112,3 +114,38 @@ def test_after_a_kill_mid_rollout_migrate_only_goes_back_to_what_served(project)
     killed = [entry for entry in project.releases() if entry["revision"] == revision]
     assert [entry["result"] for entry in killed] == ["interrupted"] and killed[0]["step"] == "rollout"
     deployed(project, revision, version)
+
+
+def end_pause_of(project, seconds: int) -> None:
+    subprocess.run(["pkill", "-u", project.host["user"], "-f", "-x", f"sleep {seconds}"], capture_output=True)
+
+
+def test_a_run_whose_lock_was_broken_changes_nothing_more_and_leaves_the_new_holder_alone(project):
+    """Run A holds still after its build; its lock is broken (`unlock --force`) and run B
+    takes the host. When A goes on, it finds its lock gone: it stops, undoes nothing
+    (B's checkout and tags stay), records its line, and leaves B's lock and journal."""
+    old = project.head()
+    revision, version = new_release(project, "its lock broken")
+    first = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT="check:120")
+    wait_for_line(first, "drill: pausing")
+    broken = project.fab("unlock", "--force")
+    assert broken.returncode == 0, broken.stdout + broken.stderr
+    second = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT="build:121")
+    wait_for_line(second, "drill: pausing")
+    holder = lock_info(project)
+    journal = Path(project.path) / ".git" / "composeship" / "journal.json"
+    assert journal.exists() and project.head() == revision
+    end_pause_of(project, 120)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode != 0 and "was broken while this run held it" in err, out + err
+    # B's lock, journal and checkout are as B left them.
+    assert lock_info(project) == holder and journal.exists() and project.head() == revision
+    assert latest_revision(project) == revision
+    end_pause_of(project, 121)
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, out + err
+    assert project.page("/version/") == (200, version)
+    assert serving_revision(project) == latest_revision(project) == project.head() == revision
+    results = [(entry["user"] != "", entry["result"]) for entry in project.releases() if entry["revision"] == revision]
+    assert [result for _, result in results][-1] == "ok" and old != revision
+    assert not project.locked() and not journal.exists()

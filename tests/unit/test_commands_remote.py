@@ -91,6 +91,24 @@ def test_the_journal_is_written_only_while_the_lock_is_ours(tmp_path):
     assert not (tmp_path / ".git/composeship/journal.json").exists()
 
 
+def test_a_run_closes_its_journal_but_not_the_one_of_a_run_that_took_its_broken_lock(tmp_path):
+    (tmp_path / ".git").mkdir()
+    state, lock = str(tmp_path / ".git/composeship"), str(tmp_path / ".git/composeship/lock")
+    journal_path, log = f"{state}/journal.json", f"{state}/releases.log"
+    sh(host.take_lock(state, lock, LockInfo(token="theirs").lines()), tmp_path)
+    open(journal_path, "w").write("{}\n")
+    # The lock is another run's: the line goes in, the journal (theirs) stays.
+    assert sh(host.close_journal(journal_path, lock, "mine", log, '{"kind": "deploy"}'), tmp_path).returncode == 3
+    assert open(log).read() == '{"kind": "deploy"}\n' and open(journal_path).read() == "{}\n"
+    # Its own lock, or none left: the journal goes; without a line, none is written.
+    assert sh(host.close_journal(journal_path, lock, "theirs"), tmp_path).returncode == 0
+    assert not (tmp_path / ".git/composeship/journal.json").exists() and open(log).read() == '{"kind": "deploy"}\n'
+    open(journal_path, "w").write("{}\n")
+    sh(host.release_lock(lock, "theirs"), tmp_path)
+    assert sh(host.close_journal(journal_path, lock, "mine", log, "x"), tmp_path).returncode == 0
+    assert not (tmp_path / ".git/composeship/journal.json").exists()
+
+
 def test_wait_for_http_gives_up_with_curls_complaint(tmp_path):
     result = sh(host.wait_for_http("http://127.0.0.1:9/nothing", 1, 0.2), tmp_path)
     assert result.returncode == 1
