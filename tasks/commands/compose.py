@@ -42,9 +42,16 @@ def lock_timeout_environment(lock_timeout: str | None) -> list[str]:
     return ["-e", f"PGOPTIONS=-c lock_timeout={lock_timeout}"] if lock_timeout else []
 
 
-def migrate(project: ComposeProject, app: str | None = None, target: str | None = None, noinput: bool = False, lock_timeout: str | None = None) -> list[str]:
+# On the one-off containers that migrate for composeship: the next run finds one that
+# outlived its run (a lost connection) by it, whatever the command looks like.
+MIGRATE_LABEL = "composeship.migrate"
+MIGRATE_MARK = ["--label", f"{MIGRATE_LABEL}=true"]
+
+
+def migrate(project: ComposeProject, app: str | None = None, target: str | None = None, noinput: bool = False, lock_timeout: str | None = None, marked: bool = False) -> list[str]:
     args = [arg for arg in (app, target) if arg]
-    return compose(project, "run", *lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
+    mark = MIGRATE_MARK if marked else []
+    return compose(project, "run", *mark, *lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
 
 
 def manage_shell(project: ComposeProject, script: str, environment: Sequence[str] = ()) -> list[str]:

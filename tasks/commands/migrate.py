@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..records import DeferredDrop
-from .compose import ComposeProject, lock_timeout_environment, manage_shell, migrate
+from .compose import MIGRATE_MARK, ComposeProject, lock_timeout_environment, manage_shell, migrate
 
 PROGRAM = Path(__file__).with_name("migrate_program.py")
 MARK = "COMPOSESHIP-MIGRATE "
@@ -78,8 +78,8 @@ def program(work: MigrateWork) -> str:
 def command(project: ComposeProject, work: MigrateWork, lock_timeout: str | None = None) -> list[str]:
     plain = work.plain
     if plain is not None:
-        return migrate(project, *plain, noinput=True, lock_timeout=lock_timeout)
-    return manage_shell(project, program(work), environment=lock_timeout_environment(lock_timeout))
+        return migrate(project, *plain, noinput=True, lock_timeout=lock_timeout, marked=True)
+    return manage_shell(project, program(work), environment=[*MIGRATE_MARK, *lock_timeout_environment(lock_timeout)])
 
 
 def display(work: MigrateWork, service: str) -> str:

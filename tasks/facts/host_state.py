@@ -12,7 +12,7 @@ from typing import Sequence
 
 from ..commands import compose as compose_cmd
 from ..commands import git, host
-from ..commands.compose import ComposeProject
+from ..commands.compose import MIGRATE_LABEL, ComposeProject
 from ..commands.images import REVISION_LABEL
 from ..errors import DeployError
 from ..executor import Probe
@@ -47,6 +47,8 @@ class Container:
     # The names that point to its image now (`name:tag`): a name a build moved is gone.
     image_tags: tuple[str, ...] = ()
     number: int = 0
+    # Started by composeship to migrate (a one-off container with its label).
+    marked_migrating: bool = False
 
     @property
     def ready(self) -> bool:
@@ -54,7 +56,7 @@ class Container:
 
     @property
     def migrating(self) -> bool:
-        return "migrate" in self.command and "manage.py" in " ".join(self.command)
+        return self.marked_migrating or ("migrate" in self.command and "manage.py" in " ".join(self.command))
 
 
 def of_service(containers: Sequence[Container], service: str) -> list[Container]:
@@ -99,6 +101,7 @@ def parse_containers(stdout: str) -> list[Container]:
                 command=tuple(row.get("cmd") or ()),
                 image_tags=tags,
                 number=_number(labels.get(NUMBER_LABEL)),
+                marked_migrating=labels.get(MIGRATE_LABEL) == "true",
             )
         )
     # Oldest first within a service (by number: `app-django-10` is newer than `-9`).

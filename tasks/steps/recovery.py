@@ -55,17 +55,21 @@ def recover(t: Target) -> HostView:
         for way in strategies(found.group, t.settings).values():
             t.report.say(f"{t.name}: {way.describe()}")
     killed = found.observed.journal
-    if killed is None:
-        return found
-    where = f"{killed.kind} of {killed.ref or short(killed.target)} by {killed.user} (started {killed.started}) was stopped at step {killed.step!r}"
-    t.report.say(f"{t.name}: a {where} and never cleaned up")
+    where = f"a {killed.kind} of {killed.ref or short(killed.target)} by {killed.user} (started {killed.started}) was stopped at step {killed.step!r}" if killed else ""
+    if killed is not None:
+        t.report.say(f"{t.name}: {where} and never cleaned up")
+    # Looked for whether or not a journal is left: a run that lost its connection
+    # during `migrate` cleans up after itself while its container goes on.
     migrating = found.observed.running_migrations()
     if migrating:
         names = ", ".join(c.name for c in migrating)
         raise HostError(
-            f"on {t.name}, a {where}, and its migrate container {names} is still running",
+            f"on {t.name}, {where + ', and its' if killed else 'the'} migrate container {names} is still running"
+            + ("" if killed else " (a run lost its connection while it migrated, or someone migrates by hand)"),
             f"nothing migrates until it has ended: wait for it (`docker wait {migrating[0].name}` on {t.name}), then run this again",
         )
+    if killed is None:
+        return found
     with t.step("recover") as step:
         serving = found.serving
         beside = started_beside(found, killed)

@@ -7,6 +7,7 @@ stale lock, checkout and `latest` at what serves."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -149,3 +150,42 @@ def test_a_run_whose_lock_was_broken_changes_nothing_more_and_leaves_the_new_hol
     results = [(entry["user"] != "", entry["result"]) for entry in project.releases() if entry["revision"] == revision]
     assert [result for _, result in results][-1] == "ok" and old != revision
     assert not project.locked() and not journal.exists()
+
+
+SLOW_MIGRATION = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "{previous}"),
+    ]
+
+    operations = [
+        migrations.RunSQL("SELECT pg_sleep(20)", migrations.RunSQL.noop),
+    ]
+"""
+
+
+def test_a_migrate_container_that_outlives_its_lost_connection_stops_the_next_run(project):
+    """The SSH connection is cut while `migrate` runs: the run reconnects, cleans up and
+    records itself, while its migrate container goes on. The next deploy finds that
+    container (no journal is left to point at it) and migrates nothing beside it."""
+    number = int(project.last_migration[:4]) + 1
+    name = f"{number:04d}_slow"
+    revision = project.origin.commit("a slow migration", {"VERSION": f"slow-{number}\n", f"notes/migrations/{name}.py": SLOW_MIGRATION.format(previous=project.last_migration)})
+    project.last_migration = name
+    run = start_fab(project, "deploy", "--ref", revision)
+    wait_for_line(run, "==> migrate")
+    time.sleep(3)
+    os.kill(int(lock_info(project)["sshd_pid"]), signal.SIGKILL)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode != 0, out + err
+    migrating = project.docker("ps", "--quiet", "--filter", "label=composeship.migrate=true", check=True).stdout.split()
+    assert len(migrating) == 1, out + err
+    assert not project.locked() and not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    refused = project.fab("deploy", "--ref", revision)
+    assert refused.returncode != 0 and "is still running" in refused.stderr and "docker wait" in refused.stderr, refused.stdout + refused.stderr
+    project.docker("wait", migrating[0], timeout=60)
+    deployed(project, revision, f"slow-{number}")
+    assert project.stack.sql(f"select count(*) from django_migrations where app = 'notes' and name = '{name}'") == ["1"]

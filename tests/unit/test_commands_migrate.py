@@ -24,24 +24,24 @@ def arguments(argv: list[str]) -> dict:
 
 
 def test_everything_pending_is_the_plain_migrate_command():
-    assert m.command(NAMED, m.MigrateWork(), lock_timeout="5s") == compose.migrate(NAMED, noinput=True, lock_timeout="5s")
+    assert m.command(NAMED, m.MigrateWork(), lock_timeout="5s") == compose.migrate(NAMED, noinput=True, lock_timeout="5s", marked=True)
     assert m.display(m.MigrateWork(), "web") == ""
 
 
 def test_one_target_is_migrate_app_name():
     work = m.MigrateWork(targets=(("notes", "0002_body"),))
-    assert m.command(NAMED, work, lock_timeout="5s") == compose.migrate(NAMED, "notes", "0002_body", noinput=True, lock_timeout="5s")
+    assert m.command(NAMED, work, lock_timeout="5s") == compose.migrate(NAMED, "notes", "0002_body", noinput=True, lock_timeout="5s", marked=True)
 
 
 def test_one_reversal_is_migrate_app_name():
     work = m.MigrateWork(targets=(), backwards=(("notes", "0001_initial"),))
-    assert m.command(NAMED, work) == compose.migrate(NAMED, "notes", "0001_initial", noinput=True)
+    assert m.command(NAMED, work) == compose.migrate(NAMED, "notes", "0001_initial", noinput=True, marked=True)
 
 
 def test_several_targets_run_djangos_migrate_for_each_in_one_container():
     argv = m.command(NAMED, m.MigrateWork(targets=(("notes", "0002_body"), ("users", "0003_x"))), lock_timeout="5s")
-    assert argv[:10] == ["docker", "compose", "-p", "shop", "-f", "docker-compose.production.yml", "run", "-e", "PGOPTIONS=-c lock_timeout=5s", "--rm"]
-    assert argv[10:15] == ["web", "python", "manage.py", "shell", "-c"]
+    assert argv[:12] == ["docker", "compose", "-p", "shop", "-f", "docker-compose.production.yml", "run", "--label", "composeship.migrate=true", "-e", "PGOPTIONS=-c lock_timeout=5s", "--rm"]
+    assert argv[12:17] == ["web", "python", "manage.py", "shell", "-c"]
     assert arguments(argv) == {
         "targets": [["notes", "0002_body"], ["users", "0003_x"]],
         "keep": [],

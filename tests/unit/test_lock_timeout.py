@@ -17,7 +17,7 @@ from tasks.steps import database
 from tasks.target import Target
 
 RECORDED = (Path(__file__).parent / "recorded" / "migrate_lock_timeout.txt").read_text()
-MIGRATE = "cd /srv/shop && docker compose -f docker-compose.production.yml run -e 'PGOPTIONS=-c lock_timeout=2s' --rm django python manage.py migrate --noinput"
+MIGRATE = "cd /srv/shop && docker compose -f docker-compose.production.yml run --label composeship.migrate=true -e 'PGOPTIONS=-c lock_timeout=2s' --rm django python manage.py migrate --noinput"
 
 
 def test_a_lock_timeout_is_recognised_and_the_migration_named():

@@ -104,7 +104,7 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
         f"sh -c 'docker tag shop_celeryworker shop_celeryworker:{NEW[:12]} && docker tag shop_django shop_django:{NEW[:12]}'",
         "MIGRATION CHECK",
         f"cd /srv/shop && {compose} exec -T postgres backup",
-        f"cd /srv/shop && {compose} run -e 'PGOPTIONS=-c lock_timeout=5s' --rm django python manage.py migrate --noinput",
+        f"cd /srv/shop && {compose} run --label composeship.migrate=true -e 'PGOPTIONS=-c lock_timeout=5s' --rm django python manage.py migrate --noinput",
         f"cd /srv/shop && {compose} up -d --no-recreate --no-build --scale celeryworker=2 --scale django=2 celeryworker django",
         # django has no healthcheck here: it is ready once the app answers in it.
         render(rollout.wait_ready("shop", [("django", ["django0"], "", (5000, "/health/", "127.0.0.1:8000")), ("celeryworker", ["celeryworker0"], "", None)], 60)),
