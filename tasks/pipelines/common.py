@@ -241,9 +241,29 @@ def revert(run: HostRun) -> None:
         step.note = f"checkout and image tags back at {short(back_to)}" if back_to else "first deploy: nothing to go back to"
 
 
-def roll_back(run: HostRun, problem: BaseException) -> None:
+def reapply(run: HostRun, problem: BaseException) -> None:
+    """A rollback reversed migrations, then failed before its code served: apply them
+    again for the code that serves (it needs them). The release says either way."""
+    release = run.release
+    reversed_labels = ", ".join(release.unapplied)
+    try:
+        _migrate_again(run)
+    except BaseException as second:  # noqa: BLE001 - the release log must say so
+        release.result = Outcome.NEEDS_ATTENTION
+        release.error = f"{describe(problem)}; it had reversed {reversed_labels}, and applying them again failed: {describe(second)}"
+        return
+    release.result, release.error = outcome_of(problem), f"{describe(problem)}; {reversed_labels} applied again"
+
+
+def _migrate_again(run: HostRun) -> None:
+    todo = f"the code that serves needs them: run `fab -H {run.t.name} migrate-only`"
+    migrate(run.t, run.release, MigrateWork(), todo, step_name="reapply")
+
+
+def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = False) -> None:
     """After a restart: restore what served, restart, and check that it answers.
-    Sets the release's outcome to what really happened."""
+    `reapply_migrations`: a rollback's reversed migrations are applied again first, for the code
+    restored. Sets the release's outcome to what really happened."""
     t, view = run.t, run.view
     release = run.release
     if view is None or not view.serving.images:
@@ -260,6 +280,8 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
             if back_to:
                 t.run(git.checkout(back_to), stream=False)
             step.note = f"image tags and checkout back at {view.serving.describe()}"
+        if reapply_migrations:
+            _migrate_again(run)
         group = run.group or view.group
         services.bring_to_release(t, group, dict(view.serving.images), same_revision=False, same_config=False)
         health.gate(t)
@@ -268,7 +290,7 @@ def roll_back(run: HostRun, problem: BaseException) -> None:
         release.error = f"{describe(problem)}; the rollback to {view.serving.describe()} failed too: {describe(second)}"
         return
     release.result = Outcome.ROLLED_BACK
-    release.error = describe(problem)
+    release.error = describe(problem) + (f"; {', '.join(release.unapplied)} applied again" if reapply_migrations else "")
 
 
 def migrate(t: Target, release: Release, work: MigrateWork, todo: str, left: str = "", step_name: str = "migrate") -> list[str]:

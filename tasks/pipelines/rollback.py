@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from ..commands import git
 from ..errors import DeployError, HostError
+from ..executor import Interrupted
 from ..facts import migrations as migration_facts
 from ..records import Release
 from ..settings import redact_url
 from ..steps import database, health, images, lock, releases, services
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import HostRun, locked, new_release, print_plan, roll_back, short
+from .common import HostRun, locked, new_release, print_plan, reapply, roll_back, short
 
 
 def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool) -> list[tuple[str, str]]:
@@ -52,8 +53,13 @@ def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool =
 
 
 def _undo(run: HostRun, problem: BaseException) -> None:
+    # Migrations it reversed for the target's code are applied again for the code that
+    # goes on serving: that code needs them.
+    reversed_any = bool(run.release.unapplied)
     if run.checked_out or run.tags_moved:
-        roll_back(run, problem)
+        roll_back(run, problem, reapply_migrations=reversed_any)
+    elif reversed_any:
+        reapply(run, problem)
 
 
 def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup: bool) -> None:
@@ -143,7 +149,11 @@ def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_
     owed = [drop for drop in releases.owed_drops(run.entries) if drop.migration in labels]
     with t.step("unmigrate") as step:
         for app, name in app_targets.items():
-            result = database.unapply(t, app, name, restore=[drop for drop in owed if drop.migration.split(".", 1)[0] == app])
+            try:
+                result = database.unapply(t, app, name, restore=[drop for drop in owed if drop.migration.split(".", 1)[0] == app])
+            except Interrupted as stop:
+                release.unapplied += migration_facts.parse_unapplied(stop.result.stdout)
+                raise
             release.unapplied += migration_facts.parse_unapplied(result.stdout)
             if not result.ok:
                 still = [label for label in labels if label not in release.unapplied]

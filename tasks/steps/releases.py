@@ -56,9 +56,21 @@ def newest_serving(entries: list[Release], revision: str | None) -> Release | No
 
 def deployed_ok(entries: list[Release], revision: str | None) -> bool:
     """Did composeship put `revision` into service with all its migrations applied (the
-    newest run that served it left none of its post-deploy migrations behind)?"""
+    newest run that served it left none of its post-deploy migrations behind), and has
+    no run since reversed any of them?"""
     newest = newest_serving(entries, revision)
-    return newest is not None and newest.result is Outcome.OK
+    if newest is None or newest.result is not Outcome.OK:
+        return False
+    since = entries[next(i for i in range(len(entries) - 1, -1, -1) if entries[i] is newest) + 1 :]
+    return not any(reversed_since(entry) for entry in since)
+
+
+def reversed_since(entry: Release) -> bool:
+    """Did the run reverse migrations and leave them so, or stop while it reversed them
+    (what it reversed is then unknown)?"""
+    if entry.step == "unmigrate" and entry.result is not Outcome.OK:
+        return True
+    return bool(set(entry.unapplied) - set(entry.migrations))
 
 
 def served_config(entries: list[Release], revision: str | None) -> str:

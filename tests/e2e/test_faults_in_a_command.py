@@ -189,3 +189,28 @@ def test_a_migrate_container_that_outlives_its_lost_connection_stops_the_next_ru
     project.docker("wait", migrating[0], timeout=60)
     deployed(project, revision, f"slow-{number}")
     assert project.stack.sql(f"select count(*) from django_migrations where app = 'notes' and name = '{name}'") == ["1"]
+
+
+def test_a_rollback_stopped_after_reversing_migrations_applies_them_again_for_the_code_it_leaves(project):
+    """`rollback --migrations` reverses the newer release's migration, switches, and is
+    stopped: the newer code goes on serving, with its migration applied again, and the
+    release log says what was reversed and applied."""
+    revision, version = new_release(project, "reversed, then stopped")
+    deployed(project, revision, version)
+    label = f"notes.{project.last_migration}"
+    run = start_fab(project, "rollback", "--migrations", "--no-backup", COMPOSESHIP_PAUSE_AT="switch:120")
+    wait_for_line(run, "drill: pausing")
+    assert label not in project.stack.applied_migrations()
+    run.send_signal(signal.SIGTERM)
+    end_pause(project)
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 143, out + err
+    assert label in project.stack.applied_migrations(), out + err
+    assert project.page("/version/") == (200, version)
+    assert serving_revision(project) == latest_revision(project) == project.head() == revision
+    entry = project.releases()[-1]
+    assert entry["kind"] == "rollback" and entry["result"] == "rolled back", entry
+    assert label in entry["unapplied"] and label in entry["migrations"], entry
+    # What runs next is told the truth: the release serves with its migrations.
+    again = project.fab("deploy", "--ref", revision)
+    assert again.returncode == 0 and label in project.stack.applied_migrations(), again.stdout + again.stderr

@@ -66,6 +66,24 @@ def test_release_log_logic():
     assert releases.previous_release(entries, "d" * 40).revision == c
 
 
+def test_a_revision_is_trusted_to_have_its_migrations_only_if_no_later_run_reversed_them():
+    a, b = "a" * 40, "b" * 40
+    deployed = [Release("deploy", "h", "u", "main", "t", revision=a, result=Outcome.OK), Release("deploy", "h", "u", "main", "t", revision=b, result=Outcome.OK, migrations=["notes.0002_x"])]
+    assert releases.deployed_ok(deployed, b)
+    # A rollback to a reversed 0002, then failed after its switch: b serves again.
+    failed = Release("rollback", "h", "u", "", "t", revision=a, previous=b, result=Outcome.ROLLED_BACK, step="health", unapplied=["notes.0002_x"])
+    assert not releases.deployed_ok([*deployed, failed], b)
+    # ... unless its undo applied 0002 again.
+    mended = Release("rollback", "h", "u", "", "t", revision=a, previous=b, result=Outcome.ROLLED_BACK, step="health", unapplied=["notes.0002_x"], migrations=["notes.0002_x"])
+    assert releases.deployed_ok([*deployed, mended], b)
+    # Stopped while reversing: what it reversed is unknown.
+    stopped = Release("rollback", "h", "u", "", "t", revision=a, previous=b, result=Outcome.INTERRUPTED, step="unmigrate")
+    assert not releases.deployed_ok([*deployed, stopped], b)
+    # A later deploy of b that ran migrate is trusted again.
+    again = Release("deploy", "h", "u", "main", "t", revision=b, result=Outcome.OK, migrations=["notes.0002_x"])
+    assert releases.deployed_ok([*deployed, stopped, again], b)
+
+
 def test_the_configuration_a_revision_was_served_with_is_the_newest_run_that_served_it():
     a, b = "a" * 40, "b" * 40
     entries = [Release("deploy", "h", "u", "main", "t", revision=a, result=Outcome.OK, config="one")]
