@@ -12,15 +12,23 @@ def add_origin(url: str) -> list[str]:
     return ["sh", "-c", 'git remote get-url origin >/dev/null 2>&1 || git remote add origin "$0"', url]
 
 
+# An origin that stops answering (a hung server, a link gone dead without a reset) would
+# hold the run, and every host it has locked, for good. A list of refs is small: past
+# LIST_TIMEOUT nothing more is learnt by waiting. A fetch may be big (a first clone).
+LIST_TIMEOUT = 30
+FETCH_TIMEOUT = 900
+TIMED_OUT = 124  # timeout(1)'s exit status
+
+
 def fetch() -> list[str]:
-    return ["git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
+    return ["timeout", str(FETCH_TIMEOUT), "git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
 
 
 def ls_remote_and_presence(ref: str, remote: str = "origin") -> list[str]:
     """`git ls-remote REMOTE REF`, then for each commit listed that this repository
     has already, a line `<sha>\there locally` (no ref name holds a space)."""
     script = (
-        'out=$(git ls-remote "$0" "$1") || exit $?; printf "%s\\n" "$out"; '
+        f'out=$(timeout {LIST_TIMEOUT} git ls-remote "$0" "$1") || exit $?; printf "%s\\n" "$out"; '
         'printf "%s\\n" "$out" | while read -r sha name; do '
         'git cat-file -e "$sha^{commit}" 2>/dev/null && printf "%s\\there locally\\n" "$sha"; done; exit 0'
     )
@@ -30,7 +38,10 @@ def ls_remote_and_presence(ref: str, remote: str = "origin") -> list[str]:
 def ls_remote_naming_head(ref: str, remote: str = "origin") -> list[str]:
     """`git ls-remote REMOTE REF`; exit 0 only when the checkout's HEAD is among the
     commits listed (the ref may name what is checked out)."""
-    script = 'out=$(git ls-remote "$0" "$1") || exit 2; printf "%s\\n" "$out"; head=$(git rev-parse --verify --quiet "HEAD^{commit}") || exit 1; case "$out" in *"$head"*) exit 0;; esac; exit 1'
+    script = (
+        f'out=$(timeout {LIST_TIMEOUT} git ls-remote "$0" "$1") || {{ [ "$?" = {TIMED_OUT} ] && exit {TIMED_OUT}; exit 2; }}; printf "%s\\n" "$out"; '
+        'head=$(git rev-parse --verify --quiet "HEAD^{commit}") || exit 1; case "$out" in *"$head"*) exit 0;; esac; exit 1'
+    )
     return ["sh", "-c", script, remote, ref]
 
 

@@ -48,7 +48,9 @@ def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval
         "ready() { state=$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' \"$1\" 2>/dev/null); "
         '[ "$state" = "exited 0" ] && return 0; [ "${state%% *}" = running ] || return 1; '
         '[ "$(docker inspect --format \'{{if .State.Health}}{{.State.Health.Status}}{{end}}\' "$1")" = healthy ] && return 0; '
-        'c=$(cat "$t/c/$1"); if [ -n "$c" ]; then docker exec "$1" sh -c "$c" >/dev/null 2>&1 || return 1; fi; answers "$1"; }; '
+        # A healthcheck that hangs is cut off (at most 30 s, and never past the end).
+        'c=$(cat "$t/c/$1"); if [ -n "$c" ]; then l=$(( end - $(date +%s) )); [ "$l" -gt 1 ] || l=1; [ "$l" -lt 30 ] || l=30; '
+        'timeout "$l" docker exec "$1" sh -c "$c" >/dev/null 2>&1 || return 1; fi; answers "$1"; }; '
         'while :; do waiting=""; for id in $(ls "$t/c"); do ready "$id" || waiting="$waiting $id"; done; '
         '[ -n "$waiting" ] || exit 0; '
         'if [ "$(date +%s)" -ge "$end" ]; then for id in $waiting; do '
@@ -81,7 +83,8 @@ def retire(stops: dict[int, Sequence[str]], settle: float, drain: str = "", new:
         'if [ -n "$drain" ]; then '
         f'for id in $new; do until [ "$({health} "$id")" = healthy ]; do '
         '[ "$(date +%s)" -lt "$end" ] || { echo "container $(echo "$id" | cut -c1-12) is not reported healthy by Docker: not draining the old ones" >&2; exit 1; }; sleep 0.25; done; done; '
-        'for id in $old; do docker exec "$id" sh -c "$drain" || { echo "the drain command failed in $(echo "$id" | cut -c1-12)" >&2; exit 1; }; done; '
+        'for id in $old; do l=$(( end - $(date +%s) )); [ "$l" -gt 1 ] || l=1; '
+        'timeout "$l" docker exec "$id" sh -c "$drain" || { echo "the drain command failed or did not end in $(echo "$id" | cut -c1-12)" >&2; exit 1; }; done; '
         f'for id in $old; do while [ "$({health} "$id")" = healthy ]; do '
         '[ "$(date +%s)" -lt "$end" ] || { echo "container $(echo "$id" | cut -c1-12) still reports healthy after the drain command" >&2; exit 1; }; sleep 0.25; done; done; '
         "fi; "

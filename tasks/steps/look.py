@@ -19,7 +19,7 @@ from ..facts import git as git_facts
 from ..facts import host_state
 from ..facts.host_state import Observed
 from ..target import Target
-from . import images, preflight, releases, services
+from . import images, preflight, releases, services, source
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ def look(t: Target, ref: str) -> Look:
     # What runs is read only when the ref may name the checkout: a real deploy reads it
     # again once the lock is held, so it would only cost the host's time twice.
     remote, results = t.executor.probe_batch_when((git.ls_remote_naming_head(ref), t.path), checks, observe)
+    if remote.exited == git.TIMED_OUT:
+        raise source.origin_stalled(t, "git ls-remote", git.LIST_TIMEOUT)
     observed = _observed(results[len(checks) :]) if remote.ok else None
     return Look(results[: len(checks)], observed, git_facts.parse_ls_remote(remote.stdout, ref) if remote.ok else None)
 

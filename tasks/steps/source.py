@@ -24,15 +24,28 @@ class Fetched:
     here_already: bool = False
 
 
+def origin_stalled(t: Target, command: str, seconds: int) -> HostError:
+    return HostError(
+        f"origin did not answer `{command}` on {t.name} within {seconds}s: it stalled (a hung git server, or a link that went dead)",
+        f"nothing was changed; check that {t.name} reaches origin (`git ls-remote origin` in {t.path} there), then run this again",
+    )
+
+
 def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> Fetched:
     """Ask origin what `ref` names (a branch or tag) and fetch unless that commit is
     here already. A commit id is looked up after the fetch."""
     remote = "origin" if checkout_exists else t.settings.repo_url
     listed = t.run(git.ls_remote_and_presence(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
+    if listed.exited == git.TIMED_OUT:
+        raise origin_stalled(t, "git ls-remote", git.LIST_TIMEOUT)
     found = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
     if found and checkout_exists and found in git_facts.parse_present(listed.stdout):
         return Fetched(found, here_already=True)
-    fetched = t.run(git.fetch(), stream=False, todo="check that the server can reach origin (`git remote -v` in DEPLOY_PATH)")
+    fetched = t.run(git.fetch(), stream=False, check=False)
+    if fetched.exited == git.TIMED_OUT:
+        raise origin_stalled(t, "git fetch", git.FETCH_TIMEOUT)
+    if not fetched.ok:
+        raise t.executor.failure(fetched, shown=False, todo="check that the server can reach origin (`git remote -v` in DEPLOY_PATH)")
     if found:
         return Fetched(found)
     local = t.run(git.resolve(ref), probe=True, stream=False, check=False)

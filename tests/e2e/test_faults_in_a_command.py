@@ -214,3 +214,26 @@ def test_a_rollback_stopped_after_reversing_migrations_applies_them_again_for_th
     # What runs next is told the truth: the release serves with its migrations.
     again = project.fab("deploy", "--ref", revision)
     assert again.returncode == 0 and label in project.stack.applied_migrations(), again.stdout + again.stderr
+
+
+def test_a_stalled_origin_ends_the_run_with_what_to_check_and_changes_nothing(project):
+    """origin accepts the connection and never answers (a hung git server): the run
+    does not wait for good, and leaves the host as it was."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stalled = f"git://127.0.0.1:{listener.getsockname()[1]}/shop.git"
+    url = as_user(project.host["user"], "git", "-C", project.path, "remote", "get-url", "origin").stdout.strip()
+    as_user(project.host["user"], "git", "-C", project.path, "remote", "set-url", "origin", stalled)
+    before = (project.head(), project.page("/version/"), len(project.releases()))
+    try:
+        result = project.fab("deploy", "--ref", "main")
+    finally:
+        as_user(project.host["user"], "git", "-C", project.path, "remote", "set-url", "origin", url)
+        listener.close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "origin did not answer `git ls-remote`" in result.stderr and "within 30s" in result.stderr, result.stderr
+    assert (project.head(), project.page("/version/"), len(project.releases())) == before
+    assert not project.locked()

@@ -11,7 +11,7 @@ from tasks.records import Journal, LockInfo
 
 
 def test_git_builders():
-    assert git.fetch() == ["git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
+    assert git.fetch() == ["timeout", "900", "git", "fetch", "--quiet", "--prune", "--tags", "--force", "origin"]
     assert git.resolve("refs/tags/v1.0") == ["git", "rev-parse", "--verify", "--quiet", "refs/tags/v1.0^{commit}"]
     assert git.checkout("abc123") == ["git", "checkout", "--quiet", "--detach", "abc123"]
     assert git.list_file("abc123", "docker-compose.production.yml") == ["git", "ls-tree", "--name-only", "abc123", "--", "docker-compose.production.yml"]

@@ -69,7 +69,7 @@ def probes():
         r"sh -c '\[ -d \"\$0\" \] \|\| exit 3": Result(exited=3),
         r".* config --format json": Result(json.dumps(CONFIG)),
         r"sh -c 'c=\"\$1\" i=\"\$2\"": Result(CONTAINERS + "\n"),
-        r"cd /srv/shop && sh -c 'out=\$\(git ls-remote .*head=.* origin main": Result(f"{NEW}\trefs/heads/main\n", exited=1),
+        r"cd /srv/shop && sh -c 'out=\$\(timeout 30 git ls-remote .*head=.* origin main": Result(f"{NEW}\trefs/heads/main\n", exited=1),
         r"git ls-remote .* origin main": Result(f"{NEW}\trefs/heads/main\n"),
         r"git ls-tree --name-only": Result(exited=128),
         r"sh -c 'docker image inspect": Result(""),
@@ -98,7 +98,7 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     commands = [line for line in out.getvalue().replace(check, "MIGRATION CHECK").splitlines() if not line.startswith("#")]
     assert commands[0].startswith('sh -c \'l="$0"; { mkdir') and "/srv/shop/.git/composeship/lock" in commands[0]
     assert [re.sub(r"^(cd /srv/shop && )sh -c '.*' sh ", r"\1sh -c SCRIPT sh ", line) for line in commands[1:]] == [
-        "cd /srv/shop && git fetch --quiet --prune --tags --force origin",
+        "cd /srv/shop && timeout 900 git fetch --quiet --prune --tags --force origin",
         f"cd /srv/shop && git checkout --quiet --detach {NEW}",
         f"cd /srv/shop && sh -c SCRIPT sh /srv/shop/.git/composeship/build-labels.yml {NEW} 2 celeryworker django {compose} -f /srv/shop/.git/composeship/build-labels.yml build celeryworker django",
         f"sh -c 'docker tag shop_celeryworker shop_celeryworker:{NEW[:12]} && docker tag shop_django shop_django:{NEW[:12]}'",
@@ -122,7 +122,7 @@ def test_a_dry_run_of_a_redeploy_of_what_serves_locks_nothing_and_prints_only_th
     answers = probes()
     served = json.loads(RELEASE_LOG.strip()) | {"config": compose_facts.parse_config(json.dumps(CONFIG)).fingerprint}
     answers[r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/releases.log"] = Result(json.dumps(served) + "\n")
-    answers[r"cd /srv/shop && sh -c 'out=\$\(git ls-remote .*head=.* origin main"] = Result(f"{HEAD}\trefs/heads/main\n")
+    answers[r"cd /srv/shop && sh -c 'out=\$\(timeout 30 git ls-remote .*head=.* origin main"] = Result(f"{HEAD}\trefs/heads/main\n")
     answers[r"sh -c 'c=\"\$1\" i=\"\$2\""] = Result("\n".join([*CONTAINERS.splitlines()[:3], *TAGGED]) + "\n")
     out = io.StringIO()
     target = Target("web1", settings, PrintingExecutor(RecordedHost(answers), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))

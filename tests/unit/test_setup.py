@@ -193,7 +193,7 @@ def test_dry_run_prints_the_clone_and_changes_nothing(tmp_path):
         "mkdir -p -- /srv/shop",
         "git init -q -- /srv/shop",
         "cd /srv/shop && sh -c 'git remote get-url origin >/dev/null 2>&1 || git remote add origin \"$0\"' git@example.com:me/shop.git",
-        "cd /srv/shop && git fetch --quiet --prune --tags --force origin",
+        "cd /srv/shop && timeout 900 git fetch --quiet --prune --tags --force origin",
         f"cd /srv/shop && git checkout --quiet --detach {NEW}",
     ]
     assert "# --- needs [web1] skipped: read from the checkout once it is cloned (a dry run does not clone)" in t.report.out.getvalue()
