@@ -243,16 +243,14 @@ def revert(run: HostRun) -> None:
 
 def reapply(run: HostRun, problem: BaseException) -> None:
     """A rollback reversed migrations, then failed before its code served: apply them
-    again for the code that serves (it needs them). The release says either way."""
+    again for the code that serves (it needs them). What was applied goes into the
+    release's migrations; a failure leaves the host needing attention."""
     release = run.release
-    reversed_labels = ", ".join(release.unapplied)
     try:
         _migrate_again(run)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         release.result = Outcome.NEEDS_ATTENTION
-        release.error = f"{describe(problem)}; it had reversed {reversed_labels}, and applying them again failed: {describe(second)}"
-        return
-    release.result, release.error = outcome_of(problem), f"{describe(problem)}; {reversed_labels} applied again"
+        release.error = f"{describe(problem)}; it had reversed {', '.join(release.unapplied)}, and applying them again failed: {describe(second)}"
 
 
 def _migrate_again(run: HostRun) -> None:
