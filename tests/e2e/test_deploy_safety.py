@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.commands.compose import ComposeProject, build_labelled
+from tasks.commands import git
+from tasks.commands.compose import MIGRATE_MARK, ComposeProject, build_labelled
 
 from .helpers import assert_one_error_line, free_port
 from .remote import MIGRATION_0002
@@ -57,11 +58,11 @@ def test_dry_run_prints_every_command_and_leaves_the_host_as_it_was(deployed):
     cd = f"cd {project.path} && "
     new = project.origin.revisions[-1]
     for command in (
-        f"{cd}git fetch --quiet --prune --tags --force origin",
+        f"{cd}{shlex.join(git.fetch())}",
         f"{cd}git checkout --quiet --detach {new}",
         f"{cd}sh -c {BUILD_SCRIPT} sh {project.path}/.git/composeship/build-labels.yml {new} 2 celeryworker django "
         f"{compose} -f {project.path}/.git/composeship/build-labels.yml build celeryworker django nginx postgres",
-        f"{cd}{compose} run -e 'PGOPTIONS=-c lock_timeout=5s' --rm django python manage.py migrate --noinput",
+        f"{cd}{compose} run {shlex.join(MIGRATE_MARK)} -e 'PGOPTIONS=-c lock_timeout=5s' --rm django python manage.py migrate --noinput",
         f"{cd}{compose} up -d --no-recreate --no-build --scale celeryworker=2 --scale django=2 celeryworker django",
     ):
         assert command in result.stdout.splitlines(), command
