@@ -90,7 +90,7 @@ def secure(c: Connection, connect_timeout: int) -> tuple[list[str], str]:
     c.config.run.in_stream = False
     if isinstance(c.gateway, Connection):
         secure(c.gateway, connect_timeout)
-        _keep_alive_on_open(c.gateway)
+        _keep_alive_on_open(c.gateway, channel_timeout=c.gateway.connect_timeout)
     return files, strict
 
 
@@ -114,13 +114,16 @@ def keep_alive(transport) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, KEEPALIVE_SECONDS * (KEEPALIVE_PROBES + 1) * 1000)
 
 
-def _keep_alive_on_open(c: Connection) -> None:
+def _keep_alive_on_open(c: Connection, channel_timeout: int) -> None:
+    """On a ProxyJump hop: keepalives, and a bound on opening the channel onward (a hop
+    whose connection to the next host hangs would keep paramiko waiting an hour)."""
     original = c.open
 
     def opening():
         outcome = original()
         if c.transport is not None:
             keep_alive(c.transport)
+            c.transport.channel_timeout = channel_timeout
         return outcome
 
     c.open = opening
@@ -221,4 +224,9 @@ def open_connection(c: Connection, connect_timeout: int) -> None:
             "check that sshd runs there and that the HostName and Port in your ssh_config are right",
         ) from None
     except paramiko.SSHException as problem:
+        if isinstance(c.gateway, Connection) and "Timeout opening channel" in str(problem):
+            raise HostError(
+                f"the ProxyJump hop {describe(c.gateway)} could not open a connection to {c.host}:{c.port} within {c.gateway.connect_timeout}s",
+                f"check that {c.host}:{c.port} is up and reachable from the hop, or raise DEPLOY_CONNECT_TIMEOUT",
+            ) from None
         raise HostError(f"SSH to {where} failed: {problem}", "check the host's ssh_config entry and sshd") from None

@@ -169,6 +169,7 @@ class Executor:
         bookkeeping: bool = False,
         label: str = "",
         display: str = "",
+        timeout: float | None = None,
     ) -> Result:
         """Run argv (in cwd). `probe` marks a read-only command; `stream` shows its output
         live; `check` raises a DeployError when it exits non-zero; `redact` keeps its output
@@ -176,17 +177,20 @@ class Executor:
         commands that are safe to abandon); `env` is for local commands only (over SSH it
         would show in the host's process list); `bookkeeping` marks composeship's own
         records (journal, release log), which a dry run does not show. `display`: what is
-        printed instead of the command line (a program too long to read there)."""
+        printed instead of the command line (a program too long to read there). `timeout`:
+        seconds after which Invoke kills a local command and raises CommandTimedOut."""
         command = render(argv, cwd)
         stream = stream and not self.quiet
-        result = self._execute(command, probe=probe, stream=stream, interactive=interactive, interruptible=interruptible, env=env, bookkeeping=bookkeeping, display=display)
+        result = self._execute(command, probe=probe, stream=stream, interactive=interactive, interruptible=interruptible, env=env, bookkeeping=bookkeeping, display=display, timeout=timeout)
         if label:
             result = dataclasses.replace(result, label=label)
         if check and not result.ok:
             raise self.failure(result, shown=stream, todo=todo, redact=redact)
         return result
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False, display: str = "") -> Result:
+    def _execute(
+        self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False, display: str = "", timeout: float | None = None
+    ) -> Result:
         if stream:
             print(f"$ {display or command}", file=self.out, flush=True)
         self.commands_run += 1
@@ -194,6 +198,8 @@ class Executor:
         options = dict(hide=None if stream else "both", warn=True, in_stream=sys.stdin if interactive else False, pty=tty)
         if env:
             options["env"] = env
+        if timeout:
+            options["timeout"] = timeout
         if self.defer_interrupts and not (interactive or interruptible):
             with deferred_interrupts(command, self.host) as pending:
                 raw = self._run(command, options)
@@ -407,7 +413,9 @@ class PrintingExecutor(Executor):
         command = render(argv, cwd)
         return Pending(command, done=Result(command, "", "", 0, printed=True))
 
-    def _execute(self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False, display: str = "") -> Result:
+    def _execute(
+        self, command: str, *, probe: bool, stream: bool, interactive: bool, interruptible: bool = False, env=None, bookkeeping: bool = False, display: str = "", timeout: float | None = None
+    ) -> Result:
         if bookkeeping:
             return Result(command, "", "", 0, printed=True)
         if probe:

@@ -323,7 +323,8 @@ KEYS: tuple[Key, ...] = (
         "5s",
         "5s",
     ),
-    Key("DEPLOY_CONNECT_TIMEOUT", "Seconds to wait for an SSH connection.", _positive_int, 10, 10),
+    Key("DEPLOY_CONNECT_TIMEOUT", "Seconds to wait for an SSH connection (and for each ProxyJump hop to open a channel onward).", _positive_int, 10, 10),
+    Key("DEPLOY_HOOK_TIMEOUT", "Seconds a hook (config/hooks/*) may run before it is killed and counts as failed.", _positive_int, 300, 300),
     Key("DEPLOY_HOSTS", "Servers to deploy to when no -H is given, comma-separated ssh_config aliases or host names.", _host_list, (), ()),
     Key("DEPLOY_PRIMARY", "The host that runs the migrations of a many-host deploy (default: the first host).", _host),
     Key("DEPLOY_KEEP_RELEASES", "Release images kept on each server after a deploy; older ones are removed.", _positive_int, 5, 5),
@@ -372,6 +373,7 @@ class Settings:
     hosts: tuple[str, ...]
     primary: str | None
     keep_releases: int
+    hook_timeout: int = 300
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, key: str) -> str:
@@ -529,6 +531,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         backup=values["DEPLOY_BACKUP"],
         migration_lock_timeout=values["DEPLOY_MIGRATION_LOCK_TIMEOUT"],
         connect_timeout=values["DEPLOY_CONNECT_TIMEOUT"],
+        hook_timeout=values["DEPLOY_HOOK_TIMEOUT"],
         min_free_disk_mb=values["DEPLOY_MIN_FREE_DISK_MB"],
         hosts=values["DEPLOY_HOSTS"],
         primary=values["DEPLOY_PRIMARY"],

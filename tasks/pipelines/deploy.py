@@ -82,7 +82,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
     hook_runner = hooks.local_executor(first.dry_run)
     runs = [HostRun(t, new_release(t, "deploy", ref)) for t in targets]
     print_plan(first, f"deploy {ref}" + (f" to {', '.join(names)} (migrations on {primary.name})" if len(targets) > 1 else ""), deploy_plan(first, ref))
-    hooks.run_hook("pre-deploy", hook_runner, first.report, hosts=names, ref=ref)
+    hooks.run_hook("pre-deploy", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref)
 
     serving: dict[str, str | None] = {}
 
@@ -101,7 +101,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
     in_parallel(runs, check, "preflight")
     if not options.plan_only and all(serving.values()):
         _nothing_to_do(runs, ref, serving)
-        hooks.run_hook("post-deploy", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].revision, result="ok")
+        hooks.run_hook("post-deploy", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].revision, result="ok")
         return [run.release for run in runs]
     info = lock.new_lock("deploy", ref)
     cleanup = Cleanup()
@@ -112,7 +112,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
                 take_lock(run, info)
         in_parallel(runs, lambda run: begin(run, info), "observe")
         _deploy_locked(runs, ref, primary, options, hook_runner, cleanup)
-        hooks.run_hook("post-deploy", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")
+        hooks.run_hook("post-deploy", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")
     except PlanShown:
         for run in runs:
             run.release.result = Outcome.PLANNED
@@ -121,7 +121,7 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
         for run in runs:
             if run.release.result is not Outcome.OK:
                 failed(run.release, caught)
-        hooks.run_hook("on-failure", hook_runner, first.report, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=describe(caught))
+        hooks.run_hook("on-failure", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=describe(caught))
     finally:
         _close([run for run in runs if run.locked], info, cleanup, problem)
         if len(runs) > 1:
@@ -211,7 +211,8 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
             _show_plan(primary)
             raise PlanShown
         decision = _migrations(lead, options)
-        hooks.run_hook("post-migrate", hook_runner, primary.report, hosts=[run.t.name for run in runs], ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
+        hosts = [run.t.name for run in runs]
+        hooks.run_hook("post-migrate", hook_runner, primary.report, primary.settings.hook_timeout, hosts=hosts, ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
     except BaseException:
         # Nothing restarted yet: the old containers still serve. Put tags and code back.
         for run in runs:

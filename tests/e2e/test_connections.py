@@ -1,6 +1,7 @@
 """SSH that goes away, and ProxyJump: a silently dropped connection ends the run within
 a bounded time with an error that says what may still run on the host; a ProxyJump
-hop's host key is verified like the final host's."""
+hop's host key is verified like the final host's, and a hop that cannot reach the host
+ends the run within the connect timeout."""
 
 import subprocess
 import time
@@ -70,3 +71,20 @@ def test_a_proxyjump_hop_has_its_host_key_verified(sandbox_host, two_hosts, remo
     allowed = tool("fab", "-S", str(_ssh_config_via(sandbox_host, web1, tmp_path, known)), "-H", "viajump", "lock-status", env=project.env())
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "viajump: not locked" in allowed.stdout
+
+
+def test_a_proxyjump_hop_that_cannot_reach_the_host_ends_the_run_in_bounded_time(sandbox_host, two_hosts, remote_project, tmp_path):
+    web1 = two_hosts[0]
+    known = tmp_path / "known_hosts"
+    known.write_text(Path(sandbox_host["known_hosts"]).read_text())
+    config = _ssh_config_via(sandbox_host, web1, tmp_path, known)
+    # The hop's own connection onward hangs: its SYNs to web1's sshd are dropped.
+    iptables("-I", web1["port"])
+    began = time.monotonic()
+    try:
+        hung = tool("fab", "-S", str(config), "-H", "viajump", "lock-status", env=remote_project.env(DEPLOY_CONNECT_TIMEOUT="3"), timeout=120)
+        took = time.monotonic() - began
+    finally:
+        iptables("-D", web1["port"])
+    assert_one_error_line(hung, f"the ProxyJump hop {sandbox_host['name']}", f"could not open a connection to 127.0.0.1:{web1['port']} within 3s", "DEPLOY_CONNECT_TIMEOUT")
+    assert took < 30, f"gave up only after {took:.0f}s"

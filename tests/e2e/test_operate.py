@@ -177,6 +177,16 @@ def test_hooks(remote_project):
     assert project.head() == project.origin.revisions[0]
     assert len(project.releases()) == 1
 
+    # A hook that never ends is killed at DEPLOY_HOOK_TIMEOUT: the deploy ends, nothing changed.
+    (hooks / "pre-deploy").write_text("#!/bin/sh\necho waiting for a ticket system that does not answer\nexec sleep 600\n")
+    hung = project.fab("deploy", DEPLOY_HOOK_TIMEOUT="2")
+    assert_one_error_line(hung, "pre-deploy hook", "still running after 2s (DEPLOY_HOOK_TIMEOUT) and was killed", "nothing was changed", alone=False)
+    assert "waiting for a ticket system" in hung.stdout
+    assert subprocess.run(["pgrep", "-f", "^sleep 600$"], capture_output=True).returncode == 1, "the hook still runs"
+    assert project.page("/version/") == (200, "1.0.0")
+    assert project.head() == project.origin.revisions[0] and not project.locked()
+    assert len(project.releases()) == 1
+
 
 def test_rollback_never_reverses_migrations_without_a_backup(remote_project):
     project = remote_project
