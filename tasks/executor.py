@@ -279,7 +279,7 @@ class Executor:
         """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
         commands = [render(argv, cwd) for argv, cwd in items]
         result = self.run(["sh", "-c", batch_script(distinct(commands))], probe=True, stream=False)
-        return _in_order(parse_batch(result.stdout, distinct(commands)), commands)
+        return self._answered(_in_order(parse_batch(result.stdout, distinct(commands)), commands))
 
     def probe_batch_when(self, test: Probe, items: Sequence[Probe], more: Sequence[Probe]) -> tuple[Result, list[Result]]:
         """`items` and `test` at once, then `more` too only when `test` exited 0: one round
@@ -308,7 +308,22 @@ class Executor:
         code, _, batch = rest.partition("\n")
         passed = code.strip() == "0"
         results = parse_batch(batch, always + (extra if passed else []))
-        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), _in_order(results, asked + (maybe if passed else []))
+        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), self._answered(_in_order(results, asked + (maybe if passed else [])))
+
+    def _answered(self, results: list[Result]) -> list[Result]:
+        """The results, unless a probe never answered (see _collect)."""
+        silent = [r for r in results if r.exited == TIMED_OUT and GAVE_UP in r.stderr]
+        if not silent:
+            return results
+        if any(_RUNS_DOCKER.search(r.command) for r in silent):
+            raise HostError(
+                f"the Docker Engine on {self.host} did not answer within {PROBE_TIMEOUT}s (`{silent[0].command}`)",
+                f"it may be hung: look at `systemctl status docker` and `journalctl -u docker` on {self.host}, restart it if need be, then run this again; nothing was changed",
+            )
+        raise HostError(
+            f"`{silent[0].command}` did not answer within {PROBE_TIMEOUT}s on {self.host}",
+            f"look at what holds it up on {self.host}, then run this again; nothing was changed",
+        )
 
     def failure(self, result: Result, *, shown: bool, todo: str = "", redact: bool = False) -> CommandFailed:
         output = result.stderr + result.stdout
@@ -364,6 +379,12 @@ def _in_order(results: list[Result], commands: Sequence[str]) -> list[Result]:
 
 BATCH_MARK = "@@composeship-batch@@"
 TEST_MARK = "@@composeship-test@@"
+# A read-only probe takes seconds; one that has not answered after this long (a hung
+# Docker Engine) never will, and would hold the run and every lock it has.
+PROBE_TIMEOUT = 30
+TIMED_OUT = 124  # as timeout(1)
+GAVE_UP = "composeship: no answer in time"
+_RUNS_DOCKER = re.compile(r"(^|[\s/])docker\s")
 
 
 def batch_script(commands: Sequence[str]) -> str:
@@ -374,16 +395,30 @@ def batch_script(commands: Sequence[str]) -> str:
 
 
 def _launch(commands: Sequence[str], first: int = 0) -> list[str]:
-    """Start each command in the background, its outputs and exit code in files of $t."""
-    return [f'{{ ( {command} ) >"$t/{index}.out" 2>"$t/{index}.err" </dev/null; echo $? >"$t/{index}.rc"; }} &' for index, command in enumerate(commands, first)]
+    """Start each command in the background, its outputs and exit code in files of $t,
+    its process in $p."""
+    return [f'{{ ( {command} ) >"$t/{index}.out" 2>"$t/{index}.err" </dev/null; echo $? >"$t/{index}.rc"; }} & p="$p $!"' for index, command in enumerate(commands, first)]
 
 
 def _collect(count: int) -> str:
-    """Wait for the started commands, then print each one's exit code, stdout and stderr
-    between marks, in order."""
+    """Wait for the started commands, at most PROBE_TIMEOUT seconds: a watchdog then
+    stops waiting for those still running (a hung Docker Engine answers nothing, ever)
+    and gives each exit code TIMED_OUT and GAVE_UP on stderr. Then print each one's
+    exit code, stdout and stderr between marks, in order."""
     numbers = " ".join(str(index) for index in range(count))
+    watchdog = (
+        f"( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep {PROBE_TIMEOUT} & s=$!; wait $s; "
+        f'for i in {numbers}; do [ -e "$t/$i.rc" ] || {{ echo "{GAVE_UP}" >"$t/$i.err"; echo {TIMED_OUT} >"$t/$i.rc"; }}; done; kill $p 2>/dev/null ) >/dev/null 2>&1 & w=$!'
+    )
     # A newline before each mark: output without a final newline stays apart from it.
-    return f'wait\nfor i in {numbers}; do printf "\\n{BATCH_MARK} %s\\n" "$(cat "$t/$i.rc")"; cat "$t/$i.out"; printf "\\n{BATCH_MARK}\\n"; cat "$t/$i.err"; done'
+    return "\n".join(
+        [
+            watchdog,
+            "wait $p",
+            "kill $w 2>/dev/null; wait $w",
+            f'for i in {numbers}; do printf "\\n{BATCH_MARK} %s\\n" "$(cat "$t/$i.rc")"; cat "$t/$i.out"; printf "\\n{BATCH_MARK}\\n"; cat "$t/$i.err"; done',
+        ]
+    )
 
 
 def distinct(commands: Sequence[str]) -> list[str]:

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,37 @@ def fault_at(project, step: str, fault: str) -> None:
             # Stopped once the release was complete: every migration applied, or recorded.
             assert run.returncode == 0 or step in ("post-migrate", "record"), entry
     record_cell(step, fault, f"{left} → {how}")
+
+
+@pytest.mark.xdist_group("faults-engine")
+def test_a_hung_engine_ends_the_deploy_in_bounded_time_and_changes_nothing(engine_drill):
+    """dockerd stopped with SIGSTOP answers nothing, ever: the deploy's first read of the
+    engine gives up after the probe timeout, says what to look at, and leaves the host
+    as it was; once the engine runs again, the same deploy goes through."""
+    from tasks.executor import PROBE_TIMEOUT
+
+    from .helpers import tool
+
+    project = engine_drill
+    old_revision, old_version = project.head(), project.page("/version/")[1]
+    entries_before = len(project.releases())
+    revision, version = new_release(project, "hung engine")
+    pid = int(Path(f"/run/composeship-engines/{project.host['engine']['name']}/dockerd.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        hung = tool("fab", "-S", project.host["ssh_config"], "-H", project.alias, "deploy", "--ref", revision, env=project.env(), timeout=PROBE_TIMEOUT * 4)
+        took = time.monotonic() - began
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert hung.returncode == 1, hung.stdout + hung.stderr
+    last = hung.stderr.strip().splitlines()[-1]
+    assert re.match(rf"error: the Docker Engine on {project.alias} did not answer within {PROBE_TIMEOUT}s .*systemctl status docker.*nothing was changed", last), hung.stderr
+    assert took < PROBE_TIMEOUT * 3, took
+    assert project.head() == old_revision and not project.locked()
+    assert project.page("/version/") == (200, old_version)
+    assert len(project.releases()) == entries_before
+
+    again = project.fab("deploy", "--ref", revision)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert project.page("/version/") == (200, version)

@@ -128,3 +128,31 @@ def test_a_batch_runs_its_probes_at_once(tmp_path):
     commands = [f"until [ -e {flag} ]; do sleep 0.01; done; echo seen", f"touch {flag}"]
     out = subprocess.run(["sh", "-c", batch_script(commands)], capture_output=True, text=True, check=True, timeout=20).stdout
     assert [(r.stdout, r.exited) for r in parse_batch(out, commands)] == [("seen\n", 0), ("", 0)]
+
+
+def test_a_probe_that_never_answers_is_given_up_after_the_probe_timeout(monkeypatch, tmp_path):
+    """The others' answers are kept; the silent one gets exit 124 and the mark, and the
+    executor says which command did not answer: a hung engine's when it is Docker."""
+    import time
+
+    from tasks import executor as executor_module
+    from tasks.executor import GAVE_UP, TIMED_OUT, batch_script, parse_batch
+
+    monkeypatch.setattr(executor_module, "PROBE_TIMEOUT", 1)
+    commands = ["echo fast", "sleep 30; echo never"]
+    began = time.monotonic()
+    out = subprocess.run(["sh", "-c", batch_script(commands)], capture_output=True, text=True, check=True, timeout=20).stdout
+    assert time.monotonic() - began < 10
+    fast, silent = parse_batch(out, commands)
+    assert (fast.stdout, fast.exited) == ("fast\n", 0)
+    assert (silent.stdout, silent.exited, silent.stderr) == ("", TIMED_OUT, GAVE_UP + "\n")
+
+    hung_docker = tmp_path / "docker"
+    hung_docker.write_text("#!/bin/sh\nsleep 30\n")
+    hung_docker.chmod(0o755)
+    executor = Executor(Context(), out=io.StringIO())
+    with pytest.raises(HostError, match=r"the Docker Engine on local did not answer within 1s \(`\S+/docker version`\)"):
+        executor.probe_batch([(["echo", "fast"], None), ([str(hung_docker), "version"], None)])
+    with pytest.raises(HostError, match=r"`sleep 30` did not answer within 1s on local"):
+        executor.probe_batch_when((["true"], None), [(["echo", "fast"], None)], [(["sleep", "30"], None)])
+    assert [r.stdout for r in executor.probe_batch([(["echo", "a"], None), (["sleep", "0.2"], None)])] == ["a\n", ""]
