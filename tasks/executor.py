@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Sequence, TextIO
 
 import paramiko
+from invoke.exceptions import CommandTimedOut
 
 from .errors import CommandFailed, ConfigError, ConnectionLost, HostError
 
@@ -178,8 +179,11 @@ class Executor:
         would show in the host's process list); `bookkeeping` marks composeship's own
         records (journal, release log), which a dry run does not show. `display`: what is
         printed instead of the command line (a program too long to read there). `timeout`:
-        seconds after which Invoke kills a local command and raises CommandTimedOut."""
+        seconds after which Invoke kills the command and raises CommandTimedOut; a probe
+        is bounded by PROBE_TIMEOUT unless told otherwise."""
         command = render(argv, cwd)
+        if probe and timeout is None:
+            timeout = PROBE_TIMEOUT
         stream = stream and not self.quiet
         result = self._execute(command, probe=probe, stream=stream, interactive=interactive, interruptible=interruptible, env=env, bookkeeping=bookkeeping, display=display, timeout=timeout)
         if label:
@@ -200,11 +204,16 @@ class Executor:
             options["env"] = env
         if timeout:
             options["timeout"] = timeout
-        if self.defer_interrupts and not (interactive or interruptible):
-            with deferred_interrupts(command, self.host) as pending:
-                raw = self._run(command, options)
-        else:
-            pending, raw = {}, self._run(command, options)
+        try:
+            if self.defer_interrupts and not (interactive or interruptible):
+                with deferred_interrupts(command, self.host) as pending:
+                    raw = self._run(command, options)
+            else:
+                pending, raw = {}, self._run(command, options)
+        except CommandTimedOut:
+            if not probe:
+                raise
+            raise self.no_answer(command, timeout) from None
         result = Result(command, raw.stdout or "", raw.stderr or "", raw.exited)
         if pending.get("interrupted"):
             raise Interrupted(result, pending.get("signum", signal.SIGINT))
@@ -278,7 +287,8 @@ class Executor:
     def probe_batch(self, items: Sequence[Probe]) -> list[Result]:
         """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
         commands = [render(argv, cwd) for argv, cwd in items]
-        result = self.run(["sh", "-c", batch_script(distinct(commands))], probe=True, stream=False)
+        # The batch gives up on a silent probe itself (see _collect), keeping the others' answers.
+        result = self.run(["sh", "-c", batch_script(distinct(commands))], probe=True, stream=False, timeout=3 * PROBE_TIMEOUT)
         return self._answered(_in_order(parse_batch(result.stdout, distinct(commands)), commands))
 
     def probe_batch_when(self, test: Probe, items: Sequence[Probe], more: Sequence[Probe]) -> tuple[Result, list[Result]]:
@@ -303,7 +313,7 @@ class Executor:
                 'rm -rf "$t"',
             ]
         )
-        result = self.run(["sh", "-c", script], probe=True, stream=False)
+        result = self.run(["sh", "-c", script], probe=True, stream=False, timeout=3 * PROBE_TIMEOUT)
         listed, _, rest = result.stdout.partition(f"{TEST_MARK} ")
         code, _, batch = rest.partition("\n")
         passed = code.strip() == "0"
@@ -315,15 +325,15 @@ class Executor:
         silent = [r for r in results if r.exited == TIMED_OUT and GAVE_UP in r.stderr]
         if not silent:
             return results
-        if any(_RUNS_DOCKER.search(r.command) for r in silent):
-            raise HostError(
-                f"the Docker Engine on {self.host} did not answer within {PROBE_TIMEOUT}s (`{silent[0].command}`)",
-                f"it may be hung: look at `systemctl status docker` and `journalctl -u docker` on {self.host}, restart it if need be, then run this again; nothing was changed",
+        raise self.no_answer(next((r.command for r in silent if _RUNS_DOCKER.search(r.command)), silent[0].command), PROBE_TIMEOUT)
+
+    def no_answer(self, command: str, seconds: float) -> HostError:
+        if _RUNS_DOCKER.search(command):
+            return HostError(
+                f"the Docker Engine on {self.host} did not answer within {seconds:g}s (`{command}`)",
+                f"it may be hung: look at `systemctl status docker` and `journalctl -u docker` on {self.host}, restart it if need be, then run this again",
             )
-        raise HostError(
-            f"`{silent[0].command}` did not answer within {PROBE_TIMEOUT}s on {self.host}",
-            f"look at what holds it up on {self.host}, then run this again; nothing was changed",
-        )
+        return HostError(f"`{command}` did not answer within {seconds:g}s on {self.host}", f"look at what holds it up on {self.host}, then run this again")
 
     def failure(self, result: Result, *, shown: bool, todo: str = "", redact: bool = False) -> CommandFailed:
         output = result.stderr + result.stdout

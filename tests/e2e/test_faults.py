@@ -254,7 +254,7 @@ def test_a_hung_engine_ends_the_deploy_in_bounded_time_and_changes_nothing(engin
         os.kill(pid, signal.SIGCONT)
     assert hung.returncode == 1, hung.stdout + hung.stderr
     last = hung.stderr.strip().splitlines()[-1]
-    assert re.match(rf"error: the Docker Engine on {project.alias} did not answer within {PROBE_TIMEOUT}s .*systemctl status docker.*nothing was changed", last), hung.stderr
+    assert re.match(rf"error: the Docker Engine on {project.alias} did not answer within {PROBE_TIMEOUT}s .*systemctl status docker", last), hung.stderr
     assert took < PROBE_TIMEOUT * 3, took
     assert project.head() == old_revision and not project.locked()
     assert project.page("/version/") == (200, old_version)

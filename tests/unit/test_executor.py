@@ -156,3 +156,5 @@ def test_a_probe_that_never_answers_is_given_up_after_the_probe_timeout(monkeypa
     with pytest.raises(HostError, match=r"`sleep 30` did not answer within 1s on local"):
         executor.probe_batch_when((["true"], None), [(["echo", "fast"], None)], [(["sleep", "30"], None)])
     assert [r.stdout for r in executor.probe_batch([(["echo", "a"], None), (["sleep", "0.2"], None)])] == ["a\n", ""]
+    with pytest.raises(HostError, match=r"`sleep 30` did not answer within 1s on local"):
+        executor.run(["sleep", "30"], probe=True, stream=False)
