@@ -181,7 +181,9 @@ def test_a_migrate_container_that_outlives_its_lost_connection_stops_the_next_ru
     os.kill(int(lock_info(project)["sshd_pid"]), signal.SIGKILL)
     out, err = run.communicate(timeout=120)
     assert run.returncode != 0, out + err
-    migrating = project.docker("ps", "--quiet", "--filter", "label=composeship.migrate=true", check=True).stdout.split()
+    # This project's only: other workers' deploys migrate on the same engine meanwhile.
+    mine = f"label=com.docker.compose.project={project.compose_project}"
+    migrating = project.docker("ps", "--quiet", "--filter", "label=composeship.migrate=true", "--filter", mine, check=True).stdout.split()
     assert len(migrating) == 1, out + err
     assert not project.locked() and not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
     refused = project.fab("deploy", "--ref", revision)
