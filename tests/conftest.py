@@ -49,3 +49,33 @@ def pytest_sessionfinish(session):
         from tests.e2e.test_faults import write_table
 
         write_table()
+        write_timeline()
+
+
+TIMELINE = Path(__file__).resolve().parents[1] / ".sandbox" / "test-timeline.tsv"
+_timeline: list[tuple[str, str, str, float, float]] = []
+
+
+def pytest_runtest_logreport(report):
+    """Each test phase's worker and wall-clock span, kept by the controller: the suite's
+    time is its busiest worker's, and the timeline shows which tests make it."""
+    start, stop = getattr(report, "start", None), getattr(report, "stop", None)
+    if start is not None and stop is not None:
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        _timeline.append((worker.id if worker else "main", report.nodeid, report.when, start, stop))
+
+
+def write_timeline() -> None:
+    """.sandbox/test-timeline.tsv: worker, test, phase, start and end (seconds from the
+    first start), busiest tests first; and each worker's busy seconds."""
+    if not _timeline:
+        return
+    began = min(row[3] for row in _timeline)
+    busy: dict[str, float] = {}
+    for worker, _, _, start, stop in _timeline:
+        busy[worker] = busy.get(worker, 0.0) + stop - start
+    lines = [f"# busy seconds per worker: {', '.join(f'{w} {s:.0f}' for w, s in sorted(busy.items()))}", "worker\ttest\tphase\tstart\tend\tseconds"]
+    for worker, nodeid, when, start, stop in sorted(_timeline, key=lambda row: row[3]):
+        lines.append(f"{worker}\t{nodeid}\t{when}\t{start - began:.1f}\t{stop - began:.1f}\t{stop - start:.1f}")
+    TIMELINE.parent.mkdir(exist_ok=True)
+    TIMELINE.write_text("\n".join(lines) + "\n")
