@@ -1,6 +1,7 @@
 """`inv local.*` against a copy of the example project on the real engine: the
 migrations land in the real Postgres, the files in the project folder."""
 
+import fcntl
 import shutil
 import subprocess
 import time
@@ -247,14 +248,23 @@ def django_image(stack, version: str) -> str:
     """The local stack's django image with another Django and psycopg2 from PyPI
     (installed on this machine: the containers reach no HTTPS) in front of Debian's."""
     site = REPO / ".sandbox" / "django" / version
-    if not (site / "django").is_dir():
-        installed = subprocess.run(
-            [str(BIN / "pip"), "install", "-q", "--disable-pip-version-check", "--target", str(site), f"Django=={version}.*", "psycopg2-binary>=2.9.9,<3"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert installed.returncode == 0, installed.stderr
+    site.parent.mkdir(parents=True, exist_ok=True)
+    # Two tests of one version may run at once on two workers: one installs while the
+    # other waits, and the folder appears only once complete.
+    with open(site.parent / f".{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (site / "django").is_dir():
+            partial = site.parent / f".{version}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            installed = subprocess.run(
+                [str(BIN / "pip"), "install", "-q", "--disable-pip-version-check", "--target", str(partial), f"Django=={version}.*", "psycopg2-binary>=2.9.9,<3"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert installed.returncode == 0, installed.stderr
+            shutil.rmtree(site, ignore_errors=True)
+            partial.rename(site)
     built = stack.compose("build", "-q", "django")
     assert built.returncode == 0, built.stderr
     context = stack.folder / f".django-{version}"
