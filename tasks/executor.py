@@ -20,6 +20,7 @@ from typing import Sequence, TextIO
 import paramiko
 from invoke.exceptions import CommandTimedOut
 
+from .commands.git import TIMED_OUT
 from .errors import CommandFailed, ConfigError, ConnectionLost, HostError
 
 # A read-only command and the folder it runs in (None: no cd).
@@ -287,8 +288,7 @@ class Executor:
     def probe_batch(self, items: Sequence[Probe]) -> list[Result]:
         """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
         commands = [render(argv, cwd) for argv, cwd in items]
-        # The batch gives up on a silent probe itself (see _collect), keeping the others' answers.
-        result = self.run(["sh", "-c", batch_script(distinct(commands))], probe=True, stream=False, timeout=3 * PROBE_TIMEOUT)
+        result = self.run(["sh", "-c", batch_script(distinct(commands))], probe=True, stream=False, timeout=BATCH_TIMEOUT)
         return self._answered(_in_order(parse_batch(result.stdout, distinct(commands)), commands))
 
     def probe_batch_when(self, test: Probe, items: Sequence[Probe], more: Sequence[Probe]) -> tuple[Result, list[Result]]:
@@ -313,7 +313,7 @@ class Executor:
                 'rm -rf "$t"',
             ]
         )
-        result = self.run(["sh", "-c", script], probe=True, stream=False, timeout=3 * PROBE_TIMEOUT)
+        result = self.run(["sh", "-c", script], probe=True, stream=False, timeout=BATCH_TIMEOUT)
         listed, _, rest = result.stdout.partition(f"{TEST_MARK} ")
         code, _, batch = rest.partition("\n")
         passed = code.strip() == "0"
@@ -392,7 +392,9 @@ TEST_MARK = "@@composeship-test@@"
 # A read-only probe takes seconds; one that has not answered after this long (a hung
 # Docker Engine) never will, and would hold the run and every lock it has.
 PROBE_TIMEOUT = 30
-TIMED_OUT = 124  # as timeout(1)
+# A batch's own watchdog gives up on a silent probe first, keeping the others' answers;
+# this bounds the batch itself (probe_batch_when may wait for its test, then the rest).
+BATCH_TIMEOUT = 3 * PROBE_TIMEOUT
 GAVE_UP = "composeship: no answer in time"
 _RUNS_DOCKER = re.compile(r"(^|[\s/])docker\s")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..commands import git
 from ..errors import DeployError, HostError
+from ..executor import PROBE_TIMEOUT
 from ..facts import git as git_facts
 from ..target import Target
 
@@ -35,7 +36,9 @@ def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> Fetched:
     """Ask origin what `ref` names (a branch or tag) and fetch unless that commit is
     here already. A commit id is looked up after the fetch."""
     remote = "origin" if checkout_exists else t.settings.repo_url
-    listed = t.run(git.ls_remote_and_presence(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False)
+    # It bounds itself (LIST_TIMEOUT, then origin_stalled says what to check); the probe
+    # bound comes after it.
+    listed = t.run(git.ls_remote_and_presence(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False, timeout=git.LIST_TIMEOUT + PROBE_TIMEOUT)
     if listed.exited == git.TIMED_OUT:
         raise origin_stalled(t, "git ls-remote", git.LIST_TIMEOUT)
     found = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
