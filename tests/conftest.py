@@ -67,7 +67,7 @@ def pytest_runtest_logreport(report):
 
 def write_timeline() -> None:
     """.sandbox/test-timeline.tsv: worker, test, phase, start and end (seconds from the
-    first start), busiest tests first; and each worker's busy seconds."""
+    first start), in the order they started; and each worker's busy seconds."""
     if not _timeline:
         return
     began = min(row[3] for row in _timeline)

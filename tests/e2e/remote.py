@@ -158,8 +158,8 @@ class RemoteProject:
     def env(self, **extra: str) -> dict[str, str]:
         return clean_environ(DEPLOY_CONFIG_DIR=str(self.config_dir), **extra)
 
-    def fab(self, *args: str, ssh_config: str | None = None, **extra: str):
-        return tool("fab", "-S", ssh_config or self.host["ssh_config"], "-H", self.alias, *args, env=self.env(**extra))
+    def fab(self, *args: str, ssh_config: str | None = None, timeout: int = 900, **extra: str):
+        return tool("fab", "-S", ssh_config or self.host["ssh_config"], "-H", self.alias, *args, env=self.env(**extra), timeout=timeout)
 
     @property
     def url(self) -> str:

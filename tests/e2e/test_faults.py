@@ -238,8 +238,6 @@ def test_a_hung_engine_ends_the_deploy_in_bounded_time_and_changes_nothing(engin
     as it was; once the engine runs again, the same deploy goes through."""
     from tasks.executor import PROBE_TIMEOUT
 
-    from .helpers import tool
-
     project = engine_drill
     old_revision, old_version = project.head(), project.page("/version/")[1]
     entries_before = len(project.releases())
@@ -248,7 +246,7 @@ def test_a_hung_engine_ends_the_deploy_in_bounded_time_and_changes_nothing(engin
     os.kill(pid, signal.SIGSTOP)
     try:
         began = time.monotonic()
-        hung = tool("fab", "-S", project.host["ssh_config"], "-H", project.alias, "deploy", "--ref", revision, env=project.env(), timeout=PROBE_TIMEOUT * 4)
+        hung = project.fab("deploy", "--ref", revision, timeout=PROBE_TIMEOUT * 4)
         took = time.monotonic() - began
     finally:
         os.kill(pid, signal.SIGCONT)
