@@ -6,33 +6,43 @@ applies it; a code-only release starts no one-off container;
 
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .helpers import assert_one_error_line, clean_environ, free_port, http_get, tool
+from .helpers import assert_one_error_line, clean_environ, docker_environ, free_port, http_get, tool
 from .remote import MIGRATION_0002
 from .test_deploy import MODEL_WITH_BODY, deploy_ok
 from .test_operate import IRREVERSIBLE_0002
 
 
-def containers_created(project, since: float, until: float) -> list[str]:
-    """Names of the containers Docker created for the project between two moments."""
-    result = project.docker(
-        "events",
-        "--since",
-        f"{since:.3f}",
-        "--until",
-        f"{until:.3f}",
-        "--filter",
-        "type=container",
-        "--filter",
-        "event=create",
-        "--filter",
-        f"label=com.docker.compose.project={project.compose_project}",
-        "--format",
-        "{{.Actor.Attributes.name}}",
-        check=True,
+@contextmanager
+def containers_created(project) -> Iterator[list[str]]:
+    """Names of the containers Docker creates for the project while the block runs.
+
+    The events are streamed for the block's whole length, not asked for afterwards:
+    the engine keeps only its last 256 events, and on the suite's shared engine the
+    healthchecks of the other tests' stacks push a deploy's first ones out in seconds."""
+    filters = ["--filter", "type=container", "--filter", "event=create", "--filter", f"label=com.docker.compose.project={project.compose_project}"]
+    # --since replays from the engine's buffer the moment between starting the
+    # stream and its subscription; after that the events arrive live.
+    since = f"{time.time():.3f}"
+    stream = subprocess.Popen(
+        ["docker", "events", "--since", since, *filters, "--format", "{{.Actor.Attributes.name}}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=docker_environ(project.docker_host),
     )
-    return result.stdout.split()
+    names: list[str] = []
+    try:
+        yield names
+    finally:
+        time.sleep(1)  # the block's last events reach the stream
+        stream.terminate()
+        out, _ = stream.communicate(timeout=30)
+        names.extend(out.split())
 
 
 def title_length(project):
@@ -66,10 +76,9 @@ def test_a_noop_redeploy_builds_nothing_and_starts_no_container(remote_project):
     project = remote_project
     deploy_ok(project)
     logged = project.releases()
-    started = time.time()
-    again = deploy_ok(project, "--verbose")
-    ended = time.time() + 1
-    assert containers_created(project, started, ended) == []
+    with containers_created(project) as created:
+        again = deploy_ok(project, "--verbose")
+    assert created == []
     revision = project.origin.revisions[-1]
     assert f"--- deploy [sandbox] skipped: main is {revision[:12]}: same revision, images and configuration as running" in again.stdout, again.stdout
     assert "==> lock" not in again.stdout and "==> build" not in again.stdout and "==> record" not in again.stdout
@@ -99,9 +108,8 @@ def test_a_code_only_release_starts_no_one_off_container(remote_project):
     deploy_ok(project)
     postgres_before = project.stack.compose("ps", "-q", "postgres").stdout.strip()
     project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
-    started = time.time()
-    result = deploy_ok(project)
-    created = containers_created(project, started, time.time() + 1)
+    with containers_created(project) as created:
+        result = deploy_ok(project)
     assert project.page("/version/") == (200, "1.1.0")
     assert sorted(name.split("-")[-2] for name in created) == ["celeryworker", "django"], created
     assert "--- migrate [sandbox] skipped: no migration file changed since" in result.stdout
@@ -127,9 +135,9 @@ def test_a_release_with_a_new_migration_starts_one_check_container_and_the_migra
     project = remote_project
     deploy_ok(project)
     project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
-    started = time.time()
-    result = deploy_ok(project)
-    one_offs = [name for name in containers_created(project, started, time.time() + 1) if "-run-" in name]
+    with containers_created(project) as created:
+        result = deploy_ok(project)
+    one_offs = [name for name in created if "-run-" in name]
     assert len(one_offs) == 2, (one_offs, result.stdout)  # the check (with the plan) of the new image, then migrate
     assert "1 new migration file(s)" in result.stdout and "every operation safe while the old code serves" in result.stdout
     assert project.releases()[-1]["migrations"] == ["notes.0002_note_body"]
