@@ -52,7 +52,11 @@ class Container:
 
     @property
     def ready(self) -> bool:
-        return self.state == "running" and self.health in ("", "healthy")
+        """Running and not failing its healthcheck. A container inside its first
+        healthcheck interval ("starting": a minute with a 60 s interval) counts: taken
+        as down, a deploy made then would recreate it, a certain outage, where rolling
+        it out stops it only once its successor is healthy."""
+        return self.state == "running" and self.health != "unhealthy"
 
     @property
     def migrating(self) -> bool:

@@ -55,6 +55,12 @@ def test_the_ref_running_as_a_deploy_leaves_it_has_nothing_to_do():
     assert serves_already(seen(), "django", "compose.yml") == REVISION
 
 
+def test_a_container_inside_its_first_healthcheck_interval_is_serving_already():
+    running = seen().observed.containers
+    starting = seen(containers=(dataclasses.replace(running[0], health="starting"), *running[1:]))
+    assert serves_already(starting, "django", "compose.yml") == REVISION
+
+
 def test_anything_else_goes_the_whole_way():
     running = seen().observed.containers
     cases = {
@@ -68,7 +74,7 @@ def test_anything_else_goes_the_whole_way():
         "never deployed by composeship": seen(releases=()),
         "its post-deploy migrations failed": seen(releases=(deployed(result=Outcome.POST_DEPLOY_FAILED),)),
         "a service down": seen(containers=running[:2]),
-        "a container not healthy": seen(containers=(dataclasses.replace(running[0], health="starting"), *running[1:])),
+        "a container unhealthy": seen(containers=(dataclasses.replace(running[0], health="unhealthy"), *running[1:])),
         "a container stopped": seen(containers=(*running[:2], dataclasses.replace(running[2], state="exited"))),
         "the worker on another revision": seen(containers=(running[0], dataclasses.replace(running[1], revision=OTHER), running[2])),
         "an image name moved to another image": seen(containers=(*running[:2], dataclasses.replace(running[2], image_tags=("postgres:14",)))),

@@ -50,7 +50,7 @@ def test_stale_services(containers, target_ids, expected):
         ("healthy", "running", []),
         ("", "running", []),
         ("unhealthy", "running", ["postgres"]),
-        ("starting", "running", ["postgres"]),
+        pytest.param("starting", "running", [], id="inside its first healthcheck interval"),
         ("healthy", "restarting", ["postgres"]),
         ("", "exited", ["postgres"]),
     ],
