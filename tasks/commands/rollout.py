@@ -31,10 +31,11 @@ def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval
     container's own address with any status below 500 (curl on the host: the image
     may have no curl); any other, when it runs. Prints `new SERVICE ID` for each new
     container; exit 0 when all are ready; else, per container that is not, its state,
-    its healthcheck's last output and its last log lines on stderr, and exit 1."""
+    its healthcheck's last output (Docker's, or the rollout's own run of it before Docker
+    has checked) and its last log lines on stderr, and exit 1."""
     script = (
         'p="$1" end=$(( $(date +%s) + $2 )) pause="$3"; shift 3; '
-        't=$(mktemp -d) || exit 1; trap \'rm -rf "$t"\' EXIT; mkdir "$t/c" "$t/a"; '
+        't=$(mktemp -d) || exit 1; trap \'rm -rf "$t"\' EXIT; mkdir "$t/c" "$t/a" "$t/o"; '
         'while [ "$#" -gt 0 ]; do s="$1" n="$2"; shift 2; old=" "; '
         'while [ "$n" -gt 0 ]; do old="$old$1 "; shift; n=$((n - 1)); done; check="$1" answer="$2"; shift 2; '
         f"for id in $(docker ps --all --quiet --no-trunc {_FILTERS}); do "
@@ -50,12 +51,15 @@ def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval
         '[ "$(docker inspect --format \'{{if .State.Health}}{{.State.Health.Status}}{{end}}\' "$1")" = healthy ] && return 0; '
         # A healthcheck that hangs is cut off (at most 30 s, and never past the end).
         'c=$(cat "$t/c/$1"); if [ -n "$c" ]; then l=$(( end - $(date +%s) )); [ "$l" -gt 1 ] || l=1; [ "$l" -lt 30 ] || l=30; '
-        'timeout "$l" docker exec "$1" sh -c "$c" >/dev/null 2>&1 || return 1; fi; answers "$1"; }; '
+        'timeout "$l" docker exec "$1" sh -c "$c" > "$t/o/$1" 2>&1 || return 1; fi; answers "$1"; }; '
         'while :; do waiting=""; for id in $(ls "$t/c"); do ready "$id" || waiting="$waiting $id"; done; '
         '[ -n "$waiting" ] || exit 0; '
         'if [ "$(date +%s)" -ge "$end" ]; then for id in $waiting; do '
         'echo "container $(echo "$id" | cut -c1-12): $(docker inspect --format \'{{.State.Status}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}\' "$id" 2>&1)" >&2; '
-        "docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' \"$id\" 2>/dev/null | grep . | tail -n 3 | sed 's/^/  health: /' >&2; "
+        # Docker's own healthcheck log, or, before Docker's first check (a long
+        # interval), what the check said when the rollout ran it.
+        "h=$(docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' \"$id\" 2>/dev/null | grep . | tail -n 3); "
+        '[ -n "$h" ] || h=$(grep . "$t/o/$id" 2>/dev/null | tail -n 3); [ -z "$h" ] || printf "%s\\n" "$h" | sed "s/^/  health: /" >&2; '
         'if [ -s "$t/a/$id.last" ]; then read -r port path host < "$t/a/$id"; echo "  app: http://$(address "$id"):$port$path answered $(cat "$t/a/$id.last") (000: nothing)" >&2; fi; '
         "docker logs --tail 5 \"$id\" 2>&1 | sed 's/^/  log: /' >&2; done; exit 1; fi; "
         'sleep "$pause"; done'

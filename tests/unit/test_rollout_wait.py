@@ -68,3 +68,32 @@ def test_a_service_that_is_no_web_service_is_ready_when_it_runs(tmp_path):
     result, calls = run_wait(tmp_path, "000", answer=None)
     assert result.returncode == 0, result.stderr
     assert calls == ""
+
+
+# A container with a healthcheck that Docker has not run yet (a long interval): its
+# health is "starting" with an empty log, and the check, run by the rollout, says 503.
+DOCKER_BEFORE_ITS_FIRST_CHECK = """#!/bin/sh
+case "$1 $2" in
+  "ps --all") printf 'old1\\nnew1\\n' ;;
+  "inspect --format")
+    case "$3" in
+      *Health.Log*) echo "" ;;
+      *State.Status*ExitCode*) echo "running 0" ;;
+      *State.Status*) echo "running, starting" ;;
+      *Health.Status*) echo starting ;;
+    esac ;;
+  "exec new1") echo "HTTP/1.1 503 Service Unavailable"; exit 1 ;;
+  "logs --tail") echo "booting" ;;
+esac
+"""
+
+
+def test_before_dockers_first_check_the_error_shows_what_the_rollouts_own_check_said(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(DOCKER_BEFORE_ITS_FIRST_CHECK)
+    (bin_dir / "docker").chmod(0o755)
+    argv = rollout.wait_ready("shop", [("django", ["old1"], "check-health", None)], 1, interval=0.05)
+    result = subprocess.run(argv, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "container new1: running, starting\n  health: HTTP/1.1 503 Service Unavailable\n  log: booting\n" in result.stderr, result.stderr
