@@ -136,6 +136,34 @@ def deferred_interrupts(command: str, host: str):
             signal.signal(signum, handler)
 
 
+@contextmanager
+def noted_interrupts():
+    """For a command that is safe to abandon: a stop signal is only noted, and the wait
+    for the command, which reads the note between polls, abandons it at once. Raising
+    from the handler instead could land inside paramiko while it holds a lock of the
+    transport (between acquiring it and its `try`), and every later command of the run
+    (the cleanup, the release log's line) would wait for that lock forever."""
+    noted: dict = {"interrupted": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+
+    def on_stop(signum, frame):
+        noted.setdefault("signum", signum)
+        noted["interrupted"] = True
+
+    previous = {signum: signal.signal(signum, on_stop) for signum in STOP_SIGNALS}
+    try:
+        yield noted
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# How often the wait for an abandonable command looks for a stop signal.
+ABANDON_POLL = 0.1
+
+
 def _tail(text: str, lines: int = 3) -> str:
     kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     return " / ".join(kept)
@@ -206,7 +234,10 @@ class Executor:
         if timeout:
             options["timeout"] = timeout
         try:
-            if self.defer_interrupts and not (interactive or interruptible):
+            if interruptible and not interactive:
+                with noted_interrupts() as stop:
+                    pending, raw = {}, self._run(command, options, stop=stop)
+            elif self.defer_interrupts and not interactive:
                 with deferred_interrupts(command, self.host) as pending:
                     raw = self._run(command, options)
             else:
@@ -228,13 +259,23 @@ class Executor:
             )
         return result
 
-    def _run(self, command: str, options: dict):
+    def _run(self, command: str, options: dict, stop: dict | None = None):
+        """Run and wait; with `stop` (see noted_interrupts), abandon the command as soon
+        as a stop signal is noted, and raise Stopped."""
         if self.unreachable:
             # Reconnecting failed once already: fail at once instead of a timeout each.
             raise ConnectionLost(f"{self.host} is unreachable", f"check that {self.host} is up and reachable", command=command, host=self.host)
         was_connected = self.connected()
         try:
-            return self.context.run(command, **options)
+            if stop is None:
+                return self.context.run(command, **options)
+            running = self.context.run(command, asynchronous=True, **options)
+            while not stop["interrupted"]:
+                if running.runner.process_is_finished:
+                    return running.join()
+                time.sleep(ABANDON_POLL)
+            running.runner.kill()
+            raise Stopped(stop["signum"])
         except (OSError, EOFError, paramiko.SSHException) as problem:
             reason = str(problem) or type(problem).__name__
             self._drop()

@@ -185,7 +185,9 @@ def fault_at(project, step: str, fault: str) -> None:
     old_revision, old_version = project.head(), project.page("/version/")[1]
     entries_before = len(project.releases())
     revision, version = new_release(project, f"{fault} at {step}", post_deploy=step == "post-migrate")
-    run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT=f"{step}:120")
+    # PYTHONFAULTHANDLER: a run that hangs is ended with SIGABRT, which prints where each
+    # of its threads was.
+    run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT=f"{step}:120", PYTHONFAULTHANDLER="1")
     seen = []
     for line in run.stdout:
         seen.append(line)
@@ -194,7 +196,13 @@ def fault_at(project, step: str, fault: str) -> None:
     else:
         raise AssertionError("".join(seen) + run.stderr.read())
     cause(fault, run, project)
-    out, err = run.communicate(timeout=300)
+    try:
+        out, err = run.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        run.send_signal(signal.SIGABRT)
+        out, err = run.communicate(timeout=60)
+        project.fab("unlock", "--force")  # the next cells start from a host that is not locked
+        raise AssertionError(f"the run did not end within 300 s of the {fault} at {step}:\n" + "".join(seen) + out + err) from None
     left = left_with(project, old_version, version)
     # What the faulted run told its user is true of the host (an engine restart after
     # the health gate passed stops the containers only after that was so).

@@ -158,3 +158,28 @@ def test_a_probe_that_never_answers_is_given_up_after_the_probe_timeout(monkeypa
     assert [r.stdout for r in executor.probe_batch([(["echo", "a"], None), (["sleep", "0.2"], None)])] == ["a\n", ""]
     with pytest.raises(HostError, match=r"`sleep 30` did not answer within 1s on local"):
         executor.run(["sleep", "30"], probe=True, stream=False)
+
+
+def test_a_stop_signal_abandons_an_interruptible_command_at_once():
+    # A real SIGTERM to this process while a real `sleep` runs: the signal is only
+    # noted, and the wait for the command sees the note, ends the command and raises.
+    import os
+    import signal
+    import threading
+    import time
+
+    from tasks.executor import Stopped
+
+    assert threading.current_thread() is threading.main_thread(), "signal handlers are installed from the main thread only"
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # outside the command: nothing happens
+    try:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        began = time.monotonic()
+        with pytest.raises(Stopped) as caught:
+            Executor(Context(), out=io.StringIO()).run(["sleep", "30"], stream=False, interruptible=True)
+        took = time.monotonic() - began
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert caught.value.signum == signal.SIGTERM
+    assert took < 5, took
+    assert signal.getsignal(signal.SIGTERM) is previous, "the handler is put back"
