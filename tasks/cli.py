@@ -91,8 +91,3 @@ def since_option(value: str | None) -> str | None:
     if value is not None and not SINCE.fullmatch(value):
         raise UsageError(f"--since {value!r} is not a duration or timestamp", "use e.g. --since 10m or --since 2026-11-26T10:00:00")
     return value
-
-
-def lock_message(value: str) -> str:
-    """A lock's message on one line, without control characters (it is shown on others' terminals)."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())

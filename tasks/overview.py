@@ -9,7 +9,7 @@ from dataclasses import asdict
 from .commands.images import repository
 from .facts import images as image_facts
 from .facts import migrations as migration_facts
-from .records import Release
+from .records import Release, short
 from .steps import database, recovery, releases
 from .target import Target
 
@@ -70,11 +70,11 @@ def format_status(status: dict) -> str:
     lines = [f"{status['host']}: {status['path']}"]
     if status["revision"]:
         deployed = f", deployed {status['deployed_at']} by {status['deployed_by']} ({status['ref']})" if status["deployed_at"] else ", not put into service by composeship"
-        lines.append(f"  serving   {status['revision'][:12]}{deployed}")
+        lines.append(f"  serving   {short(status['revision'])}{deployed}")
     else:
         lines.append(f"  serving   {status['serving']}")
     if status["checkout"] and status["checkout"] != status["revision"]:
-        lines.append(f"  checkout  {status['checkout'][:12]} (not what serves)")
+        lines.append(f"  checkout  {short(status['checkout'])} (not what serves)")
     held = status["lock"]
     lines.append(f"  lock      {'held by ' + held['described'] if held else 'free'}")
     interrupted = status["interrupted_run"]
@@ -85,7 +85,7 @@ def format_status(status: dict) -> str:
         lines.append(f"  pending   {len(pending)} migration(s)" + (f": {', '.join(pending)}" if pending else ""))
     for service in status["services"]:
         health = f" ({service['health']})" if service["health"] else ""
-        revision = (service["revision"] or "unlabelled")[:12]
+        revision = short(service["revision"], "unlabelled")
         kind = " one-off" if service["oneoff"] else ""
         lines.append(f"  service   {service['service']:<14} {service['state']}{health}{kind}  {service['container']}  {revision}")
     for image in status["images"]:
@@ -107,8 +107,8 @@ def format_releases(host: str, entries: list[Release]) -> str:
                 entry.started,
                 entry.user,
                 entry.kind,
-                (entry.revision or "none")[:12],
-                (entry.previous or "none")[:12],
+                short(entry.revision),
+                short(entry.previous),
                 result,
                 f"{entry.seconds:.1f}",
                 ", ".join(migrated) or "-",

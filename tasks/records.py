@@ -34,9 +34,15 @@ class Outcome(str, Enum):
         return self.value
 
 
-def short(revision: str | None) -> str:
-    """A revision as the output shows it: its first 12 characters."""
-    return revision[:12] if revision else "none"
+def short(revision: str | None, missing: str = "none") -> str:
+    """A revision as the output and the release tags show it: its first 12 characters
+    (`missing` when there is none)."""
+    return revision[:12] if revision else missing
+
+
+def lock_message(value: str) -> str:
+    """A lock's message on one line, without control characters (it is shown on others' terminals)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
 
 
 def _known(cls, data: dict) -> dict:

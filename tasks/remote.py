@@ -17,12 +17,12 @@ from .errors import LockHeld, UsageError
 from .executor import Executor, PrintingExecutor
 from .fab_executor import many_hosts
 from .facts.migrations import summarize
-from .pipelines.common import short
 from .pipelines.deploy import DeployOptions
 from .pipelines.deploy import deploy as deploy_pipeline
 from .pipelines.migrate_only import migrate_only as migrate_only_pipeline
 from .pipelines.rollback import rollback as rollback_pipeline
 from .pipelines.setup import setup as setup_pipeline
+from .records import short
 from .report import Report
 from .steps import database, recovery, releases
 from .steps import lock as locks
@@ -175,7 +175,7 @@ def rollback(c, to=None, list=False, migrations=False, no_backup=False, dry_run=
             return
         print(f"{t.name}: releases to roll back to (newest first; serving now: {found.serving.describe()})")
         for entry in candidates:
-            print(f"  {entry.revision[:12]}  {entry.started}  {entry.user}  ref {entry.ref or '-'}" + (f"  applied {summarize(entry.migrations)}" if entry.migrations else ""))
+            print(f"  {short(entry.revision)}  {entry.started}  {entry.user}  ref {entry.ref or '-'}" + (f"  applied {summarize(entry.migrations)}" if entry.migrations else ""))
         return
     t.report.title = f"rollback on {t.name}"
     with t.report:

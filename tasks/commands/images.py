@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..records import short
+
 # The label that ties an image to the commit it was built from (OCI's own key).
 REVISION_LABEL = "org.opencontainers.image.revision"
 IMAGE_FORMAT = '{"kind":"image","id":{{json .Id}},"labels":{{json .Config.Labels}},"tags":{{json .RepoTags}}}'
@@ -31,7 +33,7 @@ def tagged(image: str) -> str:
 
 
 def release_tag(image: str, revision: str) -> str:
-    return f"{repository(image)}:{revision[:12]}"
+    return f"{repository(image)}:{short(revision)}"
 
 
 def list_images(repository: str) -> list[str]:

@@ -16,7 +16,7 @@ from ..commands.compose import MIGRATE_LABEL, ComposeProject
 from ..commands.images import REVISION_LABEL
 from ..errors import DeployError
 from ..executor import Probe
-from ..records import Journal, LockInfo, LockState, Release, parse_release_log
+from ..records import Journal, LockInfo, LockState, Release, parse_release_log, short
 from .compose import ComposeConfig, parse_config
 from .git import parse_dirty_files, parse_revision
 
@@ -159,11 +159,11 @@ class Serving:
         stopped = " (stopped: " + ", ".join(self.not_ready) + ")" if self.not_ready else ""
         if self.mixed:
             return ", ".join(f"{service} on {_short_all(revisions)}" for service, revisions in self.services.items()) + stopped
-        return (f"{self.revision[:12]}" if self.revision else "an image composeship did not build (no revision label)") + stopped
+        return short(self.revision, "an image composeship did not build (no revision label)") + stopped
 
 
 def _short_all(revisions) -> str:
-    return "/".join(sorted({(r[:12] if r else "unlabelled") for r in revisions}))
+    return "/".join(sorted({short(r, "unlabelled") for r in revisions}))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..facts import compose as compose_facts
 from ..facts import images as image_facts
 from ..facts.compose import ComposeConfig, ServiceConfig
+from ..records import short
 from ..target import Target
 
 
@@ -104,7 +105,7 @@ def build(t: Target, group: BuildGroup, revision: str) -> None:
     """Build from the checkout (clean, at `revision`), label, and tag each image; the
     services with builds of their own are built in the same run (from cache, mostly)."""
     services = group.services + group.other_builds
-    t.run(compose.build_labelled(t.project, group.services, revision, t.build_override, also=group.other_builds), label=f"docker compose build {' '.join(services)} (labelled {revision[:12]})")
+    t.run(compose.build_labelled(t.project, group.services, revision, t.build_override, also=group.other_builds), label=f"docker compose build {' '.join(services)} (labelled {short(revision)})")
     _tag_all(t, [(image, images.release_tag(image, revision)) for image in group.images])
 
 
@@ -124,8 +125,8 @@ def prune(t: Target, group: BuildGroup, released: set[str], keep: set[str]) -> l
     release log) that are not in `keep`; returns what was removed. Tags of revisions
     the log does not know (another checkout of the same project on this host) stay,
     and so does an image a container still uses (Docker refuses)."""
-    kept = {revision[:12] for revision in keep}
-    ours = {revision[:12] for revision in released} - kept
+    kept = {short(revision) for revision in keep}
+    ours = {short(revision) for revision in released} - kept
     removed = []
     for image in group.images:
         for tag in t.probe(image_facts.image_tags(images.repository(image)), cwd=None):

@@ -12,11 +12,10 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from ..cli import lock_message
 from ..commands import host
 from ..errors import HostError, LockBroken, LockHeld
 from ..facts.host_state import parse_lock_state
-from ..records import LockInfo, LockState
+from ..records import LockInfo, LockState, lock_message
 from ..target import Target
 
 

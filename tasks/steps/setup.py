@@ -16,6 +16,7 @@ from ..executor import Result
 from ..facts import compose_file
 from ..facts import git as git_facts
 from ..facts import host as host_facts
+from ..records import short
 from ..target import Target
 from . import source
 
@@ -108,7 +109,7 @@ def prepare_checkout(t: Target, tools: Tools, ref: str) -> Checkout:
     """Create DEPLOY_PATH and clone DEPLOY_REPO_URL into it at `ref`, unless there is a
     checkout already (left exactly as it is)."""
     if tools.checkout:
-        return Checkout(f"checkout at {(tools.revision or 'no commit')[:12]}, left as it is", readable=True)
+        return Checkout(f"checkout at {short(tools.revision, 'no commit')}, left as it is", readable=True)
     if not t.settings.repo_url:
         return Checkout(
             "no checkout",
@@ -145,7 +146,7 @@ def prepare_checkout(t: Target, tools: Tools, ref: str) -> Checkout:
         return Checkout("not cloned", [Missing(problem.what, problem.todo or "fix it and run setup again")])
     if made.printed:
         return Checkout(f"would clone into {t.path} at {ref}", printed=True)
-    return Checkout(f"{note} at {ref} ({(revision or ref)[:12]})", readable=True)
+    return Checkout(f"{note} at {ref} ({short(revision or ref)})", readable=True)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from ..commands import git
 from ..errors import DeployError, HostError
 from ..executor import PROBE_TIMEOUT
 from ..facts import git as git_facts
+from ..records import short
 from ..target import Target
 
 
@@ -69,7 +70,7 @@ def checkout(t: Target, revision: str | None, ref: str):
     listed = t.run(git.list_file(target, t.settings.compose_file), probe=True, stream=False, check=False)
     if listed.ok and not listed.stdout.strip():
         raise HostError(
-            f"{t.settings.compose_file} does not exist at {ref} ({target[:12]})",
+            f"{t.settings.compose_file} does not exist at {ref} ({short(target)})",
             "commit the compose file, or set DEPLOY_COMPOSE_FILE to the one your project uses",
         )
     return t.run(git.checkout(target), stream=False)
