@@ -38,15 +38,21 @@ def take_lock(state_dir: str, lock_dir: str, info: Sequence[str]) -> list[str]:
     # mkdir is atomic: of two runs, exactly one creates the folder. The state folder
     # lives in .git and is made without -p, so a missing checkout is an error, not a
     # stray .git folder. The info is written aside and moved in, so a reader never sees
-    # half of it: a folder without info means its taker died in between.
+    # half of it: a folder without info means its taker died in between. When the info
+    # cannot be written (a full disk), the folder goes again: left behind, it would
+    # read as the lock of a run that died, and a full disk would pass for a dead run.
     script = (
         'l="$0"; { mkdir "$1" 2>/dev/null || [ -d "$1" ]; } && mkdir "$l" || exit 1; shift; '
         f"{_SSHD_OF_THIS_CONNECTION}; "
         '{ printf "%s\\n" "$@"; if [ "${p:-1}" -gt 1 ]; then '
         "printf 'sshd_pid=%s\\nsshd_start=%s\\n' \"$p\" \"$(awk '{print $22}' /proc/$p/stat)\"; fi; } "
-        '> "$l/info.new" && mv "$l/info.new" "$l/info"'
+        f'> "$l/info.new" && mv "$l/info.new" "$l/info" || {{ rm -f "$l/info.new"; rmdir "$l"; exit {LOCK_NOT_WRITTEN}; }}'
     )
     return ["sh", "-c", script, lock_dir, state_dir, *info]
+
+
+# take_lock's exit code when the folder was made but its info could not be written.
+LOCK_NOT_WRITTEN = 5
 
 
 def read_lock(lock_dir: str) -> list[str]:

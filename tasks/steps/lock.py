@@ -46,6 +46,12 @@ def acquire(t: Target, info: LockInfo) -> None:
     result = t.run(host.take_lock(t.state_dir, t.lock_dir, info.lines()), cwd=None, stream=False, check=False, label=f"mkdir {t.lock_dir}")
     if result.ok:
         return
+    if result.exited == host.LOCK_NOT_WRITTEN or "No space left on device" in result.stderr:
+        said = " / ".join(dict.fromkeys(line.strip() for line in result.stderr.strip().splitlines() if line.strip())) or "no message"
+        raise HostError(
+            f"could not take the lock on {t.name}: writing it in {t.state_dir} failed ({said})",
+            f"check the free space there (`df -h {t.state_dir}` on {t.name}), then run again; nothing was changed and no lock is left",
+        )
     holder = read(t)
     if holder is None:
         if not t.check(host.is_file(f"{t.path}/.git/HEAD"), cwd=None):

@@ -2,9 +2,13 @@
 Compose, Postgres, Django and git. Every test asserts what an operator would check:
 the page served, the django_migrations table, the checkout, the lock, the log."""
 
+import errno
+import os
 import re
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 from .helpers import assert_one_error_line
 from .remote import BROKEN_MIGRATION_0002, MIGRATION_0002
@@ -138,7 +142,7 @@ def test_a_rollback_that_does_not_answer_either_says_the_host_needs_attention(re
     assert not project.locked()
 
 
-def test_a_locked_host_refuses_a_deploy(remote_project):
+def test_a_locked_host_and_a_full_disk_at_the_lock_refuse_a_deploy(remote_project):
     project = remote_project
     deploy_ok(project)
     project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
@@ -156,6 +160,39 @@ def test_a_locked_host_refuses_a_deploy(remote_project):
     assert unlocked.returncode == 0 and "unlocked" in unlocked.stdout
     assert not project.locked()
     assert "not locked" in project.fab("lock-status").stdout
+
+    # A full disk where the lock is written: a 64 KiB tmpfs over the state folder (its
+    # files copied in), then filled. DEPLOY_PATH's own disk has room, so preflight
+    # passes and the lock itself meets ENOSPC: the deploy says so, leaves no lock that
+    # would read as a dead run's, and changes nothing.
+    state = Path(project.path) / ".git" / "composeship"
+    saved = {path.name: path.read_bytes() for path in state.iterdir() if path.is_file()}
+    owner = state.stat()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=64k,uid={owner.st_uid},gid={owner.st_gid},mode=0755", "tmpfs", str(state)], check=True)
+    try:
+        for name, data in saved.items():
+            (state / name).write_bytes(data)
+            os.chown(state / name, owner.st_uid, owner.st_gid)
+        filler = state / "filler"
+        with filler.open("wb", buffering=0) as out:
+            try:
+                while True:
+                    out.write(b"x" * 4096)
+            except OSError as full:
+                assert full.errno == errno.ENOSPC
+        full = project.fab("deploy")
+        line = assert_one_error_line(full, "could not take the lock on sandbox: writing it in", "failed", "check the free space there (`df -h", alone=False)
+        assert "nothing was changed and no lock is left" in line
+        assert "is locked by" not in line, "a full disk is not a dead run's lock"
+        assert not (state / "lock").exists()
+        assert project.head() == project.origin.revisions[0]
+        assert project.page("/version/") == (200, "1.0.0")
+
+        filler.unlink()
+        deploy_ok(project)
+        assert project.page("/version/") == (200, "1.1.0")
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
 
 
 def test_concurrent_deploys_one_is_refused(remote_project):

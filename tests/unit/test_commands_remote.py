@@ -1,6 +1,7 @@
 """Builders of server commands, by exact value, and the lock and journal scripts run
 for real by a local `sh` in a temporary folder (they are pure shell, no SSH)."""
 
+import os
 import subprocess
 
 from tasks.commands import git, host, images
@@ -172,3 +173,19 @@ def test_a_drills_held_command_runs_as_it_was_then_exits_as_it_did():
     held = held_after(["sh", "-c", 'printf "%s" "$1"; exit 3', "sh", "it's; $(not run)"], 0)
     result = subprocess.run(held, capture_output=True, text=True)
     assert (result.returncode, result.stdout) == (3, "it's; $(not run)")
+
+
+def test_a_lock_whose_info_cannot_be_written_is_not_left_behind(tmp_path):
+    # The info cannot be put in place (here an `mv` that fails as on a full disk; the
+    # end-to-end test fills a real one): the lock folder goes again, and the exit code
+    # says why.
+    (tmp_path / ".git").mkdir()
+    state, lock = str(tmp_path / ".git/composeship"), str(tmp_path / ".git/composeship/lock")
+    blocker = tmp_path / "bin"
+    blocker.mkdir()
+    (blocker / "mv").write_text("#!/bin/sh\necho 'mv: cannot move: No space left on device' >&2\nexit 1\n")
+    (blocker / "mv").chmod(0o755)
+    taken = subprocess.run(host.take_lock(state, lock, LockInfo(token="mine").lines()), cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PATH": f"{blocker}:{os.environ['PATH']}"})
+    assert taken.returncode == host.LOCK_NOT_WRITTEN, taken.stderr
+    assert not (tmp_path / ".git/composeship/lock").exists()
+    assert sh(host.take_lock(state, lock, LockInfo(token="next").lines()), tmp_path).returncode == 0, "the next run takes it"
