@@ -19,6 +19,39 @@ from .executor import Executor, PrintingExecutor
 
 NAMES = ("pre-deploy", "post-migrate", "post-deploy", "on-failure")
 
+# The launcher's exit code, and what it says on stderr, when it ended a hook at its timeout.
+TIMED_OUT = 124
+TIMED_OUT_MARK = "composeship: the hook was ended at its timeout"
+# Runs the hook in a session of its own and, past the timeout, ends the whole session
+# (TERM, then KILL 5 s later): a hook's children (a curl, a sleep) hold its output open,
+# and ending the hook alone would leave the deploy waiting for them.
+LAUNCHER = f"""
+import os, signal, subprocess, sys, time
+seconds, argv = float(sys.argv[1]), sys.argv[2:]
+hook = subprocess.Popen(argv, start_new_session=True)
+try:
+    code = hook.wait(timeout=seconds)
+    sys.exit(code if code >= 0 else 128 - code)
+except subprocess.TimeoutExpired:
+    pass
+def signal_all(sig):
+    try:
+        os.killpg(hook.pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+signal_all(signal.SIGTERM)
+deadline = time.monotonic() + 5
+while signal_all(0) and time.monotonic() < deadline:
+    try:
+        hook.wait(timeout=0.1)
+    except subprocess.TimeoutExpired:
+        pass
+signal_all(signal.SIGKILL)
+print({TIMED_OUT_MARK!r}, file=sys.stderr)
+sys.exit({TIMED_OUT})
+"""
+
 
 def hook_path(name: str, environ: Mapping[str, str] | None = None):
     return settings.config_dir(environ) / "hooks" / name
@@ -50,10 +83,14 @@ def run_hook(name: str, executor: Executor, report, timeout: int, **facts) -> bo
     if not os.access(path, os.X_OK):
         raise DeployError(f"hook {path} is not executable", f"chmod +x {path}, or remove it")
     with report.step(f"hook {name}", host="local") as step:
+        launch = [sys.executable, "-c", LAUNCHER, str(timeout), str(path)]
         try:
-            completed = executor.run([str(path)], env=hook_environment(name, **facts), stream=False, check=False, timeout=timeout)
-        except CommandTimedOut as timed_out:
-            completed = timed_out.result
+            # Invoke's own timeout only backs the launcher's up.
+            completed = executor.run(launch, env=hook_environment(name, **facts), stream=False, check=False, timeout=timeout + 15, display=str(path))
+            timed_out = completed.exited == TIMED_OUT and TIMED_OUT_MARK in (completed.stderr or "")
+        except CommandTimedOut as late:
+            completed, timed_out = late.result, True
+        if timed_out:
             _show(completed)
             if name == "pre-deploy":
                 raise DeployError(
@@ -74,6 +111,7 @@ def run_hook(name: str, executor: Executor, report, timeout: int, **facts) -> bo
 
 
 def _show(completed) -> None:
-    for stream, text in ((sys.stdout, completed.stdout), (sys.stderr, completed.stderr)):
+    said = "".join(line for line in (completed.stderr or "").splitlines(keepends=True) if TIMED_OUT_MARK not in line)
+    for stream, text in ((sys.stdout, completed.stdout), (sys.stderr, said)):
         if text:
             print(text, end="" if text.endswith("\n") else "\n", file=stream, flush=True)

@@ -179,8 +179,9 @@ def test_hooks(remote_project):
     assert len(project.releases()) == 1
 
     # A hook that never ends is killed at DEPLOY_HOOK_TIMEOUT: the deploy ends, nothing changed.
-    (hooks / "pre-deploy").write_text("#!/bin/sh\necho waiting for a ticket system that does not answer\nexec sleep 600\n")
-    hung = project.fab("deploy", DEPLOY_HOOK_TIMEOUT="2")
+    # Its child (not exec'd) holds the hook's output open: it is ended with the hook.
+    (hooks / "pre-deploy").write_text("#!/bin/sh\necho waiting for a ticket system that does not answer\nsleep 600\n")
+    hung = project.fab("deploy", DEPLOY_HOOK_TIMEOUT="2", timeout=120)  # not the child's 600 s
     assert_one_error_line(hung, "pre-deploy hook", "still running after 2s (DEPLOY_HOOK_TIMEOUT) and was killed", "nothing was changed", alone=False)
     assert "waiting for a ticket system" in hung.stdout
     assert subprocess.run(["pgrep", "-f", "^sleep 600$"], capture_output=True).returncode == 1, "the hook still runs"
