@@ -175,3 +175,42 @@ def test_a_settings_file_is_read_as_written_without_the_deployers_environment(tm
     (tmp_path / "production.env").write_text("DEPLOY_PATH=/srv/shop\nDEPLOY_ROLLOUT_DRAIN_COMMAND=touch ${HOME}/draining\n")
     loaded = settings.load(settings.PRODUCTION, environ={"DEPLOY_CONFIG_DIR": str(tmp_path)})
     assert loaded.rollout_drain_command == "touch ${HOME}/draining" and loaded.path == "/srv/shop"
+
+
+def single_quoted(value: str) -> str:
+    """A value as a settings file holds it in single quotes (python-dotenv's escapes)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def loaded_or_refusal(environ):
+    try:
+        return settings.load(settings.PRODUCTION, environ=environ)
+    except ConfigError as problem:
+        return problem
+
+
+@FEW
+@given(
+    st.sampled_from(SETTING_KEYS),
+    st.one_of(TYPED, NAMEISH, NAMEISH.map(lambda v: "/srv/" + v), NAMEISH.map(lambda v: "https://example.com/" + v)),
+    st.sampled_from(["", "export "]),
+)
+def test_a_setting_read_from_a_file_is_the_setting_given_in_the_environment(tmp_path_factory, key, value, export):
+    # Quoted as a user would (multi-line values, quotes, backslashes, `#`, spaces), with
+    # or without `export`: the file gives what the environment gives, accepted alike or
+    # refused alike with one line; except `${...}`, which a file never interpolates and
+    # refuses (it would mean the deployer's own environment).
+    folder = tmp_path_factory.mktemp("config")
+    (folder / "production.env").write_text(f"DEPLOY_PATH=/srv/app\n{export}{key}={single_quoted(value)}\n")
+    from_file = loaded_or_refusal({"DEPLOY_CONFIG_DIR": str(folder)})
+    from_environment = loaded_or_refusal({"DEPLOY_CONFIG_DIR": str(tmp_path_factory.mktemp("empty")), "DEPLOY_PATH": "/srv/app", key: value})
+    if "${" in value:
+        assert isinstance(from_file, ConfigError) and "settings files are not interpolated" in str(from_file)
+    elif isinstance(from_environment, ConfigError):
+        assert isinstance(from_file, ConfigError), (value, from_file)
+        assert str(from_file).count("\n") == 0 or "\n" in value
+    else:
+        assert not isinstance(from_file, ConfigError), (value, from_file)
+        # Every setting, not only the one written (`sources`, which names the file or
+        # the environment, is left out of the comparison by design).
+        assert from_file == from_environment, (value, from_file, from_environment)
