@@ -95,26 +95,31 @@ def _raise_stopped(signum, frame):
 
 
 @contextmanager
-def stop_signals_raise():
-    """For the length of a task: SIGTERM and SIGHUP stop it the way Ctrl-C does, with
-    its cleanup, instead of killing the process on the spot."""
+def _on_stop_signals(handler):
+    """`handler` for every stop signal while the block runs, the previous ones after.
+    Signal handlers can be set from the main thread only: elsewhere, nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)
+
+
+@contextmanager
+def stop_signals_raise():
+    """For the length of a task: SIGTERM and SIGHUP stop it the way Ctrl-C does, with
+    its cleanup, instead of killing the process on the spot."""
+    with _on_stop_signals(_raise_stopped):
+        yield
 
 
 @contextmanager
 def deferred_interrupts(command: str, host: str):
     pending: dict = {"interrupted": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield pending
-        return
 
     def on_stop(signum, frame):
         if pending["interrupted"]:
@@ -128,12 +133,8 @@ def deferred_interrupts(command: str, host: str):
         except OSError:
             pass  # a closed terminal (SIGHUP) has nowhere to print
 
-    previous = {signum: signal.signal(signum, on_stop) for signum in STOP_SIGNALS}
-    try:
+    with _on_stop_signals(on_stop):
         yield pending
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -144,20 +145,13 @@ def noted_interrupts():
     transport (between acquiring it and its `try`), and every later command of the run
     (the cleanup, the release log's line) would wait for that lock forever."""
     noted: dict = {"interrupted": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield noted
-        return
 
     def on_stop(signum, frame):
         noted.setdefault("signum", signum)
         noted["interrupted"] = True
 
-    previous = {signum: signal.signal(signum, on_stop) for signum in STOP_SIGNALS}
-    try:
+    with _on_stop_signals(on_stop):
         yield noted
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 # How often the wait for an abandonable command looks for a stop signal.
