@@ -1,12 +1,16 @@
 """A host that answers from recorded output: the unit tests of whole pipelines run
 against it through a printing or real executor, with no SSH and no Docker."""
 
+import io
 import re
 import shlex
 
 from invoke import Result
 
-from tasks.executor import BATCH_MARK, TEST_MARK
+from tasks.executor import BATCH_MARK, TEST_MARK, Executor
+from tasks.report import Report
+from tasks.settings import load
+from tasks.target import Target
 
 
 class RecordedHost:
@@ -47,3 +51,11 @@ class RecordedHost:
                 result = self.answer(found[1])
                 parts.append(f"\n{BATCH_MARK} {result.exited}\n{result.stdout}\n{BATCH_MARK}\n{result.stderr}")
         return "".join(parts)
+
+
+def web1(tmp_path, context, title="deploy", **settings):
+    """A Target for host web1, DEPLOY_PATH /srv/shop plus `settings`, whose commands go to
+    `context` (a RecordedHost or an invoke MockContext) and whose output is kept aside."""
+    environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", **settings}
+    out = io.StringIO()
+    return Target("web1", load("production", host="web1", environ=environ), Executor(context, host="web1", out=out), Report(title, "web1", out=out))

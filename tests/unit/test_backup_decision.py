@@ -2,28 +2,19 @@
 (None: unknown) and whether the postgres service has cookiecutter-django's `backup`
 command decide whether a deploy backs up, and why."""
 
-import io
-
 import pytest
 from invoke import Result
 
 from tasks.errors import DeployError
-from tasks.executor import Executor
-from tasks.report import Report
-from tasks.settings import load
 from tasks.steps.database import backup_decision
-from tasks.target import Target
-from tests.unit.recorded_host import RecordedHost
+from tests.unit.recorded_host import RecordedHost, web1
 
 SERVICES = ["django", "postgres", "nginx"]
 
 
 def decide(tmp_path, mode, pending, *, has_backup=True, services=SERVICES):
     host = RecordedHost({r"docker compose .*exec .*postgres sh -c 'command -v backup >/dev/null'": Result(exited=0 if has_backup else 1)})
-    environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", "DEPLOY_BACKUP": mode}
-    out = io.StringIO()
-    t = Target("web1", load("production", host="web1", environ=environ), Executor(host, host="web1", out=out), Report("deploy", "web1", out=out))
-    return backup_decision(t, pending, services), host.commands
+    return backup_decision(web1(tmp_path, host, DEPLOY_BACKUP=mode), pending, services), host.commands
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 """Migrations run with PostgreSQL's lock_timeout: a migration stuck behind another
 session's lock fails with an error that says so and what to do."""
 
-import io
 from pathlib import Path
 
 import pytest
@@ -9,12 +8,9 @@ from invoke import MockContext, Result
 
 from tasks.commands.migrate import MigrateWork
 from tasks.errors import CommandFailed
-from tasks.executor import Executor
 from tasks.facts import migrations
-from tasks.report import Report
-from tasks.settings import load
 from tasks.steps import database
-from tasks.target import Target
+from tests.unit.recorded_host import web1
 
 RECORDED = (Path(__file__).parent / "recorded" / "migrate_lock_timeout.txt").read_text()
 MIGRATE = "cd /srv/shop && docker compose -f docker-compose.production.yml run --label composeship.migrate=true -e 'PGOPTIONS=-c lock_timeout=2s' --rm django python manage.py migrate --noinput"
@@ -30,9 +26,7 @@ def test_a_lock_timeout_is_recognised_and_the_migration_named():
 
 
 def target(tmp_path, context):
-    settings = load("production", host="web1", environ={"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", "DEPLOY_MIGRATION_LOCK_TIMEOUT": "2s"})
-    out = io.StringIO()
-    return Target("web1", settings, Executor(context, host="web1", out=out), Report("deploy", "web1", out=out))
+    return web1(tmp_path, context, DEPLOY_MIGRATION_LOCK_TIMEOUT="2s")
 
 
 def test_a_migration_cancelled_by_the_lock_timeout_says_so_and_what_to_do(tmp_path):

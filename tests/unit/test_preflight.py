@@ -1,26 +1,20 @@
 """steps/preflight.py's verdict from its batch of reads, as data: each read's answer in,
 the state to go on from or the one error line that says what to fix out."""
 
-import io
-
 import pytest
 from invoke import MockContext
 
 from tasks.errors import DeployError
-from tasks.executor import Executor, Result
-from tasks.report import Report
-from tasks.settings import load
+from tasks.executor import Result
 from tasks.steps.preflight import HostState, judge
-from tasks.target import Target
+from tests.unit.recorded_host import web1
 
 REVISION = "c" * 40
 DF = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 41152736 1000 {free} 10% /\n"
 
 
 def target(tmp_path, **settings):
-    environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", "DEPLOY_HEALTHCHECK_URL": "http://127.0.0.1/health/", **settings}
-    out = io.StringIO()
-    return Target("web1", load("production", host="web1", environ=environ), Executor(MockContext(), host="web1", out=out), Report("deploy", "web1", out=out))
+    return web1(tmp_path, MockContext(), DEPLOY_HEALTHCHECK_URL="http://127.0.0.1/health/", **settings)
 
 
 def answers(**changes):

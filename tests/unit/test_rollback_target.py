@@ -2,26 +2,19 @@
 that served before the current one, or the one `--to` names, and the errors that say
 what to pick instead."""
 
-import io
-
 import pytest
 from invoke import MockContext
 
 from tasks.errors import DeployError
-from tasks.executor import Executor
 from tasks.pipelines.rollback import choose
 from tasks.records import Outcome, Release
-from tasks.report import Report
-from tasks.settings import load
-from tasks.target import Target
+from tests.unit.recorded_host import web1
 
 A, B, C = "a" * 40, "ab" + "b" * 38, "c" * 40
 
 
 def target(tmp_path):
-    out = io.StringIO()
-    settings = load("production", host="web1", environ={"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop"})
-    return Target("web1", settings, Executor(MockContext(), host="web1", out=out), Report("rollback", "web1", out=out))
+    return web1(tmp_path, MockContext(), "rollback")
 
 
 def served(revision, kind="deploy", result=Outcome.OK):
