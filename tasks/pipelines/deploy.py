@@ -175,15 +175,24 @@ def _fetch_and_build(run: HostRun, ref: str) -> None:
         run.revision = run.release.revision = fetched.revision
         run.journal.target(run.revision)
         step.note = (f"{ref} is {short(run.revision)}" if run.revision else ref) + (", here already: nothing fetched" if fetched.here_already else "")
-    code_arrived = True
+    code_arrived, only_printed = True, False
     if run.revision and run.revision == observed.checkout:
         t.skip("checkout", f"{short(run.revision)} is checked out already")
     else:
         with t.step("checkout") as step:
             # Set first: a stop during the command arrives once it has run.
             run.checked_out = True
-            code_arrived = not source.checkout(t, run.revision, ref).printed or observed.checkout is not None
+            only_printed = source.checkout(t, run.revision, ref).printed
+            code_arrived = not only_printed or observed.checkout is not None
             step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
+    _build(run, ref, code_arrived)
+    services.say_how(t, run.group, as_checked_out_now=only_printed)
+
+
+def _build(run: HostRun, ref: str, code_arrived: bool) -> None:
+    """The build group as the checkout has it, its images built unless the revision's
+    are there (proven by their label)."""
+    t = run.t
     with t.step("build") as step:
         run.group = images.build_group(t, code_arrived=code_arrived)
         run.release.config = run.group.fingerprint
@@ -209,6 +218,8 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
         in_parallel(runs, lambda run: _fetch_and_build(run, ref), "build")
         if options.plan_only:
             _show_plan(primary)
+            for run in runs:
+                _show_restart(run)
             raise PlanShown
         decision = _migrations(lead, options)
         hosts = [run.t.name for run in runs]
@@ -343,6 +354,17 @@ def _show_plan(t: Target) -> None:
             t.report.say(line)
         for finding in migration_safety.refused(report):
             t.report.say(f"deploy would refuse: {finding.line()} — {finding.safe_way}")
+
+
+def _show_restart(run: HostRun) -> None:
+    """What the restart would do, as it would decide it now (the images built, the
+    release checked out): each service to restart and how, an outage said first."""
+    t = run.t
+    with t.step("restart plan") as step:
+        lines = services.preview(t, run.group, run.target_ids)
+        step.note = f"{len(lines)} service(s) to restart" if lines else "nothing to restart"
+    for line in lines:
+        t.report.say(line)
 
 
 def _migrations(lead: HostRun, options: DeployOptions) -> migrations.Decision:

@@ -115,6 +115,7 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
     # and configuration are the same is left alone).
     run.group = group = images.build_group(t, code_arrived=not t.dry_run)
     release.config = group.fingerprint
+    services.say_how(t, group, as_checked_out_now=t.dry_run)
     same_config = releases.served_config(run.entries, target) == group.fingerprint != ""
     restarted, why = services.bring_to_release(t, group, dict(found.proven), same_revision=False, same_config=same_config)
     if not restarted:

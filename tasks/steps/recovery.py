@@ -49,11 +49,6 @@ def recover(t: Target) -> HostView:
     with t.step("observe") as step:
         found = view(t, observe(t))
         step.note = f"serving {found.serving.describe()}" + (f"; checkout at {short(found.observed.checkout)}" if found.observed.checkout != found.serving.revision else "")
-    if found.group is not None:
-        from .services import strategies
-
-        for way in strategies(found.group, t.settings).values():
-            t.report.say(f"{t.name}: {way.describe()}")
     killed = found.observed.journal
     where = f"a {killed.kind} of {killed.ref or short(killed.target)} by {killed.user} (started {killed.started}) was stopped at step {killed.step!r}" if killed else ""
     if killed is not None:

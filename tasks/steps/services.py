@@ -150,7 +150,35 @@ def current_containers(t: Target, project_name: str) -> list[Container]:
 def strategies(group: BuildGroup, settings) -> dict[str, Strategy]:
     """How each service of the build group gets the release: rolled out beside the old
     containers (and when a new one counts as ready), or recreated in place (and why)."""
-    return {service: strategy(group.configs[service], settings.singleton_services, rollout.readiness(settings, group.configs[service])) for service in group.services if service in group.configs}
+    return strategies_of(group, settings, group.services)
+
+
+CHECKOUT_AS_IT_IS = "read from the checkout as it is now: a dry run checks nothing out, so the release's own compose file is read only by a real run (`deploy --plan` shows it)"
+
+
+def say_how(t: Target, group: BuildGroup, *, as_checked_out_now: bool = False) -> None:
+    """Said once the release's configuration is known and before anything restarts:
+    how each service of the build group will get it (an outage, and what avoids it,
+    included)."""
+    for way in strategies(group, t.settings).values():
+        t.report.say(f"{t.name}: {way.describe()}")
+    if as_checked_out_now:
+        t.report.say(f"{t.name}: ({CHECKOUT_AS_IT_IS})")
+
+
+def preview(t: Target, group: BuildGroup, target_ids: dict[str, str | None]) -> list[str]:
+    """What the restart would do, for `deploy --plan`: the services that need the
+    release (as the restart decides it, Compose's dry run included), each with how it
+    gets it. Read only."""
+    containers, _ = what_runs(t, group)
+    first = first_wave(containers, group, target_ids)
+    wanted = restart_order(t.settings.restart_order, first + changed_by_compose(t, group, first))
+    ways = strategies_of(group, t.settings, wanted)
+    return [f"{t.name}: {ways[service].describe() if service in ways else service + ': started'}" for service in wanted]
+
+
+def strategies_of(group: BuildGroup, settings, services: Sequence[str]) -> dict[str, Strategy]:
+    return {service: strategy(group.configs[service], settings.singleton_services, rollout.readiness(settings, group.configs[service])) for service in services if service in group.configs}
 
 
 def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequence[Container]) -> None:
@@ -168,13 +196,17 @@ def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequ
             rollout.roll_out(t, rolled, running, group.configs, group.project_name)
             step.note = f"rolled out {', '.join(rolled)}: no downtime"
     for service in dependencies_first([s for s in ordered if s not in rolled], group.configs):
-        if running[service] and service in ways and not ways[service].rolls_out:
-            t.report.say(f"{t.name}: {ways[service].describe()}")
+        way = ways.get(service) or (strategy(group.configs[service], t.settings.singleton_services) if service in group.configs else None)
+        in_place = running[service] and way is not None and not way.rolls_out
+        if in_place and service not in ways:
+            # The build group's were said once the release was checked out; this one
+            # (the proxy, say) only now that Compose says it changed.
+            t.report.say(f"{t.name}: {way.describe()}")
         with t.step(f"restart {service}") as step:
             result = t.run(compose.up_service(t.project, service), stream=False, todo=f"see `docker compose logs {service}` on {t.name}")
             step.note = recreated_note(result.stderr)
-            if step.note == "recreated" and running[service] and service in ways:
-                step.note += f": a short outage because {ways[service].reason}"
+            if step.note == "recreated" and in_place:
+                step.note += f": a short outage because {way.reason}"
             if service in group.configs:
                 rollout.wait_until_ready(t, service, group.configs[service], group.project_name)
 

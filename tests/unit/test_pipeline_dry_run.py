@@ -114,6 +114,13 @@ def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     ]
     assert "# dry run of deploy" in out.getvalue()
     assert "1 new migration file(s) since 111111111111: notes.0002_note_body" in out.getvalue()
+    # How each service gets the release is said once its configuration is read, before
+    # anything restarts, and a dry run says where it read it from.
+    text = out.getvalue()
+    said = text.index("web1: django: rolled out, no downtime")
+    assert text.index(" build celeryworker django") < said < text.index("exec -T postgres backup") < text.index("--scale celeryworker=2")
+    assert "web1: (read from the checkout as it is now: a dry run checks nothing out" in text
+    assert text.count("web1: django: rolled out") == 1
 
 
 def test_a_dry_run_of_a_redeploy_of_what_serves_locks_nothing_and_prints_only_the_health_poll(tmp_path):

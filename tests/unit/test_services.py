@@ -1,13 +1,17 @@
 """steps/services.py's decisions as data: what the containers run in, which services
 restart out, and in what order."""
 
+import json
+
 import pytest
+from invoke import Result
 
 from tasks.facts.compose import ServiceConfig
 from tasks.facts.host_state import Container
 from tasks.facts.images import InspectedImage
 from tasks.steps.images import BuildGroup
-from tasks.steps.services import dependencies_first, first_wave, not_ready, others_on_their_images, recreated_note, restart_order, stale_services
+from tasks.steps.services import dependencies_first, first_wave, not_ready, others_on_their_images, preview, recreated_note, restart_order, stale_services
+from tests.unit.recorded_host import RecordedHost, web1
 
 NEW, OLD = "sha256:new", "sha256:old"
 IMAGES = {"django": "app_django", "celeryworker": "app_celeryworker"}
@@ -129,3 +133,51 @@ def test_others_on_their_images(nginx_image_now, known, expected):
 )
 def test_recreated_note(output, expected):
     assert recreated_note(output) == expected
+
+
+def listed(service, image_id):
+    labels = {"com.docker.compose.service": service, "com.docker.compose.oneoff": "False", "com.docker.compose.project": "app"}
+    state = {"Status": "running"}
+    return json.dumps({"kind": "container", "id": f"id-{service}", "name": f"/app-{service}-1", "image": image_id, "state": state, "labels": labels, "cmd": []})
+
+
+AVOID = "to avoid it, put a reverse proxy in front of {} and remove its `ports:`"
+
+
+def published(name, port):
+    return ServiceConfig(name, IMAGES.get(name, f"app_{name}"), None, ports=(port,))
+
+
+@pytest.mark.parametrize(
+    "configs, compose_says, expected",
+    [
+        pytest.param({}, "", ["web1: django: rolled out, no downtime", "web1: celeryworker: rolled out, no downtime"], id="a code release"),
+        pytest.param(
+            {"nginx": published("nginx", "80")},
+            " Container app-nginx-1  Recreate\n",
+            [
+                "web1: django: rolled out, no downtime",
+                "web1: celeryworker: rolled out, no downtime",
+                "web1: nginx: recreated: a short outage because it publishes port 80 on the host, which only one container can bind; " + AVOID.format("nginx"),
+            ],
+            id="the proxy's image changed",
+        ),
+        pytest.param(
+            {"django": published("django", "8000")},
+            "",
+            [
+                "web1: django: recreated: a short outage because it publishes port 8000 on the host, which only one container can bind; " + AVOID.format("django"),
+                "web1: celeryworker: rolled out, no downtime",
+            ],
+            id="django publishes a port in the release",
+        ),
+    ],
+)
+def test_the_plan_says_what_the_restart_would_do_and_each_outage_first(tmp_path, configs, compose_says, expected):
+    plan = group()
+    plan = BuildGroup(plan.services, plan.images, plan.all_services, plan.project_name, plan.image_of, {**plan.configs, **configs})
+    running = "\n".join([listed("django", OLD), listed("celeryworker", OLD), listed("postgres", "sha256:pg"), listed("nginx", "sha256:nginx")])
+    host = RecordedHost({r"sh -c 'c=\"\$1\" i=\"\$2\"": Result(running + "\n"), r"sh -c 'docker image inspect": Result(""), r".* --dry-run up -d --no-build": Result(stderr=compose_says)})
+    t = web1(tmp_path, host)
+    assert [line.split(" (")[0] if "rolled out" in line else line for line in preview(t, plan, RELEASE)] == expected
+    assert not any("--dry-run" not in command and " up " in command for command in host.commands), "read only"
