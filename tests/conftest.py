@@ -37,18 +37,21 @@ def warm_build_cache() -> None:
 
 def pytest_sessionstart(session):
     if _controller(session.config):
+        from tests.e2e.load import ROWS
         from tests.e2e.test_faults import CELLS
 
         shutil.rmtree(CELLS, ignore_errors=True)
+        shutil.rmtree(ROWS, ignore_errors=True)
         if _runs_end_to_end(session.config) and shutil.which("docker"):
             warm_build_cache()
 
 
 def pytest_sessionfinish(session):
     if _controller(session.config):
-        from tests.e2e.test_faults import write_table
+        from tests.e2e import load, test_faults
 
-        write_table()
+        test_faults.write_table()
+        load.write_table()
         write_timeline()
 
 

@@ -6,9 +6,12 @@ writes through the running code (the example's `POST /notes/` inserts a row)."""
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -87,3 +90,85 @@ class Load:
             key = f"HTTP {answer.status}" if answer.status else answer.body.split(":")[0]
             kinds[key] = kinds.get(key, 0) + 1
         return f"{len(self.answers)} requests, {len(self.failed)} failed" + (f" ({kinds})" if kinds else "")
+
+
+class Traffic:
+    """Steady reads of every column (`GET /notes/`), writes through the running code
+    (`POST /notes/`) and version checks, all through the proxy at `url` (the project's
+    own, unless another host's is given with its stack)."""
+
+    def __init__(self, project, url: str | None = None, stack=None):
+        self.stack = stack or project.stack
+        base = url or project.url
+        self.reads = Load(f"{base}/notes/", clients=2)
+        self.writes = Load(f"{base}/notes/", clients=2, method="POST")
+        self.versions = Load(f"{base}/version/", clients=1)
+
+    def __enter__(self) -> "Traffic":
+        self._stack = ExitStack()
+        for load in (self.reads, self.writes, self.versions):
+            self._stack.enter_context(load)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    @property
+    def failed(self) -> list:
+        return self.reads.failed + self.writes.failed + self.versions.failed
+
+    def summary(self) -> str:
+        return f"reads: {self.reads.summary()}; writes: {self.writes.summary()}; versions: {self.versions.summary()}"
+
+    def proxy_errors(self) -> str:
+        proxy = self.stack.compose("logs", "--no-color", "nginx", check=False).stdout
+        return "\n".join([line for line in proxy.splitlines() if ("[error]" in line or '" 5' in line) and "timed out" not in line][-20:])
+
+    def check(self, *versions: str) -> None:
+        if self.failed:
+            raise AssertionError(f"{self.summary()}; the proxy said:\n" + self.proxy_errors())
+        assert len(self.writes.answers) > 20 and len(self.reads.answers) > 20, self.summary()
+        assert set(versions) <= set(self.versions.versions()), self.summary()
+
+
+# The zero-downtime matrix: each path that restarts services, as the tests under load
+# ran it. The rows go to .sandbox/zero-downtime/; conftest.py writes the table when the
+# session ends (the README quotes it).
+ROWS = Path(__file__).resolve().parents[2] / ".sandbox" / "zero-downtime"
+TABLE = ROWS.parent / "zero-downtime-table.md"
+PATHS = [
+    "deploy: a code release",
+    "deploy: only the host's env file changed",
+    "rollback",
+    "rollback --to a chosen release",
+    "a deploy killed mid-rollout, then the next deploy",
+    "first deploy onto a server set up by hand",
+    "deploy after it, then rollback, proxy kept",
+    "django without a healthcheck, listening 6 s late",
+    "two hosts, a release with a migration",
+    "the proxy's own image changed (announced)",
+    "django publishes a host port (announced)",
+]
+
+
+def record_path(path: str, traffic: Traffic, outcome: str, *, more_versions: Load | None = None) -> None:
+    """One row of the matrix: the path, what the traffic saw (`more_versions`: another
+    host's version checks), and what the run said."""
+    assert path in PATHS, path
+    ROWS.mkdir(parents=True, exist_ok=True)
+    versions = [traffic.versions] + ([more_versions] if more_versions else [])
+    counts = [f"{len(load.failed)} of {len(load.answers)}" for load in (traffic.reads, traffic.writes)]
+    counts.append(f"{sum(len(load.failed) for load in versions)} of {sum(len(load.answers) for load in versions)}")
+    failed = traffic.failed or (more_versions.failed if more_versions else [])
+    if failed and not path.endswith("(announced)"):
+        outcome = f"FAILED: {traffic.summary()}"
+    (ROWS / f"{PATHS.index(path):02d}.txt").write_text("\t".join([path, *counts, outcome]) + "\n")
+
+
+def write_table() -> None:
+    rows = [row.read_text().rstrip("\n").split("\t") for row in sorted(ROWS.glob("*.txt"))] if ROWS.exists() else []
+    if not rows:
+        return
+    lines = ["| path | failed reads | failed writes | failed version checks | what the run said |", "| --- | --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(re.sub(r"[|`]", "", cell) for cell in row) + " |" for row in rows]
+    TABLE.write_text("\n".join(lines) + "\n")

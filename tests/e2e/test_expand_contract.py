@@ -13,11 +13,10 @@ The migrations are written by Django's own makemigrations, in the example's imag
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 
 from .helpers import add_field
-from .load import Load
+from .load import Traffic
 from .test_deploy import deploy_ok
 
 
@@ -29,42 +28,6 @@ def makemigrations(project) -> list[Path]:
     made = project.docker("run", "--rm", "--network", "none", "-v", f"{project.origin.work}:/app", "-w", "/app", project.image("django"), "python", "manage.py", "makemigrations", "notes", timeout=120)
     assert made.returncode == 0, made.stdout + made.stderr
     return sorted(set(folder.glob("0*.py")) - before)
-
-
-class Traffic:
-    """Steady reads of every column (`GET /notes/`), writes through the running code
-    (`POST /notes/`) and version checks, all through the proxy."""
-
-    def __init__(self, project):
-        self.project = project
-        base = project.url
-        self.reads = Load(f"{base}/notes/", clients=2)
-        self.writes = Load(f"{base}/notes/", clients=2, method="POST")
-        self.versions = Load(f"{base}/version/", clients=1)
-
-    def __enter__(self) -> "Traffic":
-        self._stack = ExitStack()
-        for load in (self.reads, self.writes, self.versions):
-            self._stack.enter_context(load)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
-
-    @property
-    def failed(self) -> list:
-        return self.reads.failed + self.writes.failed + self.versions.failed
-
-    def summary(self) -> str:
-        return f"reads: {self.reads.summary()}; writes: {self.writes.summary()}; versions: {self.versions.summary()}"
-
-    def check(self, *versions: str) -> None:
-        if self.failed:
-            proxy = self.project.stack.compose("logs", "--no-color", "nginx", check=False).stdout
-            errors = [line for line in proxy.splitlines() if ("[error]" in line or '" 5' in line) and "timed out" not in line]
-            raise AssertionError(f"{self.summary()}; the proxy said:\n" + "\n".join(errors[-20:]))
-        assert len(self.writes.answers) > 20 and len(self.reads.answers) > 20, self.summary()
-        assert set(versions) <= set(self.versions.versions()), self.summary()
 
 
 def column(stack, name: str) -> list[str]:

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 from .helpers import assert_one_error_line, clean_environ, free_port, http_get, tool
+from .load import Load, Traffic, record_path
 from .remote import MIGRATION_0002, Stack, destroy_remote_project, make_remote_project
 from .test_deploy import MODEL_WITH_BODY
 
@@ -72,8 +73,14 @@ def test_one_deploy_across_two_hosts(two_hosts, tmp_path):
         assert fleet.version("web1") == fleet.version("web2") == (200, "1.0.0")
 
         fleet.project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
-        second = fleet.fab("deploy")
+        # Under load through both proxies (web2's database is never migrated here, so
+        # only its version page is asked for).
+        with Traffic(fleet.project) as traffic, Load(f"http://127.0.0.1:{fleet.port2}/version/", clients=2) as web2:
+            second = fleet.fab("deploy")
         assert second.returncode == 0, second.stdout + second.stderr
+        record_path("two hosts, a release with a migration", traffic, "web1 rolled out, then web2: no downtime", more_versions=web2)
+        traffic.check("1.0.0", "1.1.0")
+        assert web2.failed == [] and {"1.0.0", "1.1.0"} <= set(web2.versions()), web2.summary()
         assert fleet.version("web1") == fleet.version("web2") == (200, "1.1.0")
 
         lines = second.stdout.splitlines()

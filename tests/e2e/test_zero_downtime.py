@@ -1,12 +1,20 @@
-"""No request fails during a deploy or a rollback: the example runs behind its nginx
-proxy, as cookiecutter-django runs behind Traefik, and four steady clients ask for the
-version page through it while `fab deploy` and `fab rollback` roll django out. A
-release whose new container never answers leaves the old one serving; a service with a
-published host port is recreated, and the output says why and what would avoid it."""
+"""No request fails on any path that restarts services: the example runs behind its
+nginx proxy, as cookiecutter-django runs behind Traefik, and steady clients read, write
+and ask for the version page through it while composeship rolls django out — a
+release, one that changes only the host's env file, a rollback, `rollback --to`, the
+deploy after a run killed mid-rollout, a first deploy onto a server set up by hand, a
+django without a healthcheck, two hosts. Where an outage cannot be avoided (a published
+host port), the plan says so before it happens, with what would avoid it. A release
+whose new container never answers leaves the old one serving. Each path is a row of
+the matrix the suite writes to .sandbox/zero-downtime-table.md."""
 
-from .helpers import assert_one_error_line
-from .load import Load
+import subprocess
+from pathlib import Path
+
+from .helpers import assert_one_error_line, free_port
+from .load import Load, Traffic, record_path
 from .test_deploy import deploy_ok
+from .test_truth import start_fab
 
 BROKEN_HEALTH = """from django.http import HttpResponse
 
@@ -41,40 +49,6 @@ def django_health(project) -> list[str]:
     return [project.docker("inspect", "--format", "{{.State.Health.Status}}", name, check=True).stdout.strip() for name, _ in django_containers(project)]
 
 
-def test_a_release_and_a_rollback_under_load_lose_no_request(remote_project):
-    # Django's healthcheck every 60 s, as many projects have it: Docker says "starting"
-    # for the first minute of each container, and every deploy and rollback here comes
-    # within that minute. The old container still counts as serving: rolled out, not
-    # recreated.
-    project = remote_project
-    compose = project.origin.work / "docker-compose.production.yml"
-    slow_checks = compose.read_text().replace("      interval: 10s\n", "      interval: 60s\n", 1)
-    assert slow_checks != compose.read_text()
-    project.origin.commit("django's healthcheck every minute", {"docker-compose.production.yml": slow_checks})
-    deploy_ok(project)
-    project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
-    assert django_health(project) == ["starting"]
-    assert "django: rolled out, no downtime" in project.fab("deploy", "--dry-run").stdout
-    url = f"{project.url}/version/"
-
-    with Load(url, clients=4) as load:
-        released = deploy_ok(project)
-    assert load.failed == [], load.summary()
-    assert len(load.answers) > 40, load.summary()
-    assert {"1.0.0", "1.1.0"} <= set(load.versions())
-    assert load.versions()[-1] == "1.1.0" and project.page("/version/") == (200, "1.1.0")
-    assert "rolled out django, celeryworker: no downtime" in released.stdout
-    assert django_health(project) == ["starting"]
-
-    with Load(url, clients=4) as load:
-        rolled = project.fab("rollback")
-    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-    assert load.failed == [], load.summary()
-    assert load.versions()[-1] == "1.0.0" and project.page("/version/") == (200, "1.0.0")
-    assert "no downtime" in rolled.stdout
-    assert len(django_containers(project)) == 1
-
-
 def test_a_release_that_never_answers_leaves_the_old_one_serving(remote_project):
     project = remote_project
     deploy_ok(project)
@@ -93,26 +67,115 @@ def test_a_release_that_never_answers_leaves_the_old_one_serving(remote_project)
     assert not project.locked()
 
 
-def test_a_service_with_a_published_port_is_recreated_and_the_output_says_why(remote_project):
+def container_env(project, name: str) -> list[str]:
+    return project.docker("inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", name, check=True).stdout.split()
+
+
+def served_without_a_failure(path: str, traffic: Traffic, said: str, *versions: str) -> None:
+    record_path(path, traffic, said)
+    traffic.check(*versions)
+
+
+def test_every_path_that_restarts_django_loses_no_request_or_says_so_first(remote_project):
     project = remote_project
+    # Django's healthcheck every 60 s, as many projects have it: Docker says "starting"
+    # for the first minute of each container, and every run here comes within that
+    # minute. The old container still counts as serving: rolled out, not recreated.
+    # Django reads SITE_NOTE from the host's .env, which is the host's own, not in git.
+    compose = project.origin.work / "docker-compose.production.yml"
+    text = compose.read_text()
+    changed = text.replace("      interval: 10s\n", "      interval: 60s\n", 1).replace("    command: /start\n", "    command: /start\n    environment:\n      SITE_NOTE: ${SITE_NOTE:-none}\n", 1)
+    assert changed.count("60s") == text.count("60s") + 1 and "SITE_NOTE" in changed
+    first = project.origin.commit("django's healthcheck every minute; SITE_NOTE from the host", {"docker-compose.production.yml": changed})
     deploy_ok(project)
-    compose = (project.origin.work / "docker-compose.production.yml").read_text()
-    direct = compose.replace("    command: /start\n", '    command: /start\n    ports:\n      - "${DJANGO_DIRECT_PORT:-18000}:5000"\n', 1)
-    assert direct != compose
-    from pathlib import Path
+    release = project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    assert django_health(project) == ["starting"]
+    assert "django: rolled out, no downtime" in project.fab("deploy", "--dry-run").stdout
 
-    from .helpers import free_port
+    with Traffic(project) as traffic:
+        released = deploy_ok(project)
+    assert "rolled out django, celeryworker: no downtime" in released.stdout
+    served_without_a_failure("deploy: a code release", traffic, "rolled out django, celeryworker: no downtime", "1.0.0", "1.1.0")
+    assert traffic.versions.versions()[-1] == "1.1.0" and project.page("/version/") == (200, "1.1.0")
+    assert django_health(project) == ["starting"]
 
-    env = Path(project.path) / ".env"
-    env.write_text(env.read_text() + f"DJANGO_DIRECT_PORT={free_port()}\n")
-    project.origin.commit("django publishes a port; 1.1.0", {"VERSION": "1.1.0\n", "docker-compose.production.yml": direct})
-    deploy_ok(project)  # the first time the port appears, django is recreated anyway
-    project.origin.commit("1.2.0", {"VERSION": "1.2.0\n"})
-    result = deploy_ok(project)
+    dotenv = Path(project.path) / ".env"
+    dotenv.write_text(dotenv.read_text() + "SITE_NOTE=changed-on-the-host\n")
+    with Traffic(project) as traffic:
+        reconfigured = deploy_ok(project)
+    assert "rolled out django: no downtime" in reconfigured.stdout, reconfigured.stdout
+    served_without_a_failure("deploy: only the host's env file changed", traffic, "rolled out django: no downtime", "1.1.0")
+    ((name, _),) = django_containers(project)
+    assert "SITE_NOTE=changed-on-the-host" in container_env(project, name)
+    assert project.releases()[-1]["config"] != project.releases()[-2]["config"]
+
+    with Traffic(project) as traffic:
+        rolled = project.fab("rollback")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "no downtime" in rolled.stdout and "restart nginx" not in rolled.stdout
+    served_without_a_failure("rollback", traffic, "rolled out django, celeryworker: no downtime", "1.0.0")
+    assert project.page("/version/") == (200, "1.0.0") and len(django_containers(project)) == 1
+
+    with Traffic(project) as traffic:
+        forward = project.fab("rollback", "--to", release[:12])
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    assert "no downtime" in forward.stdout and "restart nginx" not in forward.stdout
+    served_without_a_failure("rollback --to a chosen release", traffic, "rolled out django, celeryworker: no downtime", "1.1.0")
+    assert project.page("/version/") == (200, "1.1.0")
+
+    # Killed while old and new containers both serve; the next deploy, after the
+    # `unlock --force` the refusal names, finishes the release.
+    killed_at = project.origin.commit("1.2.0", {"VERSION": "1.2.0\n"})
+    with Traffic(project) as traffic:
+        run = start_fab(project, "deploy", "--ref", killed_at, COMPOSESHIP_PAUSE_AT="rollout:97")
+        for line in run.stdout:
+            if line.startswith("drill: pausing"):
+                break
+        assert len(django_containers(project)) == 2
+        run.kill()
+        run.communicate(timeout=60)
+        subprocess.run(["pkill", "-u", project.host["user"], "-f", "^sleep 97$"], capture_output=True)
+        refused = project.fab("deploy", "--ref", killed_at)
+        assert refused.returncode != 0 and "unlock --force" in refused.stderr, refused.stdout + refused.stderr
+        assert project.fab("unlock", "--force").returncode == 0
+        recovered = deploy_ok(project, "--ref", killed_at)
+    served_without_a_failure("a deploy killed mid-rollout, then the next deploy", traffic, "refused: locked by the dead run; after `unlock --force`: 1.2.0 serves", "1.1.0", "1.2.0")
+    assert project.page("/version/") == (200, "1.2.0") and len(django_containers(project)) == 1
+    assert project.releases()[-1]["result"] == "ok" and not project.locked(), recovered.stdout
+
+    # An outage that cannot be avoided: the plan says so before it happens, and what
+    # would avoid it. The proxy's own image changed: only one container can bind its
+    # published port.
+    conf = project.origin.work / "compose/production/nginx/default.conf"
+    project.origin.commit("the proxy's configuration; 1.3.0", {"VERSION": "1.3.0\n", "compose/production/nginx/default.conf": conf.read_text() + "# a comment: a new image\n"})
+    nginx = "nginx: recreated: a short outage because it publishes port"
+    plan = project.fab("deploy", "--plan")
+    assert plan.returncode == 0 and "sandbox: django: rolled out, no downtime" in plan.stdout and nginx in plan.stdout, plan.stdout
+    with Traffic(project) as traffic:
+        result = deploy_ok(project)
+    lines = result.stdout.splitlines()
+    said = next(i for i, line in enumerate(lines) if nginx in line)
+    assert said < lines.index("==> restart nginx [sandbox]"), result.stdout
+    record_path("the proxy's own image changed (announced)", traffic, f"said in the plan and before the restart: {nginx} …")
+    assert project.page("/version/") == (200, "1.3.0")
+
+    # Django publishes a host port: recreated in place.
+    direct = compose.read_text().replace("    command: /start\n", '    command: /start\n    ports:\n      - "${DJANGO_DIRECT_PORT:-18000}:5000"\n', 1)
+    dotenv.write_text(dotenv.read_text() + f"DJANGO_DIRECT_PORT={free_port()}\n")
+    project.origin.commit("django publishes a port; 1.4.0", {"VERSION": "1.4.0\n", "docker-compose.production.yml": direct})
     reason = "django: recreated: a short outage because it publishes port"
-    assert reason in result.stdout and "to avoid it, put a reverse proxy in front of django and remove its `ports:`" in result.stdout
-    assert "restart django [sandbox] ok" in result.stdout and "a short outage because it publishes port" in result.stdout
-    assert project.page("/version/") == (200, "1.2.0")
+    advice = "to avoid it, put a reverse proxy in front of django and remove its `ports:`"
+    plan = project.fab("deploy", "--plan")
+    assert plan.returncode == 0 and reason in plan.stdout and advice in plan.stdout, plan.stdout
+    with Traffic(project) as traffic:
+        result = deploy_ok(project)
+    lines = result.stdout.splitlines()
+    said = next(i for i, line in enumerate(lines) if reason in line and advice in line)
+    assert said < lines.index("==> restart django [sandbox]"), result.stdout
+    assert "<== restart django [sandbox] ok" in result.stdout and "a short outage because it publishes port" in result.stdout
+    record_path("django publishes a host port (announced)", traffic, f"said in the plan and before the restart: {reason} …; {advice}")
+    assert project.page("/version/") == (200, "1.4.0")
+    assert first in [entry["revision"] for entry in project.releases()]
 
 
 SLOW_START = """#!/bin/sh
@@ -139,11 +202,11 @@ def test_a_django_without_a_healthcheck_that_listens_late_is_rolled_out_once_it_
         project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
         plan = project.fab("deploy", "--dry-run")
         assert "django: rolled out, no downtime (no healthcheck: ready once the app answers at port 5000/health/ of the new container)" in plan.stdout, plan.stdout
-        with Load(f"{project.url}/version/", clients=4) as load:
+        with Traffic(project) as traffic:
             released = deploy_ok(project)
-        assert load.failed == [], load.summary()
-        assert {"1.0.0", "1.1.0"} <= set(load.versions()) and load.versions()[-1] == "1.1.0"
         assert "rolled out django, celeryworker: no downtime" in released.stdout
+        served_without_a_failure("django without a healthcheck, listening 6 s late", traffic, "rolled out django, celeryworker: no downtime, once the app answered", "1.0.0", "1.1.0")
+        assert traffic.versions.versions()[-1] == "1.1.0"
         assert len(django_containers(project)) == 1
     finally:
         destroy_remote_project(project)
@@ -154,7 +217,6 @@ def test_a_server_set_up_by_hand_then_deployed_and_rolled_back_loses_no_request_
     depending on django as cookiecutter-django's does; then deploys and a rollback
     with composeship, under steady reads and writes through that proxy."""
     from .remote import as_user, destroy_remote_project, make_remote_project
-    from .test_expand_contract import Traffic
 
     project = make_remote_project(sandbox_host, tmp_path)
     try:
@@ -179,7 +241,9 @@ def test_a_server_set_up_by_hand_then_deployed_and_rolled_back_loses_no_request_
         proxy_container = project.stack.compose("ps", "-q", "nginx").stdout.strip()
         assert project.page("/version/") == (200, "1.0.0")
 
-        adopted = deploy_ok(project, "--ref", first)  # images labelled with the revision now
+        with Traffic(project) as traffic:
+            adopted = deploy_ok(project, "--ref", first)  # images labelled with the revision now
+        served_without_a_failure("first deploy onto a server set up by hand", traffic, "rolled out django, celeryworker: no downtime; the proxy left alone", "1.0.0")
         project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
         with Traffic(project) as traffic:
             released = deploy_ok(project)
@@ -187,7 +251,7 @@ def test_a_server_set_up_by_hand_then_deployed_and_rolled_back_loses_no_request_
         with Traffic(project) as traffic:
             rolled = project.fab("rollback")
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-        traffic.check("1.0.0")
+        served_without_a_failure("deploy after it, then rollback, proxy kept", traffic, "rollback: rolled out django, celeryworker: no downtime; the proxy is the one set up by hand", "1.0.0")
         assert project.page("/version/") == (200, "1.0.0")
         for output in (adopted.stdout, released.stdout, rolled.stdout):
             assert "restart nginx" not in output, output
