@@ -33,8 +33,9 @@ class LocalStack:
         self.settings = settings.load(settings.LOCAL)
         self.project = ComposeProject.from_settings(self.settings)
         self.cwd = str(self.settings.project_dir)
-        compose_path = self.settings.project_dir / self.settings.compose_file
-        if not compose_path.is_file():
+        missing = [self.settings.project_dir / name for name in self.settings.compose_files if not (self.settings.project_dir / name).is_file()]
+        compose_path = missing[0] if missing else None
+        if compose_path:
             raise ConfigError(
                 f"compose file {compose_path} does not exist",
                 "create it, or set DEPLOY_COMPOSE_FILE (relative to DEPLOY_PROJECT_DIR) to your compose file",

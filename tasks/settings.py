@@ -79,9 +79,12 @@ def _service_list(value: str) -> tuple[str, ...]:
 
 
 def _compose_file(value: str) -> str:
+    """One compose file, or several separated by `:` as in Compose's COMPOSE_FILE (the
+    production file, then an override), each relative to the project folder."""
     _text(value)
-    if value.startswith("-") or not value.strip():
-        raise ValueError("is not a file name")
+    for part in value.split(":"):
+        if part.startswith("-") or not part.strip():
+            raise ValueError("is not a file name, or a list of them separated by `:`")
     return value
 
 
@@ -250,7 +253,7 @@ KEYS: tuple[Key, ...] = (
     Key("DEPLOY_PROJECT_DIR", "The local project folder (holds the compose files and manage.py).", _text, required_in=(LOCAL,)),
     Key(
         "DEPLOY_COMPOSE_FILE",
-        "Compose file, relative to the project folder.",
+        "Compose file, relative to the project folder; several separated by `:` (as Compose's COMPOSE_FILE), later ones overriding earlier ones.",
         _compose_file,
         "docker-compose.local.yml",
         "docker-compose.production.yml",
@@ -378,6 +381,10 @@ class Settings:
 
     def source_of(self, key: str) -> str:
         return self.sources.get(key, "default")
+
+    @property
+    def compose_files(self) -> tuple[str, ...]:
+        return tuple(self.compose_file.split(":"))
 
 
 def find_project_config(start: Path) -> Path | None:

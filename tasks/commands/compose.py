@@ -23,7 +23,9 @@ def compose(project: ComposeProject, *args: str) -> list[str]:
     argv = ["docker", "compose"]
     if project.project_name:
         argv += ["-p", project.project_name]
-    return argv + ["-f", project.file, *args]
+    for file in project.file.split(":"):
+        argv += ["-f", file]
+    return argv + list(args)
 
 
 def manage(project: ComposeProject, *args: str) -> list[str]:

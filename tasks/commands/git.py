@@ -62,8 +62,8 @@ def status() -> list[str]:
     return ["git", "status", "--porcelain", "--untracked-files=normal"]
 
 
-def list_file(revision: str, path: str) -> list[str]:
-    return ["git", "ls-tree", "--name-only", revision, "--", path]
+def list_file(revision: str, *paths: str) -> list[str]:
+    return ["git", "ls-tree", "--name-only", revision, "--", *paths]
 
 
 def migration_files() -> list[str]:

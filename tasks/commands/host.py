@@ -19,6 +19,13 @@ def is_file(path: str) -> list[str]:
     return ["test", "-f", path]
 
 
+def are_files(paths) -> list[str]:
+    """Exit 0 when every one of `paths` is a file."""
+    if len(paths) == 1:
+        return is_file(paths[0])
+    return ["sh", "-c", 'for f; do [ -f "$f" ] || exit 1; done', "sh", *paths]
+
+
 def has_program(name: str) -> list[str]:
     return ["sh", "-c", 'command -v "$0" >/dev/null', name]
 

@@ -28,7 +28,7 @@ def batch(t: Target) -> list[Probe]:
         (host.has_program("git"), None),
         (host.is_file(f"{t.path}/.git/HEAD"), None),
         (git.head(), t.path),
-        (host.is_file(f"{t.path}/{t.settings.compose_file}"), None),
+        (host.are_files([f"{t.path}/{name}" for name in t.settings.compose_files]), None),
         (git.status(), t.path),
         (host_facts.free_disk_mb(t.path).argv, None),
         (host.has_program("curl"), None),

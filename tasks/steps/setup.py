@@ -170,32 +170,38 @@ def compose_project_name(t: Target) -> str:
 
 
 def read_needs(t: Target) -> Needs | Missing:
-    """Two round trips: the compose file, the project's .env and the ports in use; then
+    """Two round trips: the compose files, the project's .env and the ports in use; then
     whether each env file the services need exists."""
-    text, dotenv, sockets, containers = t.executor.probe_batch(
+    names = t.settings.compose_files
+    *texts, dotenv, sockets, containers = t.executor.probe_batch(
         [
-            (host.read_file(f"{t.path}/{t.settings.compose_file}"), None),
+            *[(host.read_file(f"{t.path}/{name}"), None) for name in names],
             (host.read_file_if_any(f"{t.path}/.env"), None),
             (host.listening_sockets(), None),
             (host.published_by_containers(), None),
         ]
     )
-    if not text.ok:
-        return Missing(
-            f"the compose file {t.settings.compose_file} is not in {t.path} on {t.name}",
-            "commit it to your repository, or set DEPLOY_COMPOSE_FILE to the file you use",
-        )
-    try:
-        doc = compose_file.parse(text.stdout)
-    except ValueError as problem:
-        return Missing(f"{t.settings.compose_file} in {t.path} on {t.name} {problem}", "fix the file in your repository and deploy it")
     env = compose_file.parse_dotenv(dotenv.stdout if dotenv.ok else "")
-    files = compose_file.env_files(doc, env)
+    files: dict[str, list[str]] = {}
+    ports: list[compose_file.PublishedPort] = []
+    for name, text in zip(names, texts, strict=True):
+        if not text.ok:
+            return Missing(
+                f"the compose file {name} is not in {t.path} on {t.name}",
+                "commit it to your repository, or set DEPLOY_COMPOSE_FILE to the file you use",
+            )
+        try:
+            doc = compose_file.parse(text.stdout)
+        except ValueError as problem:
+            return Missing(f"{name} in {t.path} on {t.name} {problem}", "fix the file in your repository and deploy it")
+        for path, services in compose_file.env_files(doc, env).items():
+            files.setdefault(path, []).extend(service for service in services if service not in files.get(path, []))
+        ports += [port for port in compose_file.published_ports(doc, env) if port not in ports]
     checks = t.executor.probe_batch([(host.is_file(f"{t.path}/{path}"), None) for path in files]) if files else []
     return Needs(
         env_files=files,
         present={path: result.ok for path, result in zip(files, checks, strict=True)},
-        ports=compose_file.published_ports(doc, env),
+        ports=ports,
         listening=host_facts.parse_listening_ports(sockets.stdout) if sockets.ok else set(),
         published=host_facts.parse_published(containers.stdout) if containers.ok else {},
     )

@@ -67,10 +67,12 @@ def checkout(t: Target, revision: str | None, ref: str):
     target = revision or ref
     # Exit 0 with no output: the commit is there and lacks the file. Any other failure:
     # the commit is not on the host (a dry run does not fetch), and checkout will tell.
-    listed = t.run(git.list_file(target, t.settings.compose_file), probe=True, stream=False, check=False)
-    if listed.ok and not listed.stdout.strip():
+    files = t.settings.compose_files
+    listed = t.run(git.list_file(target, *files), probe=True, stream=False, check=False)
+    missing = [name for name in files if name not in listed.stdout.split("\n")]
+    if listed.ok and missing:
         raise HostError(
-            f"{t.settings.compose_file} does not exist at {ref} ({short(target)})",
+            f"{', '.join(missing)} does not exist at {ref} ({short(target)})",
             "commit the compose file, or set DEPLOY_COMPOSE_FILE to the one your project uses",
         )
     return t.run(git.checkout(target), stream=False)

@@ -1,7 +1,7 @@
 """The issue's hand check, automated: a project that is not laid out like the example
-(a `web` service, no `image:` names, another compose file name), settings given only as
-DEPLOY_* environment variables, the host reached through an ssh_config alias `prod`,
-and a tag deployed with --ref."""
+(a `web` service, no `image:` names, another compose file name and an override file
+beside it), settings given only as DEPLOY_* environment variables, the host reached
+through an ssh_config alias `prod`, and a tag deployed with --ref."""
 
 import subprocess
 from pathlib import Path
@@ -17,6 +17,7 @@ def reshape(work: Path) -> None:
     compose = "\n".join(line for line in compose.splitlines() if "image: " not in line or "_production_" not in line) + "\n"
     (work / "compose.prod.yml").write_text(compose)
     (work / "docker-compose.production.yml").unlink()
+    (work / "compose.override.prod.yml").write_text("services:\n  web:\n    environment:\n      SITE_NOTE: from-the-override\n")
     proxy = work / "compose/production/nginx/default.conf"
     proxy.write_text(proxy.read_text().replace("set $django_upstream django;", "set $django_upstream web;"))
 
@@ -30,7 +31,7 @@ def test_another_project_by_environment_only(sandbox_host, tmp_path):
         settings = {
             "DEPLOY_PATH": project.path,
             "DEPLOY_REPO_URL": str(project.origin.bare),
-            "DEPLOY_COMPOSE_FILE": "compose.prod.yml",
+            "DEPLOY_COMPOSE_FILE": "compose.prod.yml:compose.override.prod.yml",
             "DEPLOY_COMPOSE_PROJECT": project.compose_project,
             "DEPLOY_DJANGO_SERVICE": "web",
             "DEPLOY_RESTART_ORDER": "web,celeryworker",
@@ -49,6 +50,10 @@ def test_another_project_by_environment_only(sandbox_host, tmp_path):
         assert first.returncode == 0, first.stdout + first.stderr
         assert project.page("/version/") == (200, "1.0.0")
         assert "build [prod] ok" in first.stdout and "(celeryworker, web)" in first.stdout
+        # Both files, the override last: the web container has what only the override sets.
+        web = project.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={project.compose_project}", "--filter", "label=com.docker.compose.service=web", check=True).stdout.split()
+        assert len(web) == 1
+        assert "SITE_NOTE=from-the-override" in project.docker("inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", web[0], check=True).stdout.split()
 
         project.origin.commit("1.1.0 with a migration", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
         project.origin.tag("v2")

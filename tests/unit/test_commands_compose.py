@@ -93,3 +93,8 @@ def test_the_containers_of_a_project_are_found_by_its_label_with_the_name_as_an_
     assert argv[3:] == ["sh", compose.CONTAINER_FORMAT, compose.IMAGE_FORMAT, "shop; rm -rf ~"]
     assert 'docker ps --all --quiet --filter "label=com.docker.compose.project=$p"' in argv[2]
     assert "shop" not in argv[2]
+
+
+def test_several_compose_files_are_each_given_with_f_in_order():
+    both = ComposeProject("docker-compose.production.yml:docker-compose.swarm.yml", project_name="shop")
+    assert compose.config_json(both) == "docker compose -p shop -f docker-compose.production.yml -f docker-compose.swarm.yml config --format json".split()

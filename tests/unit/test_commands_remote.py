@@ -189,3 +189,12 @@ def test_a_lock_whose_info_cannot_be_written_is_not_left_behind(tmp_path):
     assert taken.returncode == host.LOCK_NOT_WRITTEN, taken.stderr
     assert not (tmp_path / ".git/composeship/lock").exists()
     assert sh(host.take_lock(state, lock, LockInfo(token="next").lines()), tmp_path).returncode == 0, "the next run takes it"
+
+
+def test_every_compose_file_must_be_there(tmp_path):
+    (tmp_path / "a.yml").write_text("")
+    assert host.are_files([str(tmp_path / "a.yml")]) == ["test", "-f", str(tmp_path / "a.yml")]
+    both = host.are_files([str(tmp_path / "a.yml"), str(tmp_path / "b.yml")])
+    assert subprocess.run(both).returncode == 1
+    (tmp_path / "b.yml").write_text("")
+    assert subprocess.run(both).returncode == 0

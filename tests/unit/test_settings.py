@@ -63,6 +63,8 @@ def test_restart_order_list(config_dir):
         ("DEPLOY_CONNECT_TIMEOUT", "0", "must be greater than 0"),
         # A byte that is not UTF-8 in the environment arrives as a lone surrogate.
         ("DEPLOY_COMPOSE_FILE", "compose\udcff.yml", "is not valid UTF-8 text"),
+        ("DEPLOY_COMPOSE_FILE", "docker-compose.production.yml:", "is not a file name, or a list of them separated by `:`"),
+        ("DEPLOY_COMPOSE_FILE", "docker-compose.production.yml:-f", "is not a file name, or a list of them separated by `:`"),
         ("DEPLOY_HEALTHCHECK_URL", "http://127.0.0.1/\udcff", "is not valid UTF-8 text"),
     ],
 )
@@ -70,6 +72,12 @@ def test_bad_values_name_key_and_source(config_dir, key, value, words):
     with pytest.raises(ConfigError) as caught:
         settings.load(settings.PRODUCTION, environ=env(config_dir, **{"DEPLOY_PATH": "/srv/app", key: value}))
     assert words in str(caught.value)
+
+
+def test_several_compose_files_separated_by_colons(config_dir):
+    loaded = settings.load(settings.PRODUCTION, environ=env(config_dir, DEPLOY_PATH="/srv/app", DEPLOY_COMPOSE_FILE="docker-compose.production.yml:docker-compose.swarm.yml"))
+    assert loaded.compose_files == ("docker-compose.production.yml", "docker-compose.swarm.yml")
+    assert settings.load(settings.PRODUCTION, environ=env(config_dir, DEPLOY_PATH="/srv/app")).compose_files == ("docker-compose.production.yml",)
 
 
 @pytest.mark.parametrize("value, expected", [("5s", "5s"), ("500ms", "500ms"), ("1min", "1min"), ("250", "250"), ("0", None), ("0s", None)])
