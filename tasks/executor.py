@@ -7,6 +7,7 @@ probes still run, so a dry run can show what it would do)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 import shlex
 import signal
@@ -309,6 +310,19 @@ class Executor:
             time.sleep(0.05)
         return False
 
+    def write_file(self, path: str, text: str, *, label: str = "") -> None:
+        """Write `text` to `path` on the host, readable by its owner only, without the
+        text ever being in a command line (the host's process list shows those) or on
+        a command's input (which Invoke feeds a byte at a time): the file is created
+        empty with mode 600, then filled over SFTP."""
+        self.run(["sh", "-c", 'umask 077 && : > "$0"', path], stream=False, label=label or f"write {path}")
+        put = getattr(self.context, "put", None)
+        if put is None:  # a local context: this machine's own file
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
+        put(io.BytesIO(text.encode()), remote=path)
+
     def start(self, argv: Sequence[str], *, cwd: str | None = None) -> "Pending":
         """Start one of composeship's own bookkeeping writes without waiting for it, on
         another channel of the same connection: the steps go on while it lands.
@@ -489,6 +503,9 @@ class PrintingExecutor(Executor):
     """Dry run: prints every command that would change something; probes still run."""
 
     dry_run = True
+
+    def write_file(self, path: str, text: str, *, label: str = "") -> None:
+        print(f"write {path} ({len(text.encode())} bytes, mode 600, over SFTP)", file=self.out, flush=True)
 
     def start(self, argv: Sequence[str], *, cwd: str | None = None) -> Pending:
         """Bookkeeping, which a dry run neither writes nor shows."""

@@ -258,7 +258,14 @@ KEYS: tuple[Key, ...] = (
         "docker-compose.local.yml",
         "docker-compose.production.yml",
     ),
-    Key("DEPLOY_COMPOSE_PROJECT", "Compose project name (`docker compose -p`); default: Compose's own (the folder name).", _project_name),
+    Key("DEPLOY_COMPOSE_PROJECT", "Compose project name (`docker compose -p`); default: Compose's own (the folder name). On a swarm: the stack's name.", _project_name),
+    Key(
+        "DEPLOY_ENGINE",
+        "What runs the services on the server: compose (Docker Compose on each host) or swarm (a Docker Swarm stack, deployed from its manager; see README).",
+        _choice("compose", "swarm"),
+        "compose",
+        "compose",
+    ),
     Key("DEPLOY_DJANGO_SERVICE", "The compose service that runs Django and manage.py.", _service, "django", "django"),
     Key("DEPLOY_PATH", "The project folder on the server (a git checkout).", _absolute_path, required_in=(PRODUCTION,)),
     Key(
@@ -377,6 +384,7 @@ class Settings:
     primary: str | None
     keep_releases: int
     hook_timeout: int = 300
+    engine: str = "compose"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, key: str) -> str:
@@ -385,6 +393,11 @@ class Settings:
     @property
     def compose_files(self) -> tuple[str, ...]:
         return tuple(self.compose_file.split(":"))
+
+    @property
+    def compose_command(self) -> str:
+        """`docker compose` with the project's files, as a person types it (for messages)."""
+        return "docker compose " + " ".join(f"-f {name}" for name in self.compose_files)
 
 
 def find_project_config(start: Path) -> Path | None:
@@ -539,6 +552,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         migration_lock_timeout=values["DEPLOY_MIGRATION_LOCK_TIMEOUT"],
         connect_timeout=values["DEPLOY_CONNECT_TIMEOUT"],
         hook_timeout=values["DEPLOY_HOOK_TIMEOUT"],
+        engine=values["DEPLOY_ENGINE"],
         min_free_disk_mb=values["DEPLOY_MIN_FREE_DISK_MB"],
         hosts=values["DEPLOY_HOSTS"],
         primary=values["DEPLOY_PRIMARY"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -13,10 +14,14 @@ class ComposeProject:
     file: str
     django_service: str = "django"
     project_name: str | None = None
+    # On a swarm: a compose file naming the stack's overlay network as the default one,
+    # so that a one-off container joins it and reaches the stack's database.
+    network_file: str | None = None
 
     @classmethod
     def from_settings(cls, settings) -> "ComposeProject":
-        return cls(settings.compose_file, settings.django_service, settings.compose_project)
+        network_file = f"{settings.path}/.git/composeship/swarm-network.yml" if settings.engine == "swarm" and settings.path else None
+        return cls(settings.compose_file, settings.django_service, settings.compose_project, network_file)
 
 
 def compose(project: ComposeProject, *args: str) -> list[str]:
@@ -28,9 +33,17 @@ def compose(project: ComposeProject, *args: str) -> list[str]:
     return argv + list(args)
 
 
+def one_off(project: ComposeProject, *args: str) -> list[str]:
+    """`run`: a one-off container. On a swarm, on the stack's network, and without
+    starting dependencies (the stack's tasks are those)."""
+    if project.network_file:
+        return compose(dataclasses.replace(project, file=f"{project.file}:{project.network_file}"), "run", "--no-deps", *args)
+    return compose(project, "run", *args)
+
+
 def manage(project: ComposeProject, *args: str) -> list[str]:
     """manage.py in a one-off container of the django service."""
-    return compose(project, "run", "--rm", project.django_service, "python", "manage.py", *args)
+    return one_off(project, "--rm", project.django_service, "python", "manage.py", *args)
 
 
 def makemigrations(project: ComposeProject, app: str | None = None, check: bool = False) -> list[str]:
@@ -53,12 +66,12 @@ MIGRATE_MARK = ["--label", f"{MIGRATE_LABEL}=true"]
 def migrate(project: ComposeProject, app: str | None = None, target: str | None = None, noinput: bool = False, lock_timeout: str | None = None, marked: bool = False) -> list[str]:
     args = [arg for arg in (app, target) if arg]
     mark = MIGRATE_MARK if marked else []
-    return compose(project, "run", *mark, *lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
+    return one_off(project, *mark, *lock_timeout_environment(lock_timeout), "--rm", project.django_service, "python", "manage.py", "migrate", *args, *(["--noinput"] if noinput else []))
 
 
 def manage_shell(project: ComposeProject, script: str, environment: Sequence[str] = ()) -> list[str]:
     """A Python program run by `manage.py shell -c` in a one-off container."""
-    return compose(project, "run", *environment, "--rm", project.django_service, "python", "manage.py", "shell", "-c", script)
+    return one_off(project, *environment, "--rm", project.django_service, "python", "manage.py", "shell", "-c", script)
 
 
 def showmigrations(project: ComposeProject, plan: bool = False) -> list[str]:

@@ -56,6 +56,8 @@ class HostRun:
     group: BuildGroup | None = None  # at the target revision
     revision: str | None = None
     target_ids: dict[str, str | None] = field(default_factory=dict)
+    # On a swarm: the image each of the stack's services must run for the release.
+    stack_images: dict[str, str] = field(default_factory=dict)
     checked_out: bool = False
     tags_moved: bool = False
     locked: bool = False

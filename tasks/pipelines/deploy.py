@@ -20,7 +20,7 @@ from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..records import Outcome, Release
 from ..settings import redact_url
-from ..steps import database, health, images, lock, migrations, preflight, releases, services, source
+from ..steps import database, health, images, lock, migrations, preflight, releases, services, source, swarm
 from ..steps.look import look, serves_already
 from ..target import Target
 from .common import (
@@ -93,6 +93,9 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
             state = preflight.judge(t, seen.preflight)
             serving[t.name] = serves_already(seen, t.settings.django_service, t.settings.compose_file)
             step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
+            if on_swarm(t):
+                swarm.check_manager(t)
+                step.note += f"; a swarm manager, stack {swarm.stack_name(t)}"
         if not state.checkout:
             with t.step("clone") as step:
                 source.init_checkout(t)
@@ -186,7 +189,8 @@ def _fetch_and_build(run: HostRun, ref: str) -> None:
             code_arrived = not only_printed or observed.checkout is not None
             step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
     _build(run, ref, code_arrived)
-    services.say_how(t, run.group, as_checked_out_now=only_printed)
+    if not on_swarm(t):  # on a swarm, the stack's update_config says how
+        services.say_how(t, run.group, as_checked_out_now=only_printed)
 
 
 def _build(run: HostRun, ref: str, code_arrived: bool) -> None:
@@ -221,6 +225,8 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
             for run in runs:
                 _show_restart(run)
             raise PlanShown
+        if on_swarm(primary):
+            _prepare_stack(lead)
         decision = _migrations(lead, options)
         hosts = [run.t.name for run in runs]
         hooks.run_hook("post-migrate", hook_runner, primary.report, primary.settings.hook_timeout, hosts=hosts, ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
@@ -280,6 +286,8 @@ def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None
 
 
 def _rolled_back(run: HostRun) -> str:
+    if on_swarm(run.t):
+        return f"{run.t.name}: the swarm went back to the stack's previous spec, whose tasks answer"
     return f"{run.t.name} rolled back to the previous release {run.view.serving.describe()}, which answers again"
 
 
@@ -287,7 +295,10 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     """The first host failed: it is rolled back first, then the hosts that were waiting
     go back to their release (checkout and tags); every one is tried."""
     run = runs[0]
-    roll_back(run, problem)
+    if on_swarm(run.t):
+        _swarm_failed(run, problem)
+    else:
+        roll_back(run, problem)
     later = runs[1:]
     for waiting in later:
         waiting.release.result = Outcome.NOT_RESTARTED
@@ -297,7 +308,9 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     left = f"; {', '.join(w.t.name for w in later)} stay on the old release" if later else ""
     if run.release.result is Outcome.ROLLED_BACK:
         what = f"{describe(problem)}; {_rolled_back(run)}{left}"
-        todo = f"see `docker compose -f {t.settings.compose_file} logs {t.settings.django_service}` on {t.name}"
+        todo = f"see `{t.settings.compose_command} logs {t.settings.django_service}` on {t.name}"
+        if on_swarm(t):
+            todo = f"see `docker service ps {swarm.stack_name(t)}_{t.settings.django_service} --no-trunc` and `docker service logs {swarm.stack_name(t)}_{t.settings.django_service}` on {t.name}"
     elif run.release.result is Outcome.NEEDS_ATTENTION:
         what = f"{run.release.error}{left}"
         todo = f"{t.name} NEEDS ATTENTION: see `fab -H {t.name} status` and the service logs there, then deploy a release that works"
@@ -305,6 +318,19 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
         what = f"{run.release.error}{left}"
         todo = f"see `fab -H {t.name} status`"
     raise DeployError(what, todo) from None
+
+
+def _swarm_failed(run: HostRun, problem: BaseException) -> None:
+    """The swarm went back to the previous spec itself (or is still on it): the old
+    tasks serve. Checkout and image tags go back; the release says which it was."""
+    revert(run)
+    try:
+        health.gate(run.t)
+    except BaseException as second:  # noqa: BLE001 - the release log must say so
+        run.release.result, run.release.error = Outcome.NEEDS_ATTENTION, f"{describe(problem)}; and the site does not answer: {describe(second)}"
+        return
+    run.release.result = Outcome.ROLLED_BACK if isinstance(problem, swarm.SwarmRolledBack) else Outcome.NEEDS_ATTENTION
+    run.release.error = describe(problem)
 
 
 def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], decision: migrations.Decision) -> None:
@@ -334,10 +360,36 @@ def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], decision: migrati
         release.post_deploy = [label for label in release.migrations if label in after]
 
 
+def on_swarm(t: Target) -> bool:
+    return t.settings.engine == "swarm"
+
+
+def _prepare_stack(run: HostRun) -> None:
+    """The stack file and the network file on the manager. A first deploy onto an empty
+    swarm deploys the stack before migrating: the migration needs its database."""
+    t = run.t
+    with t.step("stack") as step:
+        run.stack_images = swarm.write_files(t, run.group, run.revision or "")
+        step.note = swarm.stack_file_path(t)
+    if swarm.services(t):
+        return
+    with t.step("first stack") as step:
+        swarm.deploy_stack(t)
+        others = {service: image for service, image in run.stack_images.items() if service not in run.group.services}
+        swarm.wait_converged(t, others, t.settings.healthcheck_timeout)
+        step.note = f"{', '.join(sorted(others)) or 'nothing'} running before the migration"
+
+
 def _restart(run: HostRun) -> None:
     """A redeploy of what serves restarts nothing unless a container is down or the
     configuration (env files, `.env`) was edited since that release was deployed."""
     t = run.t
+    if on_swarm(t):
+        with t.step("restart") as step:
+            swarm.deploy_stack(t)
+            swarm.wait_converged(t, run.stack_images, t.settings.healthcheck_timeout)
+            step.note = f"stack {swarm.stack_name(t)} updated: every task runs the release's image"
+        return
     same_config = releases.served_config(run.entries, run.previous) == run.group.fingerprint != ""
     restarted, why = services.bring_to_release(t, run.group, run.target_ids, same_revision=run.revision is not None and run.revision == run.previous, same_config=same_config)
     if not restarted:
@@ -360,6 +412,9 @@ def _show_restart(run: HostRun) -> None:
     """What the restart would do, as it would decide it now (the images built, the
     release checked out): each service to restart and how, an outage said first."""
     t = run.t
+    if on_swarm(t):
+        t.skip("restart plan", f"on a swarm, `docker stack deploy` updates what the stack file changes, as each service's update_config says ({swarm.stack_file_path(t)})")
+        return
     with t.step("restart plan") as step:
         lines = services.preview(t, run.group, run.target_ids)
         step.note = f"{len(lines)} service(s) to restart" if lines else "nothing to restart"

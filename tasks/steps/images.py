@@ -62,7 +62,7 @@ def build_group(t: Target, *, code_arrived: bool = True) -> BuildGroup:
         django = t.settings.django_service
         return BuildGroup([django], [django], [django], t.settings.compose_project or "", {django: django}, {django: ServiceConfig(django, django, (".", "Dockerfile"))})
     if not result.ok:
-        raise t.executor.failure(result, shown=False, redact=True, todo=f"run `docker compose -f {t.settings.compose_file} config` in {t.path} on {t.name} to see why")
+        raise t.executor.failure(result, shown=False, redact=True, todo=f"run `{t.settings.compose_command} config` in {t.path} on {t.name} to see why")
     return group_of(compose_facts.parse_config(result.stdout), t.settings.django_service, t.settings.compose_file)
 
 

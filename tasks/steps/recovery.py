@@ -37,7 +37,7 @@ def view(t: Target, observed: Observed) -> HostView:
     if observed.config is None:
         raise HostError(
             f"`docker compose config` fails for {t.settings.compose_file} in {t.path} on {t.name}",
-            f"run `docker compose -f {t.settings.compose_file} config` there to see why",
+            f"run `{t.settings.compose_command} config` there to see why",
         )
     group = images.group_of(observed.config, t.settings.django_service, t.settings.compose_file)
     return HostView(observed, group, observed.serving(group.services, t.settings.django_service))

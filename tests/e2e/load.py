@@ -95,10 +95,11 @@ class Load:
 class Traffic:
     """Steady reads of every column (`GET /notes/`), writes through the running code
     (`POST /notes/`) and version checks, all through the proxy at `url` (the project's
-    own, unless another host's is given with its stack)."""
+    own, unless another host's is given with how to read its proxy's logs)."""
 
-    def __init__(self, project, url: str | None = None, stack=None):
-        self.stack = stack or project.stack
+    def __init__(self, project, url: str | None = None, proxy_logs=None):
+        # What the proxy logged, for a failure's message: Compose's logs of its nginx.
+        self.proxy_logs = proxy_logs or (lambda: project.stack.compose("logs", "--no-color", "nginx", check=False).stdout)
         base = url or project.url
         self.reads = Load(f"{base}/notes/", clients=2)
         self.writes = Load(f"{base}/notes/", clients=2, method="POST")
@@ -121,7 +122,7 @@ class Traffic:
         return f"reads: {self.reads.summary()}; writes: {self.writes.summary()}; versions: {self.versions.summary()}"
 
     def proxy_errors(self) -> str:
-        proxy = self.stack.compose("logs", "--no-color", "nginx", check=False).stdout
+        proxy = self.proxy_logs()
         return "\n".join([line for line in proxy.splitlines() if ("[error]" in line or '" 5' in line) and "timed out" not in line][-20:])
 
     def check(self, *versions: str) -> None:

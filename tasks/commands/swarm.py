@@ -1,0 +1,36 @@
+"""Docker Swarm commands (DEPLOY_ENGINE=swarm), as argument lists: the stack named
+DEPLOY_COMPOSE_PROJECT, deployed from the stack file composeship writes on the
+manager, and the reads of its services and tasks."""
+
+from __future__ import annotations
+
+SWARM_FORMAT = "{{json .Swarm}}"
+
+
+def swarm_state() -> list[str]:
+    """Whether this engine is in a swarm, and a manager: `docker info`'s Swarm part."""
+    return ["docker", "info", "--format", SWARM_FORMAT]
+
+
+def stack_deploy(stack: str, stack_file: str, *, registry: bool) -> list[str]:
+    """Returns once the swarm has the new spec: composeship then waits for the tasks
+    itself, bounded, and says what they do (`--detach=false` can wait forever on a
+    service that never converges). Without a registry (one node) the images are the
+    engine's own, so their digests are not looked up."""
+    resolve = ["--with-registry-auth", "--resolve-image", "always"] if registry else ["--resolve-image", "never"]
+    return ["docker", "stack", "deploy", "--detach=true", "--prune", *resolve, "-c", stack_file, stack]
+
+
+def stack_services(stack: str) -> list[str]:
+    """Every service of the stack, as `docker service inspect` has it: one JSON array."""
+    script = 'ids=$(docker stack services --quiet "$0") || exit 1; [ -n "$ids" ] || { echo "[]"; exit 0; }; exec docker service inspect $ids'
+    return ["sh", "-c", script, stack]
+
+
+def stack_tasks(stack: str) -> list[str]:
+    """Every task of the stack, one JSON object per line (the newest first per slot)."""
+    return ["docker", "stack", "ps", "--no-trunc", "--format", "{{json .}}", stack]
+
+
+def service_logs(service: str, lines: int = 5) -> list[str]:
+    return ["docker", "service", "logs", "--no-task-ids", "--tail", str(lines), service]

@@ -1,0 +1,150 @@
+"""Facts about a swarm (DEPLOY_ENGINE=swarm): whether the engine is an active manager,
+the stack's services as their specs have them, and their tasks; and the judgement
+of whether an update converged, made from those facts alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..commands import swarm as cmd
+from ..errors import DeployError
+from . import Fact
+
+
+@dataclass(frozen=True)
+class SwarmState:
+    active: bool
+    manager: bool
+    error: str = ""
+
+
+def parse_swarm_state(stdout: str) -> SwarmState:
+    try:
+        info = json.loads(stdout or "{}") or {}
+    except json.JSONDecodeError:
+        raise DeployError("could not read `docker info`'s swarm state", "check that the Docker Engine answers (`docker info` on the host)") from None
+    return SwarmState(info.get("LocalNodeState") == "active", bool(info.get("ControlAvailable")), info.get("Error") or "")
+
+
+def swarm_state() -> Fact[SwarmState]:
+    return Fact("swarm state", cmd.swarm_state(), parse_swarm_state)
+
+
+@dataclass(frozen=True)
+class SwarmService:
+    service: str  # the compose file's name (`django`), without the stack's prefix
+    name: str  # the swarm's (`shop_django`)
+    image: str  # what its spec runs
+    replicas: int | None  # None: a global service
+    update: str = ""  # updating, completed, paused, rollback_started, rollback_completed, rollback_paused; "" never updated
+    message: str = ""
+
+
+def parse_services(stdout: str, stack: str) -> dict[str, SwarmService]:
+    """`docker service inspect` of the stack's services (one JSON array)."""
+    try:
+        rows = json.loads(stdout or "[]") or []
+    except json.JSONDecodeError:
+        raise DeployError(f"could not read the services of stack {stack}", f"run `docker stack services {stack}` on the manager to see why") from None
+    services = {}
+    for row in rows:
+        spec = row.get("Spec") or {}
+        name = spec.get("Name", "")
+        short = name[len(stack) + 1 :] if name.startswith(stack + "_") else name
+        image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
+        replicated = (spec.get("Mode") or {}).get("Replicated")
+        status = row.get("UpdateStatus") or {}
+        replicas = replicated.get("Replicas", 1) if replicated is not None else None
+        services[short] = SwarmService(short, name, image, replicas, status.get("State", ""), status.get("Message", ""))
+    return services
+
+
+@dataclass(frozen=True)
+class SwarmTask:
+    service: str  # the compose file's name
+    slot: str
+    image: str
+    desired: str  # Running, Shutdown, ...
+    state: str  # the current state's first word: Running, Starting, Preparing, Failed, Rejected, Shutdown, ...
+    error: str = ""
+
+
+def parse_tasks(stdout: str, stack: str) -> list[SwarmTask]:
+    """`docker stack ps --format '{{json .}}'`: one object per line."""
+    tasks = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise DeployError(f"could not read the tasks of stack {stack}", f"run `docker stack ps {stack}` on the manager to see why") from None
+        name = row.get("Name", "").lstrip("\\_ ")
+        service, _, slot = name.rpartition(".")
+        service = service[len(stack) + 1 :] if service.startswith(stack + "_") else service
+        tasks.append(SwarmTask(service, slot, row.get("Image", ""), row.get("DesiredState", ""), (row.get("CurrentState", "").split() or [""])[0], row.get("Error", "")))
+    return tasks
+
+
+def normal_image(reference: str) -> str:
+    """An image reference as a service spec has it: `:latest` when no tag is given."""
+    name = reference.split("@", 1)[0]
+    if "@" in reference or ":" in name.rsplit("/", 1)[-1]:
+        return reference
+    return f"{reference}:latest"
+
+
+@dataclass(frozen=True)
+class Convergence:
+    done: bool
+    failed: str = ""  # why it never will (the swarm rolled back or paused the update)
+    waiting: tuple[str, ...] = ()  # what is not there yet, one phrase each
+
+
+# An update the swarm gave up on, and what it did instead.
+GAVE_UP = {
+    "rollback_started": "is rolling the update back",
+    "rollback_completed": "rolled the update back",
+    "rollback_paused": "paused the update's rollback",
+    "paused": "paused the update",
+}
+
+
+def converged(services: dict[str, SwarmService], tasks: list[SwarmTask], wanted: dict[str, str]) -> Convergence:
+    """Has every service in `wanted` (service -> image reference) taken its image: its
+    spec names it, no update is in progress, and as many tasks as it has replicas run
+    it (a task with a healthcheck runs only once healthy)? A service whose update the
+    swarm rolled back or paused never will."""
+    waiting, failed = [], []
+    for service, image in sorted(wanted.items()):
+        image = normal_image(image)
+        found = services.get(service)
+        if found is None:
+            waiting.append(f"{service}: no such service yet")
+            continue
+        if found.update in GAVE_UP:
+            failed.append(f"{service}: the swarm {GAVE_UP[found.update]} ({found.message or 'no message'})")
+            continue
+        if normal_image(found.image) != image:
+            waiting.append(f"{service}: its spec runs {found.image}")
+            continue
+        running = [task for task in tasks if task.service == service and task.desired == "Running" and task.state == "Running" and normal_image(task.image) == image]
+        others = [task for task in tasks if task.service == service and task.desired == "Running" and normal_image(task.image) != image]
+        if found.update == "updating" or others or (found.replicas is not None and len(running) < found.replicas):
+            expected = found.replicas if found.replicas is not None else "every node's"
+            waiting.append(f"{service}: {len(running)} of {expected} tasks run {image}")
+    if failed:
+        return Convergence(False, "; ".join(failed))
+    return Convergence(not waiting, waiting=tuple(waiting))
+
+
+def task_errors(tasks: list[SwarmTask], services) -> list[str]:
+    """The latest errors of the services' tasks, one line each, for an error message."""
+    seen = []
+    for task in tasks:
+        if task.service in services and task.error and task.state in ("Failed", "Rejected", "Shutdown", "Complete"):
+            line = f"{task.service}.{task.slot}: {task.state.lower()}: {task.error}"
+            if line not in seen:
+                seen.append(line)
+    return seen[:6]

@@ -1,0 +1,120 @@
+"""The rollout on a Docker Swarm (DEPLOY_ENGINE=swarm), from its manager: the stack
+file made from the release's configuration and written on the manager, `docker stack
+deploy`, then a bounded wait until every task of every service runs the release's
+image (a task with a healthcheck runs only once healthy). A release whose tasks never
+get there is rolled back by the swarm itself (`update_config.failure_action`), the old
+tasks go on serving, and the error says what the tasks did."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ..commands import compose as compose_commands
+from ..commands import images as image_commands
+from ..commands import swarm as commands
+from ..errors import DeployError, HostError
+from ..facts import swarm as facts
+from ..target import Target
+from . import stack_file
+from .images import BuildGroup
+
+POLL = 1.0
+# One-off containers (the migration's check, `migrate`) join the stack's network.
+NETWORK_FILE = "networks:\n  default:\n    name: {network}\n    external: true\n"
+
+
+class SwarmRolledBack(DeployError):
+    """The swarm gave up on the release's tasks and went back to the previous spec."""
+
+
+def stack_name(t: Target) -> str:
+    return t.settings.compose_project or ""
+
+
+def stack_file_path(t: Target) -> str:
+    return f"{t.state_dir}/stack.json"
+
+
+def check_manager(t: Target) -> None:
+    """A swarm engine must be an active manager: only a manager deploys stacks."""
+    if not stack_name(t):
+        raise HostError("DEPLOY_ENGINE=swarm needs DEPLOY_COMPOSE_PROJECT: the stack's name", "set DEPLOY_COMPOSE_PROJECT (for example the project's name) and run this again")
+    state = t.probe(facts.swarm_state(), cwd=None)
+    if not state.active:
+        raise HostError(
+            f"the Docker Engine on {t.name} is not in a swarm (DEPLOY_ENGINE=swarm)",
+            f"run `docker swarm init` on {t.name} (or join it to your swarm as a manager), or set DEPLOY_ENGINE=compose",
+        )
+    if not state.manager:
+        raise HostError(f"{t.name} is a swarm worker, and only a manager deploys a stack", "deploy with -H one of the swarm's managers (`docker node ls` there lists them)")
+
+
+def services(t: Target) -> dict[str, facts.SwarmService]:
+    result = t.run(commands.stack_services(stack_name(t)), cwd=None, probe=True, stream=False, check=False)
+    if not result.ok:
+        raise t.executor.failure(result, shown=False, todo=f"run `docker stack services {stack_name(t)}` on {t.name} to see why")
+    return facts.parse_services(result.stdout, stack_name(t))
+
+
+def pinned_images(group: BuildGroup, revision: str) -> dict[str, str]:
+    """Each service of the build group on the release's own tag: every task runs the
+    image built (and proven) for the revision, never what `latest` names later."""
+    return {service: image_commands.release_tag(group.image_of[service], revision) for service in group.services}
+
+
+def write_files(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
+    """The stack file (it holds the services' environment: readable by the deploy user
+    only, sent over SFTP, never in a command line) and the network file
+    for one-off containers. Returns the image each service must run."""
+    config = t.run(compose_commands.config_json(t.project), probe=True, stream=False, check=False, redact=True)
+    if not config.ok:
+        raise t.executor.failure(config, shown=False, redact=True, todo=f"run `{t.settings.compose_command} config` in {t.path} on {t.name} to see why")
+    document = stack_file.stack_document(json.loads(config.stdout), pinned_images(group, revision))
+    write_private(t, stack_file_path(t), json.dumps(document, indent=1, sort_keys=True) + "\n", "the stack file")
+    write_private(t, t.project.network_file or "", NETWORK_FILE.format(network=f"{stack_name(t)}_default"), "the network file")
+    return {service: body["image"] for service, body in document["services"].items()}
+
+
+def write_private(t: Target, path: str, text: str, label: str) -> None:
+    t.executor.write_file(path, text, label=f"write {label}")
+
+
+def deploy_stack(t: Target) -> None:
+    t.run(commands.stack_deploy(stack_name(t), stack_file_path(t), registry=False), cwd=None, stream=False, label="docker stack deploy")
+
+
+def wait_converged(t: Target, wanted: dict[str, str], timeout: float) -> None:
+    """Until every service in `wanted` runs its image on all its tasks, or the swarm
+    rolls it back, or `timeout` seconds pass: then the error says what the tasks did."""
+    stack = stack_name(t)
+    deadline = time.monotonic() + timeout
+    while True:
+        found, tasks = t.executor.probe_batch([(commands.stack_services(stack), None), (commands.stack_tasks(stack), None)])
+        now = facts.parse_services(found.stdout, stack) if found.ok else {}
+        running = facts.parse_tasks(tasks.stdout, stack) if tasks.ok else []
+        state = facts.converged(now, running, wanted)
+        if state.done or t.executor.dry_run:
+            return
+        if state.failed or time.monotonic() >= deadline:
+            errors = facts.task_errors(running, list(wanted))
+            logs = _logs(t, [service for service in wanted if any(service in line for line in (state.failed, *state.waiting))])
+            said = "; ".join([*errors, *logs]) or "no task reported an error"
+            if state.failed:
+                raise SwarmRolledBack(
+                    f"the release's tasks never ran healthy on {t.name}: {state.failed}; the old tasks keep serving; {said}",
+                    f"see `docker service ps {stack}_SERVICE --no-trunc` and `docker service logs {stack}_SERVICE` on {t.name}",
+                )
+            raise DeployError(
+                f"the stack {stack} on {t.name} did not converge within {timeout:g}s: " + "; ".join(state.waiting) + f"; {said}",
+                f"see `docker stack ps {stack} --no-trunc` on {t.name}; the swarm goes on updating, or rolls back if the tasks fail",
+            )
+        time.sleep(POLL)
+
+
+def _logs(t: Target, services: list[str]) -> list[str]:
+    lines = []
+    for service in services[:2]:
+        result = t.run(commands.service_logs(f"{stack_name(t)}_{service}", 3), cwd=None, probe=True, stream=False, check=False)
+        lines += [f"{service} log: {line.strip()}" for line in (result.stdout + result.stderr).splitlines() if line.strip()][-3:]
+    return lines

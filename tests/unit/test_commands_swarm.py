@@ -1,0 +1,40 @@
+"""commands/swarm.py and the one-off container on a swarm, by exact value."""
+
+import subprocess
+
+from tasks.commands import compose, swarm
+from tasks.commands.compose import ComposeProject
+
+
+def test_the_stack_is_deployed_without_waiting_and_without_a_registry_lookup_on_one_node():
+    assert swarm.stack_deploy("shop", "/srv/shop/.git/composeship/stack.json", registry=False) == [
+        "docker", "stack", "deploy", "--detach=true", "--prune", "--resolve-image", "never", "-c", "/srv/shop/.git/composeship/stack.json", "shop",
+    ]  # fmt: skip
+    assert swarm.stack_deploy("shop", "stack.json", registry=True)[4:8] == ["--prune", "--with-registry-auth", "--resolve-image", "always"]
+
+
+def test_a_one_off_container_on_a_swarm_joins_the_stacks_network_and_starts_nothing_else():
+    project = ComposeProject("docker-compose.production.yml:docker-compose.swarm.yml", project_name="shop", network_file="/srv/shop/.git/composeship/swarm-network.yml")
+    assert compose.migrate(project, noinput=True) == [
+        "docker", "compose", "-p", "shop", "-f", "docker-compose.production.yml", "-f", "docker-compose.swarm.yml", "-f", "/srv/shop/.git/composeship/swarm-network.yml",
+        "run", "--no-deps", "--rm", "django", "python", "manage.py", "migrate", "--noinput",
+    ]  # fmt: skip
+    # Compose's own: no network file, dependencies started as usual.
+    assert compose.migrate(ComposeProject("docker-compose.production.yml"))[:6] == ["docker", "compose", "-f", "docker-compose.production.yml", "run", "--rm"]
+
+
+def test_the_services_of_an_empty_stack_are_an_empty_list(tmp_path):
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\n[ "$1" = stack ] && exit 0\necho unexpected >&2; exit 9\n')
+    fake.chmod(0o755)
+    found = subprocess.run(swarm.stack_services("shop"), capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert (found.returncode, found.stdout.strip()) == (0, "[]")
+
+
+def test_only_the_swarm_engine_gives_one_off_containers_the_network_file(tmp_path):
+    from tasks.settings import load
+
+    environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", "DEPLOY_COMPOSE_PROJECT": "shop"}
+    on_swarm = load("production", host="web1", environ={**environ, "DEPLOY_ENGINE": "swarm"})
+    assert ComposeProject.from_settings(on_swarm).network_file == "/srv/shop/.git/composeship/swarm-network.yml"
+    assert ComposeProject.from_settings(load("production", host="web1", environ=environ)).network_file is None

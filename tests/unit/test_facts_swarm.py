@@ -1,0 +1,92 @@
+"""facts/swarm.py: the swarm's state, the stack's services and tasks as `docker` prints
+them (recorded from a single-node swarm running the example as stack `swx`), and
+whether an update converged, decided from those facts as data."""
+
+from pathlib import Path
+
+import pytest
+
+from tasks.errors import DeployError
+from tasks.facts.swarm import SwarmService, SwarmTask, converged, normal_image, parse_services, parse_swarm_state, parse_tasks, task_errors
+
+RECORDED = Path(__file__).parent / "recorded"
+
+
+def test_an_active_manager_a_worker_and_an_engine_outside_any_swarm():
+    assert parse_swarm_state('{"LocalNodeState":"active","ControlAvailable":true,"Error":""}') == parse_swarm_state('{"LocalNodeState":"active","ControlAvailable":true}')
+    assert parse_swarm_state('{"LocalNodeState":"active","ControlAvailable":true}').manager
+    assert not parse_swarm_state('{"LocalNodeState":"active","ControlAvailable":false}').manager
+    assert not parse_swarm_state('{"LocalNodeState":"inactive","ControlAvailable":false}').active
+    with pytest.raises(DeployError):
+        parse_swarm_state("Cannot connect to the Docker daemon")
+
+
+def test_the_stacks_services_by_their_compose_names():
+    services = parse_services((RECORDED / "swarm-services.json").read_text(), "swx")
+    assert sorted(services) == ["celeryworker", "django", "nginx", "postgres"]
+    assert services["django"] == SwarmService("django", "swx_django", "swx_django:r2", 2, "completed", "update completed")
+    assert services["nginx"].update == "" and services["nginx"].replicas == 1
+
+
+def test_the_stacks_tasks_old_and_new():
+    tasks = parse_tasks((RECORDED / "swarm-tasks.txt").read_text(), "swx")
+    django = [task for task in tasks if task.service == "django"]
+    assert [(t.slot, t.image, t.desired, t.state) for t in django] == [
+        ("1", "swx_django:r2", "Running", "Running"),
+        ("1", "swx_django:r1", "Shutdown", "Shutdown"),
+        ("2", "swx_django:r2", "Running", "Running"),
+        ("2", "swx_django:r1", "Shutdown", "Shutdown"),
+    ]
+    with pytest.raises(DeployError):
+        parse_tasks("not json\n", "swx")
+
+
+def service(update="completed", image="app_django:new", replicas=2, message=""):
+    return {"django": SwarmService("django", "app_django", image, replicas, update, message)}
+
+
+def task(image="app_django:new", slot="1", desired="Running", state="Running", error=""):
+    return SwarmTask("django", slot, image, desired, state, error)
+
+
+WANTED = {"django": "app_django:new"}
+
+
+@pytest.mark.parametrize(
+    "services, tasks, expected",
+    [
+        pytest.param(service(), [task(slot="1"), task(slot="2"), task("app_django:old", "1", "Shutdown", "Shutdown")], (True, "", ()), id="every replica on the release"),
+        pytest.param(service(update=""), [task(slot="1"), task(slot="2")], (True, "", ()), id="a new service, never updated"),
+        pytest.param(service("updating"), [task(slot="1"), task("app_django:old", "2")], (False, "", ("django: 1 of 2 tasks run app_django:new",)), id="half-way"),
+        pytest.param(service(), [task(slot="1"), task("app_django:new", "2", state="Starting")], (False, "", ("django: 1 of 2 tasks run app_django:new",)), id="a task not yet healthy"),
+        pytest.param(service(image="app_django:old"), [task("app_django:old")], (False, "", ("django: its spec runs app_django:old",)), id="the spec not changed yet"),
+        pytest.param({}, [], (False, "", ("django: no such service yet",)), id="no such service"),
+        pytest.param(
+            service("rollback_completed", "app_django:old", message="update rolled back due to failure or early termination of task"),
+            [task("app_django:old")],
+            (False, "django: the swarm rolled the update back (update rolled back due to failure or early termination of task)", ()),
+            id="the swarm rolled it back",
+        ),
+        pytest.param(service("paused", message="update paused due to failure"), [task()], (False, "django: the swarm paused the update (update paused due to failure)", ()), id="the swarm paused it"),
+    ],
+)
+def test_converged(services, tasks, expected):
+    found = converged(services, tasks, WANTED)
+    assert (found.done, found.failed, found.waiting) == expected
+
+
+def test_an_image_without_a_tag_is_the_specs_latest():
+    services = {"nginx": SwarmService("nginx", "app_nginx", "app_nginx:latest", 1, "")}
+    assert converged(services, [SwarmTask("nginx", "1", "app_nginx:latest", "Running", "Running")], {"nginx": "app_nginx"}).done
+    assert normal_image("registry:5000/app_django") == "registry:5000/app_django:latest"
+    assert normal_image("registry:5000/app_django@sha256:ab") == "registry:5000/app_django@sha256:ab"
+
+
+def test_task_errors_name_the_failed_tasks_once_each():
+    tasks = [
+        task(state="Failed", error="task: non-zero exit (1)"),
+        task(slot="2", state="Failed", error="task: non-zero exit (1)"),
+        task(slot="2", state="Failed", error="task: non-zero exit (1)"),
+        task(),
+    ]
+    assert task_errors(tasks, ["django"]) == ["django.1: failed: task: non-zero exit (1)", "django.2: failed: task: non-zero exit (1)"]
