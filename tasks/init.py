@@ -59,6 +59,7 @@ PRODUCTION_COMPOSE = (
     "production.yml",
 )
 GENERIC_COMPOSE = ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml")
+SWARM_COMPOSE = ("docker-compose.swarm.yml", "docker-compose.swarm.yaml", "compose.swarm.yml", "compose.swarm.yaml", "docker-stack.yml", "docker-stack.yaml")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class Detected:
     production: ComposeInfo | None
     repo_url: str | None = None
     repo_url_refused: str = ""
+    # An override for Docker Swarm beside the production file (docker-compose.swarm.yml).
+    swarm_file: str | None = None
 
 
 def read_compose(file: str, text: str) -> ComposeInfo:
@@ -152,6 +155,7 @@ def detect(project: Path, repo_url: str | None = None) -> Detected:
         production=read_compose(production_file, (project / production_file).read_text()) if production_file else None,
         repo_url=repo_url,
         repo_url_refused=refused,
+        swarm_file=pick(names, SWARM_COMPOSE),
     )
 
 
@@ -163,6 +167,8 @@ class Value:
     why: str = ""
     active: bool = True
     label: str = "Detected"
+    # Another value, offered on a commented line after the one set (with its why).
+    offered: tuple[str, str] | None = None
 
 
 def _detected_values(scope: str, d: Detected) -> dict[str, Value]:
@@ -202,6 +208,11 @@ def _detected_values(scope: str, d: Detected) -> dict[str, Value]:
     elif info.healthcheck_path:
         values["DEPLOY_HEALTHCHECK_URL"] = Value(f"http://127.0.0.1:PORT{path}", f"{info.django}'s healthcheck fetches {path}; use the port it answers on", active=False)
     values["DEPLOY_PATH"] = Value(f"/srv/{d.name}", "set the folder your project lives in on the server, here or in hosts/HOST.env", active=False, label="To do")
+    if d.swarm_file:
+        # Offered, not switched on: the same project may well deploy to Compose hosts.
+        why = f"{d.swarm_file} is beside {info.file}: to deploy as a Docker Swarm stack from a manager, set these (and DEPLOY_COMPOSE_PROJECT, the stack's name)"
+        values["DEPLOY_ENGINE"] = Value("swarm", why, active=False)
+        values["DEPLOY_COMPOSE_FILE"] = Value(info.file, "found in the project", offered=(f"{info.file}:{d.swarm_file}", f"on a swarm, with the override {d.swarm_file}"))
     if d.repo_url:
         values["DEPLOY_REPO_URL"] = Value(d.repo_url, "this project's git origin")
     elif d.repo_url_refused:
@@ -250,6 +261,8 @@ def render_env(scope: str, d: Detected) -> str:
         if value.why:
             lines.append(f"# {value.label}: {value.why}.")
         lines.append(f"{'' if value.active else '# '}{key.name}={value.value}")
+        if value.offered:
+            lines += [f"# Or, {value.offered[1]}:", f"# {key.name}={value.offered[0]}"]
     return "\n".join(lines) + "\n"
 
 

@@ -243,6 +243,13 @@ def _host_list(value: str) -> tuple[str, ...]:
     return tuple(_host(part.strip()) for part in value.split(",") if part.strip())
 
 
+def _registry(value: str) -> str:
+    """host:port (or a host name) of an image registry: no scheme, path or credentials."""
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?", value):
+        raise ValueError("is not a registry address (host or host:port, for example 127.0.0.1:5000)")
+    return value
+
+
 def _project_name(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
         raise ValueError("is not a compose project name (lowercase letters, digits, '_', '-')")
@@ -265,6 +272,11 @@ KEYS: tuple[Key, ...] = (
         _choice("compose", "swarm"),
         "compose",
         "compose",
+    ),
+    Key(
+        "DEPLOY_REGISTRY",
+        "On a swarm: the image registry (host:port) the manager pushes each release's images to, and every node pulls them from, by digest; unset: the manager's own images (one node only).",
+        _registry,
     ),
     Key("DEPLOY_DJANGO_SERVICE", "The compose service that runs Django and manage.py.", _service, "django", "django"),
     Key("DEPLOY_PATH", "The project folder on the server (a git checkout).", _absolute_path, required_in=(PRODUCTION,)),
@@ -385,6 +397,7 @@ class Settings:
     keep_releases: int
     hook_timeout: int = 300
     engine: str = "compose"
+    registry: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, key: str) -> str:
@@ -553,6 +566,7 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
         connect_timeout=values["DEPLOY_CONNECT_TIMEOUT"],
         hook_timeout=values["DEPLOY_HOOK_TIMEOUT"],
         engine=values["DEPLOY_ENGINE"],
+        registry=values["DEPLOY_REGISTRY"],
         min_free_disk_mb=values["DEPLOY_MIN_FREE_DISK_MB"],
         hosts=values["DEPLOY_HOSTS"],
         primary=values["DEPLOY_PRIMARY"],

@@ -34,3 +34,23 @@ def stack_tasks(stack: str) -> list[str]:
 
 def service_logs(service: str, lines: int = 5) -> list[str]:
     return ["docker", "service", "logs", "--no-task-ids", "--tail", str(lines), service]
+
+
+def registry_name(registry: str, image: str) -> str:
+    """The release tag's name in the registry: `127.0.0.1:5000/shop_django:0123456789ab`."""
+    return f"{registry}/{image}"
+
+
+def push(source: str, target: str) -> list[str]:
+    """Tag the release's image with its name in the registry, push it, and print the
+    digest the registry gave it (`REPOSITORY@sha256:...`), one line."""
+    script = 'docker tag "$0" "$1" && docker push --quiet "$1" >/dev/null && docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$1"'
+    return ["sh", "-c", script, source, target]
+
+
+def images_by_reference(references) -> list[str]:
+    """For each image reference a spec names (a tag, or a digest from the registry):
+    the reference, the local image's id and its revision label, one line each; a
+    reference the engine does not have is left out."""
+    script = 'for r; do out=$(docker image inspect --format "{{.Id}} {{index .Config.Labels \\"org.opencontainers.image.revision\\"}}" "$r" 2>/dev/null) && printf "%s %s\\n" "$r" "$out"; done; exit 0'
+    return ["sh", "-c", script, "sh", *references]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from ..commands import swarm as cmd
 from ..errors import DeployError
 from . import Fact
+from .host_state import Serving
+from .images import InspectedImage
 
 
 @dataclass(frozen=True)
@@ -148,3 +150,46 @@ def task_errors(tasks: list[SwarmTask], services) -> list[str]:
             if line not in seen:
                 seen.append(line)
     return seen[:6]
+
+
+def serving(services: dict[str, SwarmService], found: dict[str, InspectedImage], image_of: dict[str, str], django: str) -> Serving:
+    """What the build group's services run on the swarm, by their specs' images (`found`:
+    those images inspected on the manager, by reference): the revision of django's, the
+    image id behind each compose image name, and the services not settled on their spec
+    (an update in progress or given up)."""
+    images: dict[str, str] = {}
+    per_service: dict[str, tuple[str | None, ...]] = {}
+    not_ready = []
+    for service, name in image_of.items():
+        spec = services.get(service)
+        if spec is None:
+            continue
+        image = found.get(normal_image(spec.image)) or found.get(spec.image)
+        per_service[service] = (image.revision if image else None,)
+        if image:
+            images.setdefault(name, image.id)
+        if spec.update in ("updating", *GAVE_UP):
+            not_ready.append(service)
+    revisions = set(per_service.get(django, ()))
+    return Serving(next(iter(revisions)) if len(revisions) == 1 else None, images, per_service, tuple(not_ready))
+
+
+def parse_digest(stdout: str, target: str) -> str:
+    """The digest reference of `target` (`registry/name:tag`) among the image's
+    RepoDigests (`registry/name@sha256:...`, one a line)."""
+    repository = target.rsplit(":", 1)[0] if "/" not in target.rsplit(":", 1)[-1] else target
+    for line in stdout.split():
+        if line.startswith(repository + "@sha256:"):
+            return line
+    raise DeployError(f"the registry gave no digest for {target}", "check that the registry answers (`docker push` there) and run this again")
+
+
+def parse_references(stdout: str) -> dict[str, InspectedImage]:
+    """`images_by_reference`: reference -> the image (its revision None when unlabelled)."""
+    found = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            revision = parts[2] if len(parts) > 2 and parts[2] != "<no value>" else None
+            found[parts[0]] = InspectedImage(parts[1], revision, ())
+    return found

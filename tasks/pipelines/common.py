@@ -16,7 +16,7 @@ from ..errors import CommandFailed, ConnectionLost, DeployError, LockBroken
 from ..executor import Interrupted, Stopped, deferred_interrupts
 from ..facts import migrations as migration_facts
 from ..records import LockInfo, Outcome, Release, short
-from ..steps import database, health, images, lock, releases, services
+from ..steps import database, health, images, lock, releases, services, swarm
 from ..steps.images import BuildGroup
 from ..steps.journal import RunJournal
 from ..steps.recovery import HostView, recover
@@ -283,7 +283,11 @@ def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = F
         if reapply_migrations:
             _migrate_again(run)
         group = run.group or view.group
-        services.bring_to_release(t, group, dict(view.serving.images), same_revision=False, same_config=False)
+        if t.settings.engine == "swarm":
+            # The stack file of what served, from the configuration checked out again.
+            bring_stack_to(t, images.build_group(t), back_to or "")
+        else:
+            services.bring_to_release(t, group, dict(view.serving.images), same_revision=False, same_config=False)
         health.gate(t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         release.result = Outcome.NEEDS_ATTENTION
@@ -291,6 +295,18 @@ def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = F
         return
     release.result = Outcome.ROLLED_BACK
     release.error = describe(problem) + (f"; {', '.join(release.unapplied)} applied again" if reapply_migrations else "")
+
+
+def bring_stack_to(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
+    """On a swarm: the stack file of `revision` (its images pinned), `docker stack
+    deploy`, and the wait until every task runs it. Returns each service's image."""
+    pinned = swarm.images_for(t, group, revision)
+    with t.step("restart") as step:
+        wanted = swarm.write_files(t, group, revision, pinned)
+        swarm.deploy_stack(t)
+        swarm.wait_converged(t, wanted, t.settings.healthcheck_timeout)
+        step.note = f"stack {swarm.stack_name(t)} on {short(revision)}: every task runs its image"
+    return wanted
 
 
 def migrate(t: Target, release: Release, work: MigrateWork, todo: str, left: str = "", step_name: str = "migrate") -> list[str]:

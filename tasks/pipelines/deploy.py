@@ -295,9 +295,10 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     """The first host failed: it is rolled back first, then the hosts that were waiting
     go back to their release (checkout and tags); every one is tried."""
     run = runs[0]
-    if on_swarm(run.t):
-        _swarm_failed(run, problem)
+    if on_swarm(run.t) and isinstance(problem, swarm.SwarmRolledBack):
+        _swarm_rolled_back(run, problem)
     else:
+        # On a swarm too: a stack that never converged gets the previous release's.
         roll_back(run, problem)
     later = runs[1:]
     for waiting in later:
@@ -320,17 +321,16 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     raise DeployError(what, todo) from None
 
 
-def _swarm_failed(run: HostRun, problem: BaseException) -> None:
-    """The swarm went back to the previous spec itself (or is still on it): the old
-    tasks serve. Checkout and image tags go back; the release says which it was."""
+def _swarm_rolled_back(run: HostRun, problem: BaseException) -> None:
+    """The swarm went back to the previous spec itself: the old tasks serve. Checkout
+    and image tags go back, and the site must answer."""
     revert(run)
     try:
         health.gate(run.t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         run.release.result, run.release.error = Outcome.NEEDS_ATTENTION, f"{describe(problem)}; and the site does not answer: {describe(second)}"
         return
-    run.release.result = Outcome.ROLLED_BACK if isinstance(problem, swarm.SwarmRolledBack) else Outcome.NEEDS_ATTENTION
-    run.release.error = describe(problem)
+    run.release.result, run.release.error = Outcome.ROLLED_BACK, describe(problem)
 
 
 def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], decision: migrations.Decision) -> None:
@@ -368,8 +368,9 @@ def _prepare_stack(run: HostRun) -> None:
     """The stack file and the network file on the manager. A first deploy onto an empty
     swarm deploys the stack before migrating: the migration needs its database."""
     t = run.t
+    pinned = swarm.images_for(t, run.group, run.revision or "")
     with t.step("stack") as step:
-        run.stack_images = swarm.write_files(t, run.group, run.revision or "")
+        run.stack_images = swarm.write_files(t, run.group, run.revision or "", pinned)
         step.note = swarm.stack_file_path(t)
     if swarm.services(t):
         return

@@ -1,4 +1,5 @@
-"""`setup`, top to bottom: tools (Docker, Compose v2, access, git), checkout (create
+"""`setup`, top to bottom: tools (Docker, Compose v2, access, git), on a swarm that
+the host is an active manager, checkout (create
 DEPLOY_PATH and clone, only when there is none), needs (the compose file's env files
 and published ports), then the list of what is missing, or "ready". A step that found
 something missing ends as `missing`."""
@@ -6,6 +7,7 @@ something missing ends as `missing`."""
 from __future__ import annotations
 
 from ..errors import HostError
+from ..steps import swarm
 from ..steps.setup import Missing, check_tools, describe_needs, judge_needs, prepare_checkout, read_needs
 from ..target import Target
 
@@ -19,6 +21,14 @@ def setup(t: Target) -> list[Missing]:
         step.note = tools.describe()
         if tools.missing:
             step.status, missing = MISSING, missing + tools.missing
+
+    if t.settings.engine == "swarm":
+        with t.step("swarm") as step:
+            try:
+                swarm.check_manager(t)
+                step.note = f"an active manager; the stack will be {swarm.stack_name(t)}"
+            except HostError as problem:
+                step.status, missing = MISSING, missing + [Missing(problem.what, problem.todo)]
 
     with t.step("checkout") as step:
         checkout = prepare_checkout(t, tools, t.settings.ref)

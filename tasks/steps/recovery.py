@@ -14,7 +14,7 @@ from ..facts import host_state
 from ..facts.host_state import Container, Observed, Serving, of_service
 from ..records import Journal, Outcome, Release, short
 from ..target import Target
-from . import images, journal
+from . import images, journal, swarm
 from .images import BuildGroup
 
 
@@ -40,6 +40,8 @@ def view(t: Target, observed: Observed) -> HostView:
             f"run `{t.settings.compose_command} config` there to see why",
         )
     group = images.group_of(observed.config, t.settings.django_service, t.settings.compose_file)
+    if t.settings.engine == "swarm":
+        return HostView(observed, group, swarm.serving(t, group))
     return HostView(observed, group, observed.serving(group.services, t.settings.django_service))
 
 

@@ -15,6 +15,7 @@ from ..commands import images as image_commands
 from ..commands import swarm as commands
 from ..errors import DeployError, HostError
 from ..facts import swarm as facts
+from ..facts.host_state import Serving
 from ..target import Target
 from . import stack_file
 from .images import BuildGroup
@@ -57,20 +58,50 @@ def services(t: Target) -> dict[str, facts.SwarmService]:
     return facts.parse_services(result.stdout, stack_name(t))
 
 
+def serving(t: Target, group: BuildGroup) -> Serving:
+    """What the stack's services of the build group run: read from their specs and the
+    labels of those images on the manager (two round trips)."""
+    found = services(t)
+    references = sorted({spec.image for spec in found.values() if spec.service in group.image_of})
+    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False) if references else None
+    images = facts.parse_references(inspected.stdout) if inspected is not None and inspected.ok else {}
+    return facts.serving(found, images, {s: group.image_of[s] for s in group.services}, t.settings.django_service)
+
+
 def pinned_images(group: BuildGroup, revision: str) -> dict[str, str]:
     """Each service of the build group on the release's own tag: every task runs the
     image built (and proven) for the revision, never what `latest` names later."""
     return {service: image_commands.release_tag(group.image_of[service], revision) for service in group.services}
 
 
-def write_files(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
+def push_images(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
+    """Every image the project builds, pushed to DEPLOY_REGISTRY under its release tag:
+    the build group's release images, and the other built services' images as the build
+    left them. Returns, per service, the digest reference the registry gave: what every
+    node pulls, so that each runs exactly the image built here."""
+    registry = t.settings.registry or ""
+    digests: dict[str, str] = {}
+    pinned: dict[str, str] = {}
+    for service, config in sorted(group.configs.items()):
+        if config.build is None:
+            continue
+        if config.image not in digests:
+            source = image_commands.release_tag(config.image, revision) if service in group.services else config.image
+            target = commands.registry_name(registry, image_commands.release_tag(config.image, revision))
+            pushed = t.run(commands.push(source, target), cwd=None, stream=False, label=f"push {target}", todo=f"check that {t.name} reaches the registry {registry} (`docker push {target}` there)")
+            digests[config.image] = facts.parse_digest(pushed.stdout, target) if not pushed.printed else target
+        pinned[service] = digests[config.image]
+    return pinned
+
+
+def write_files(t: Target, group: BuildGroup, revision: str, pinned: dict[str, str] | None = None) -> dict[str, str]:
     """The stack file (it holds the services' environment: readable by the deploy user
     only, sent over SFTP, never in a command line) and the network file
     for one-off containers. Returns the image each service must run."""
     config = t.run(compose_commands.config_json(t.project), probe=True, stream=False, check=False, redact=True)
     if not config.ok:
         raise t.executor.failure(config, shown=False, redact=True, todo=f"run `{t.settings.compose_command} config` in {t.path} on {t.name} to see why")
-    document = stack_file.stack_document(json.loads(config.stdout), pinned_images(group, revision))
+    document = stack_file.stack_document(json.loads(config.stdout), pinned if pinned is not None else pinned_images(group, revision))
     write_private(t, stack_file_path(t), json.dumps(document, indent=1, sort_keys=True) + "\n", "the stack file")
     write_private(t, t.project.network_file or "", NETWORK_FILE.format(network=f"{stack_name(t)}_default"), "the network file")
     return {service: body["image"] for service, body in document["services"].items()}
@@ -81,7 +112,18 @@ def write_private(t: Target, path: str, text: str, label: str) -> None:
 
 
 def deploy_stack(t: Target) -> None:
-    t.run(commands.stack_deploy(stack_name(t), stack_file_path(t), registry=False), cwd=None, stream=False, label="docker stack deploy")
+    t.run(commands.stack_deploy(stack_name(t), stack_file_path(t), registry=bool(t.settings.registry)), cwd=None, stream=False, label="docker stack deploy")
+
+
+def images_for(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
+    """What the stack file names for each service of the release: digests from the
+    registry when there is one, else the build group's release tags."""
+    if t.settings.registry:
+        with t.step("push") as step:
+            pinned = push_images(t, group, revision)
+            step.note = f"{len(set(pinned.values()))} image(s) to {t.settings.registry}, named by digest"
+        return pinned
+    return pinned_images(group, revision)
 
 
 def wait_converged(t: Target, wanted: dict[str, str], timeout: float) -> None:

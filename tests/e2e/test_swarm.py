@@ -1,15 +1,19 @@
 """DEPLOY_ENGINE=swarm: the example as a Docker Swarm stack on a single-node swarm (an
 engine of its own, in its own network namespace: `docker swarm init` there changes
 nothing of the other tests), deployed from its manager over SSH with the production
-file and the example's swarm override. A first deploy onto the empty swarm serves the
+file and the example's swarm override, its images pushed to a registry (Debian's
+docker-registry, in the engine's namespace) and named by digest. A first deploy onto the empty swarm serves the
 release with the database migrated; a release with a migration, under reads, writes
 and version checks through the stack's nginx, loses no request, migrates once in a
-one-off container on the stack's network, and serves when `fab deploy` returns; a
+one-off container on the stack's network, and serves when `fab deploy` returns;
+`status` names it; `fab rollback` under the same load loses no request either; a
 release whose tasks never get healthy leaves the old tasks serving."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 
 import pytest
 
@@ -21,7 +25,33 @@ from .test_zero_downtime import BROKEN_HEALTH
 # One worker runs the module: its engine is one of a kind.
 pytestmark = pytest.mark.xdist_group("swarm")
 NAME, INDEX = "swarm1", 9
-SWARM = "DEPLOY_ENGINE=swarm\nDEPLOY_COMPOSE_FILE=docker-compose.production.yml:docker-compose.swarm.yml\n"
+SWARM = "DEPLOY_ENGINE=swarm\nDEPLOY_COMPOSE_FILE=docker-compose.production.yml:docker-compose.swarm.yml\nDEPLOY_REGISTRY=127.0.0.1:5000\n"
+
+
+REGISTRY = "127.0.0.1:5000"
+REGISTRY_CONFIG = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: {root}
+http:
+  addr: {address}
+"""
+
+
+def start_registry(netns: str, folder) -> subprocess.Popen:
+    """Debian's docker-registry in the engine's network namespace, on its 127.0.0.1:
+    an address the engine trusts without TLS, as Docker's documentation says."""
+    config = folder / "registry.yml"
+    config.write_text(REGISTRY_CONFIG.format(root=folder / "registry-data", address=REGISTRY))
+    log = open(folder / "registry.log", "w")  # noqa: SIM115 - open while the registry runs
+    process = subprocess.Popen(["ip", "netns", "exec", netns, "docker-registry", "serve", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    for _ in range(100):
+        answered = subprocess.run(["ip", "netns", "exec", netns, "curl", "-fs", "-o", "/dev/null", f"http://{REGISTRY}/v2/"], capture_output=True)
+        if answered.returncode == 0:
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"docker-registry did not answer at {REGISTRY} in {netns}: {(folder / 'registry.log').read_text()[-500:]}")
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +62,17 @@ def swarm_host(tmp_path_factory):
         pytest.fail(f"test bed not ready: {problem}", pytrace=False)
     docker = ["docker", "-H", facts["docker_host"]]
     folder = tmp_path_factory.mktemp("swarm-host")
+    registry = None
     try:
         subprocess.run([*docker, "swarm", "init", "--advertise-addr", facts["address"]], check=True, capture_output=True, text=True, timeout=120)
+        registry = start_registry(facts["netns"], folder)
         host = sandbox_up(folder, "swarm", docker_host=facts["docker_host"])
         host["engine"] = facts
         yield host
     finally:
+        if registry is not None:
+            registry.terminate()
+            registry.wait(timeout=30)
         subprocess.run([*docker, "swarm", "leave", "--force"], capture_output=True, timeout=120)
         sandbox_down(folder)
         engine("down", NAME, INDEX)
@@ -53,10 +88,28 @@ class Swarm:
     def docker(self, *args, check=True):
         return self.project.docker(*args, check=check)
 
-    def images(self, service: str) -> list[str]:
-        """The image of each task of the service that should run."""
-        out = self.docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}}", f"{self.stack}_{service}").stdout
-        return sorted(out.split())
+    def spec_image(self, service: str) -> str:
+        return self.docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{self.stack}_{service}").stdout.strip()
+
+    def running_images(self, service: str) -> list[str]:
+        """The image id of each running task's container (one node: all are here)."""
+        ids = self.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.stack}_{service}").stdout.split()
+        return sorted(self.docker("inspect", "--format", "{{.Image}}", container).stdout.strip() for container in ids)
+
+    def release_digest(self, image: str, revision: str) -> str:
+        """What the registry holds as the release's image: its digest reference."""
+        name = f"{REGISTRY}/{image}:{revision[:12]}"
+        digests = self.docker("image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", name).stdout.split()
+        (digest,) = [line for line in digests if line.startswith(f"{REGISTRY}/{image}@sha256:")]
+        return digest
+
+    def release_id(self, image: str, revision: str) -> str:
+        return self.docker("image", "inspect", "--format", "{{.Id}}", f"{image}:{revision[:12]}").stdout.strip()
+
+    def on_release(self, image: str, revision: str, replicas: int = 2) -> bool:
+        """The django spec names the release's image in the registry by digest, and each
+        of its tasks runs exactly the image built for the revision."""
+        return self.spec_image("django").startswith(self.release_digest(image, revision)) and self.running_images("django") == [self.release_id(image, revision)] * replicas
 
     def sql(self, query: str) -> list[str]:
         container = self.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.stack}_postgres").stdout.split()[0]
@@ -86,13 +139,13 @@ def deployed(project):
     return result
 
 
-def test_a_first_deploy_then_a_release_with_a_migration_under_load(swarm_project):
+def test_a_first_deploy_a_release_with_a_migration_a_rollback_and_a_release_that_never_gets_healthy(swarm_project):
     project, swarm = swarm_project
     first = deployed(project)
     assert project.page("/version/") == (200, "1.0.0")
     assert "notes.0001_initial" in " ".join(swarm.sql("select app || '.' || name from django_migrations"))
     revision = project.origin.revisions[-1]
-    assert swarm.images("django") == [f"{project.image('django')}:{revision[:12]}"] * 2, "both replicas on the release's own tag"
+    assert swarm.on_release(project.image("django"), revision), "both replicas on the release's image, pulled by digest"
     assert "==> first stack [swarm]" in first.stdout and "==> migrate [swarm]" in first.stdout
 
     release = project.origin.commit("notes get a body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
@@ -103,24 +156,32 @@ def test_a_first_deploy_then_a_release_with_a_migration_under_load(swarm_project
     traffic.check("1.0.0", "1.1.0")
     assert swarm.sql("select count(*) from django_migrations where name = '0002_note_body'") == ["1"]
     assert [line for line in second.stdout.splitlines() if line.startswith("==> migrate")] == ["==> migrate [swarm]"]
-    assert swarm.images("django") == [f"{project.image('django')}:{release[:12]}"] * 2
+    assert swarm.on_release(project.image("django"), release)
     entry = project.releases()[-1]
-    assert (entry["result"], entry["revision"]) == ("ok", release) and not project.locked()
+    assert (entry["result"], entry["revision"], entry["previous"]) == ("ok", release, revision) and not project.locked()
+    assert json.loads(project.fab("status", "--json").stdout)[0]["revision"] == release, "status names what the stack's services run"
 
+    # Back to the first release, under the same load: the stack file of that release.
+    with Traffic(project, proxy_logs=swarm.proxy_logs) as traffic:
+        rolled = project.fab("rollback")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    traffic.check("1.1.0", "1.0.0")
+    assert project.page("/version/") == (200, "1.0.0")
+    assert swarm.on_release(project.image("django"), revision)
+    entry = project.releases()[-1]
+    assert (entry["kind"], entry["result"], entry["revision"]) == ("rollback", "ok", revision) and not project.locked()
 
-def test_a_release_whose_tasks_never_get_healthy_leaves_the_old_tasks_serving(swarm_project):
-    project, swarm = swarm_project
-    deployed(project)
-    old = swarm.images("django")
+    # A release whose tasks never get healthy: the swarm rolls it back, the old tasks
+    # serve throughout.
+    old = swarm.running_images("django")
     urls = (project.origin.work / "config/urls.py").read_text().replace("from notes import views", "from notes import health_override as views")
-    project.origin.commit("1.1.0 with a broken health view", {"VERSION": "1.1.0\n", "notes/health_override.py": BROKEN_HEALTH, "config/urls.py": urls})
+    project.origin.commit("1.2.0 with a broken health view", {"VERSION": "1.2.0\n", "notes/health_override.py": BROKEN_HEALTH, "config/urls.py": urls})
     with Traffic(project, proxy_logs=swarm.proxy_logs) as traffic:
         result = project.fab("deploy", DEPLOY_HEALTHCHECK_TIMEOUT="60")
     assert result.returncode == 1, result.stdout + result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "never ran healthy" in last and ("the swarm is rolling the update back" in last or "the swarm rolled the update back" in last), last
-    assert "the old tasks keep serving" in last, last
-    assert f"docker service logs {swarm.stack}_django" in last, last
+    assert "the old tasks keep serving" in last and f"docker service logs {swarm.stack}_django" in last, last
     traffic.check("1.0.0")
-    assert project.page("/version/") == (200, "1.0.0") and swarm.images("django") == old
+    assert project.page("/version/") == (200, "1.0.0") and swarm.running_images("django") == old
     assert project.releases()[-1]["result"] == "rolled back" and not project.locked()

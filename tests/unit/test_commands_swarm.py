@@ -38,3 +38,35 @@ def test_only_the_swarm_engine_gives_one_off_containers_the_network_file(tmp_pat
     on_swarm = load("production", host="web1", environ={**environ, "DEPLOY_ENGINE": "swarm"})
     assert ComposeProject.from_settings(on_swarm).network_file == "/srv/shop/.git/composeship/swarm-network.yml"
     assert ComposeProject.from_settings(load("production", host="web1", environ=environ)).network_file is None
+
+
+def test_a_release_image_is_pushed_under_its_tag_and_named_by_the_digest_the_registry_gave():
+    from tasks.facts.swarm import parse_digest
+
+    argv = swarm.push("shop_django:0123456789ab", "127.0.0.1:5000/shop_django:0123456789ab")
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["shop_django:0123456789ab", "127.0.0.1:5000/shop_django:0123456789ab"]
+    listed = "127.0.0.1:5000/other@sha256:aaa\n127.0.0.1:5000/shop_django@sha256:bbb\n"
+    assert parse_digest(listed, "127.0.0.1:5000/shop_django:0123456789ab") == "127.0.0.1:5000/shop_django@sha256:bbb"
+
+
+def test_a_push_that_gave_no_digest_is_an_error_that_names_the_image():
+    import pytest
+
+    from tasks.errors import DeployError
+    from tasks.facts.swarm import parse_digest
+
+    with pytest.raises(DeployError) as caught:
+        parse_digest("", "127.0.0.1:5000/shop_django:0123456789ab")
+    assert "the registry gave no digest for 127.0.0.1:5000/shop_django:0123456789ab" in str(caught.value)
+
+
+def test_images_are_looked_up_by_the_reference_a_spec_names(tmp_path):
+    from tasks.facts.swarm import parse_references
+
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\ncase "$5" in *missing*) exit 1;; esac\necho "sha256:abc 0123"\n')
+    fake.chmod(0o755)
+    argv = swarm.images_by_reference(["reg:5000/shop_django@sha256:ff", "reg:5000/missing:1", "shop_{{.Id}}:x"])
+    found = subprocess.run(argv, capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert found.stdout.splitlines() == ["reg:5000/shop_django@sha256:ff sha256:abc 0123", "shop_{{.Id}}:x sha256:abc 0123"]
+    assert parse_references(found.stdout)["reg:5000/shop_django@sha256:ff"].revision == "0123"

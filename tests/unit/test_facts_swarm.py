@@ -90,3 +90,23 @@ def test_task_errors_name_the_failed_tasks_once_each():
         task(),
     ]
     assert task_errors(tasks, ["django"]) == ["django.1: failed: task: non-zero exit (1)", "django.2: failed: task: non-zero exit (1)"]
+
+
+def test_what_serves_is_read_from_the_services_specs_and_their_images_labels():
+    from tasks.facts.images import InspectedImage
+    from tasks.facts.swarm import serving
+
+    specs = {
+        "django": SwarmService("django", "shop_django", "shop_django:aaaaaaaaaaaa", 2, "completed"),
+        "celeryworker": SwarmService("celeryworker", "shop_celeryworker", "shop_celeryworker:aaaaaaaaaaaa", 1, "updating"),
+    }
+    found = {
+        "shop_django:aaaaaaaaaaaa": InspectedImage("sha256:d", "a" * 40, ("shop_django:aaaaaaaaaaaa",)),
+        "shop_celeryworker:aaaaaaaaaaaa": InspectedImage("sha256:c", "a" * 40, ("shop_celeryworker:aaaaaaaaaaaa",)),
+    }
+    image_of = {"django": "shop_django", "celeryworker": "shop_celeryworker"}
+    now = serving(specs, found, image_of, "django")
+    assert (now.revision, now.images, now.not_ready) == ("a" * 40, {"shop_django": "sha256:d", "shop_celeryworker": "sha256:c"}, ("celeryworker",))
+    # An empty swarm, or an image the manager does not have: nothing known to serve.
+    assert not serving({}, {}, image_of, "django").running
+    assert serving(specs, {}, image_of, "django").revision is None

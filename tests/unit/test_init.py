@@ -41,6 +41,17 @@ def test_detects_the_example(example):
     assert "# Detected: nginx is in front of django in docker-compose.production.yml and publishes port 8000 (read from DJANGO_PUBLISHED_PORT" in rendered
 
 
+def test_a_swarm_override_is_offered_not_switched_on(example):
+    d = composeship_init.detect(example)
+    assert d.swarm_file == "docker-compose.swarm.yml"
+    rendered = composeship_init.render_env(settings.PRODUCTION, d)
+    assert active(rendered)["DEPLOY_COMPOSE_FILE"] == "docker-compose.production.yml" and "DEPLOY_ENGINE" not in active(rendered)
+    assert "# DEPLOY_ENGINE=swarm" in rendered and "# DEPLOY_COMPOSE_FILE=docker-compose.production.yml:docker-compose.swarm.yml" in rendered
+    assert "docker-compose.swarm.yml is beside docker-compose.production.yml: to deploy as a Docker Swarm stack" in rendered
+    (example / "docker-compose.swarm.yml").unlink()
+    assert "DEPLOY_ENGINE=swarm" not in composeship_init.render_env(settings.PRODUCTION, composeship_init.detect(example))
+
+
 def test_detects_cookiecutter_names_and_a_proxy(tmp_path):
     (tmp_path / "manage.py").write_text("")
     (tmp_path / "local.yml").write_text("services:\n  django:\n    build: .\n    command: /start\n")

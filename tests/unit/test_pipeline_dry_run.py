@@ -138,3 +138,44 @@ def test_a_dry_run_of_a_redeploy_of_what_serves_locks_nothing_and_prints_only_th
     commands = [line for line in out.getvalue().splitlines() if not line.startswith("#")]
     assert commands == [render(host.wait_for_http("http://127.0.0.1:8000/health/", 60))]
     assert f"--- deploy [web1] skipped: main is {HEAD[:12]}: same revision, images and configuration as running" in out.getvalue()
+
+
+def test_a_dry_run_on_a_swarm_writes_the_stack_file_migrates_on_its_network_and_deploys_the_stack(tmp_path):
+    environ = {
+        "DEPLOY_CONFIG_DIR": str(tmp_path),
+        "DEPLOY_PATH": "/srv/shop",
+        "DEPLOY_HEALTHCHECK_URL": "http://127.0.0.1:8000/health/",
+        "DEPLOY_ENGINE": "swarm",
+        "DEPLOY_COMPOSE_PROJECT": "shop",
+        "DEPLOY_COMPOSE_FILE": "docker-compose.production.yml:docker-compose.swarm.yml",
+    }
+    settings = load("production", host="web1", environ=environ)
+    answers = probes()
+    spec = {"Spec": {"Name": "shop_django", "TaskTemplate": {"ContainerSpec": {"Image": f"shop_django:{HEAD[:12]}"}}, "Mode": {"Replicated": {"Replicas": 2}}}}
+    answers.update(
+        {
+            r"docker info --format": Result('{"LocalNodeState":"active","ControlAvailable":true}'),
+            r"sh -c 'ids=\$\(docker stack services": Result(json.dumps([spec])),
+            r"docker stack ps": Result(""),
+            r"test -f /srv/shop/docker-compose.production.yml": Result(""),
+            r"sh -c 'for f; do": Result(""),
+            # The image the stack's django spec names: the serving release's.
+            r"sh -c 'for r; do out=\$\(docker image inspect": Result(f"shop_django:{HEAD[:12]} sha256:d1 {HEAD}\n"),
+        }
+    )
+    out = io.StringIO()
+    target = Target("web1", settings, PrintingExecutor(RecordedHost(answers), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
+    with target.report:
+        deploy([target], "main")
+    text = out.getvalue()
+    commands = [line for line in text.splitlines() if not line.startswith("#")]
+    files = "-f docker-compose.production.yml -f docker-compose.swarm.yml"
+    assert f"cd /srv/shop && docker compose -p shop {files} -f /srv/shop/.git/composeship/swarm-network.yml run --no-deps --label composeship.migrate=true" in text
+    writes = [line for line in commands if line.startswith("write /srv/shop/.git/composeship/")]
+    assert [line.split(" (")[0] for line in writes] == ["write /srv/shop/.git/composeship/stack.json", "write /srv/shop/.git/composeship/swarm-network.yml"]
+    deploys = [line for line in commands if "docker stack deploy" in line]
+    assert deploys == ["docker stack deploy --detach=true --prune --resolve-image never -c /srv/shop/.git/composeship/stack.json shop"]
+    order = [next(i for i, line in enumerate(commands) if needle in line) for needle in ("write /srv/shop/.git/composeship/stack.json", " migrate --noinput", "docker stack deploy")]
+    assert order == sorted(order), "the stack file, then the migration, then the stack"
+    assert not any(" up -d" in line for line in commands), "no compose container on a swarm"
+    assert f"serving {HEAD[:12]}" in text, "what serves is read from the stack's services"

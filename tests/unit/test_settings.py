@@ -64,6 +64,10 @@ def test_restart_order_list(config_dir):
         # A byte that is not UTF-8 in the environment arrives as a lone surrogate.
         ("DEPLOY_COMPOSE_FILE", "compose\udcff.yml", "is not valid UTF-8 text"),
         ("DEPLOY_COMPOSE_FILE", "docker-compose.production.yml:", "is not a file name, or a list of them separated by `:`"),
+        ("DEPLOY_ENGINE", "kubernetes", "is not one of compose, swarm"),
+        # No scheme, path or credentials: the registry's address only.
+        ("DEPLOY_REGISTRY", "https://bob:secret@registry:5000", "is not a registry address"),
+        ("DEPLOY_REGISTRY", "registry:5000/team", "is not a registry address"),
         ("DEPLOY_COMPOSE_FILE", "docker-compose.production.yml:-f", "is not a file name, or a list of them separated by `:`"),
         ("DEPLOY_HEALTHCHECK_URL", "http://127.0.0.1/\udcff", "is not valid UTF-8 text"),
     ],

@@ -199,3 +199,23 @@ def test_dry_run_prints_the_clone_and_changes_nothing(tmp_path):
     assert "# --- needs [web1] skipped: read from the checkout once it is cloned (a dry run does not clone)" in t.report.out.getvalue()
     # Only read-only commands reached the host.
     assert all(re.search(r"docker|command -v|id -un|test -|git rev-parse|df -Pk|ls -A|git ls-remote|git ls-tree", c) for c in recorded.commands)
+
+
+@pytest.mark.parametrize(
+    "swarm, listed",
+    [
+        pytest.param('{"LocalNodeState":"inactive","ControlAvailable":false}', "the Docker Engine on web1 is not in a swarm (DEPLOY_ENGINE=swarm) — run `docker swarm init` on web1", id="no swarm"),
+        pytest.param('{"LocalNodeState":"active","ControlAvailable":false}', "web1 is a swarm worker, and only a manager deploys a stack — deploy with -H one of the swarm's managers", id="a worker"),
+        pytest.param('{"LocalNodeState":"active","ControlAvailable":true}', None, id="a manager"),
+    ],
+)
+def test_on_a_swarm_setup_checks_that_the_host_is_an_active_manager(tmp_path, swarm, listed):
+    recorded = ready_host(**{r"docker info --format": Result(swarm), r"test -f /srv/shop/.envs/.production/.postgres": Result(""), r"docker ps --format": Result("")})
+    t = target(tmp_path, recorded, DEPLOY_ENGINE="swarm", DEPLOY_COMPOSE_PROJECT="shop")
+    if listed is None:
+        run_setup(t)
+        assert "an active manager; the stack will be shop" in t.report.out.getvalue()
+        return
+    with pytest.raises(HostError):
+        run_setup(t)
+    assert f"  - {listed}" in t.report.out.getvalue()
