@@ -61,11 +61,11 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
         # Only waits: a stop signal need not wait for it (the new containers go below).
         result = t.run(commands.wait_ready(project_name, waits, timeout), cwd=None, stream=False, check=False, interruptible=True, label="wait for the new containers")
     except BaseException:
-        _remove_new(t, project_name, services, old)
+        _remove_new(t, project_name, services, old, configs)
         raise
     new = [line.split()[2] for line in result.stdout.splitlines() if line.startswith("new ")]
     if not result.ok:
-        _remove_new(t, project_name, services, old)
+        _remove_new(t, project_name, services, old, configs)
         why = what_it_said(result)
         raise DeployError(
             f"the new {', '.join(services)} container(s) on {t.name} did not answer within {timeout}s: {why}",
@@ -128,9 +128,16 @@ def _settle_left(settle: float, started: float, drains: bool) -> float:
     return round(max(0.0, settle - (time.monotonic() - started)), 1)
 
 
-def _remove_new(t: Target, project_name: str, services: Sequence[str], old: dict[str, list[str]]) -> None:
+def _remove_new(t: Target, project_name: str, services: Sequence[str], old: dict[str, list[str]], configs: dict[str, ServiceConfig]) -> None:
+    """The new containers go, each within its service's grace period: a proxy that
+    finds containers through Docker's DNS sends them requests from the moment they run
+    (those that do answer, on pages other than the health check), and a container
+    removed by force would cut those requests off half-way."""
     current = parse_containers(t.run(containers_and_images(t.project), probe=True, stream=False, check=False).stdout)
     olds = {cid for ids in old.values() for cid in ids}
-    doomed = [c.id for c in current if c.service in services and not c.oneoff and c.id not in olds]
-    if doomed:
-        t.run(commands.remove(doomed), cwd=None, stream=False, check=False)
+    stops: dict[int, list[str]] = {}
+    for c in current:
+        if c.service in services and not c.oneoff and c.id not in olds:
+            stops.setdefault(configs[c.service].stop_grace, []).append(c.id)
+    if stops:
+        t.run(commands.retire(stops, 0), cwd=None, stream=False, check=False, label="stop the new container(s) that never answered")

@@ -49,7 +49,9 @@ class Load:
                 response = connection.getresponse()
                 answer = Answer(sent, response.status, response.read().decode(errors="replace").strip())
                 connection.close()
-            except OSError as problem:
+            except (OSError, http.client.HTTPException) as problem:
+                # A refused or reset connection, or an answer cut short (IncompleteRead):
+                # a failed request, never a client that stops counting.
                 answer = Answer(sent, 0, f"{type(problem).__name__}: {problem}")
             with self._lock:
                 self.answers.append(answer)
