@@ -101,4 +101,3 @@ def retire(stops: dict[int, Sequence[str]], settle: float, drain: str = "", new:
     )
     words = [word for grace, ids in sorted(stops.items()) for word in (str(grace), str(len(ids)), *ids)]
     return ["sh", "-c", script, "sh", f"{settle:g}", drain, str(timeout), str(len(new)), *new, *words]
-
