@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..commands import compose as cmd
 from ..commands.compose import ComposeProject
@@ -88,6 +88,8 @@ class ComposeConfig:
     # A digest of the whole resolved configuration (env files and `.env` included): equal
     # digests, equal configuration, so a redeploy can tell that nothing was edited.
     fingerprint: str = ""
+    # The whole document as Compose gave it (a swarm's stack file is made from it).
+    document: dict = field(default_factory=dict, compare=False, repr=False)
 
     def sharing_build_with(self, service: str) -> list[str]:
         """The service and every other one built from the same context and Dockerfile
@@ -121,7 +123,7 @@ def parse_config(stdout: str) -> ComposeConfig:
             replicas=_replicas(body),
             depends_on=tuple(sorted(body.get("depends_on") or ())),
         )
-    return ComposeConfig(project_name, services, fingerprint(document))
+    return ComposeConfig(project_name, services, fingerprint(document), document)
 
 
 def fingerprint(document: dict) -> str:

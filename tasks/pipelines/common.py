@@ -300,12 +300,8 @@ def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = F
 def bring_stack_to(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
     """On a swarm: the stack file of `revision` (its images pinned), `docker stack
     deploy`, and the wait until every task runs it. Returns each service's image."""
-    pinned = swarm.images_for(t, group, revision)
-    with t.step("restart") as step:
-        wanted = swarm.write_files(t, group, revision, pinned)
-        swarm.deploy_stack(t)
-        swarm.wait_converged(t, wanted, t.settings.healthcheck_timeout)
-        step.note = f"stack {swarm.stack_name(t)} on {short(revision)}: every task runs its image"
+    wanted = swarm.write_files(t, group, revision, swarm.images_for(t, group, revision))
+    swarm.roll_out(t, wanted, revision)
     return wanted
 
 

@@ -386,10 +386,7 @@ def _restart(run: HostRun) -> None:
     configuration (env files, `.env`) was edited since that release was deployed."""
     t = run.t
     if on_swarm(t):
-        with t.step("restart") as step:
-            swarm.deploy_stack(t)
-            swarm.wait_converged(t, run.stack_images, t.settings.healthcheck_timeout)
-            step.note = f"stack {swarm.stack_name(t)} updated: every task runs the release's image"
+        swarm.roll_out(t, run.stack_images, run.revision or "")
         return
     same_config = releases.served_config(run.entries, run.previous) == run.group.fingerprint != ""
     restarted, why = services.bring_to_release(t, run.group, run.target_ids, same_revision=run.revision is not None and run.revision == run.previous, same_config=same_config)

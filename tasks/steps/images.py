@@ -29,6 +29,7 @@ class BuildGroup:
     configs: dict[str, ServiceConfig] = field(default_factory=dict)
     # Of the compose configuration (see ComposeConfig.fingerprint).
     fingerprint: str = ""
+    document: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def other_builds(self) -> list[str]:
@@ -50,7 +51,7 @@ def group_of(config: ComposeConfig, django: str, compose_file: str) -> BuildGrou
             "composeship builds the django image on the server from your code: give the service a `build:`",
         )
     image_of = {name: config.services[name].image for name in services}
-    return BuildGroup(services, sorted(set(image_of.values())), list(config.services), config.project_name, image_of, dict(config.services), config.fingerprint)
+    return BuildGroup(services, sorted(set(image_of.values())), list(config.services), config.project_name, image_of, dict(config.services), config.fingerprint, config.document)
 
 
 def build_group(t: Target, *, code_arrived: bool = True) -> BuildGroup:

@@ -147,10 +147,12 @@ def current_containers(t: Target, project_name: str) -> list[Container]:
     return t.probe(_containers(project_name), cwd=None)
 
 
-def strategies(group: BuildGroup, settings) -> dict[str, Strategy]:
-    """How each service of the build group gets the release: rolled out beside the old
-    containers (and when a new one counts as ready), or recreated in place (and why)."""
-    return strategies_of(group, settings, group.services)
+def strategies(group: BuildGroup, settings, services: Sequence[str] | None = None) -> dict[str, Strategy]:
+    """How each service (of the build group, unless `services` are given) gets the
+    release: rolled out beside the old containers (and when a new one counts as ready),
+    or recreated in place (and why)."""
+    chosen = group.services if services is None else services
+    return {service: strategy(group.configs[service], settings.singleton_services, rollout.readiness(settings, group.configs[service])) for service in chosen if service in group.configs}
 
 
 CHECKOUT_AS_IT_IS = "read from the checkout as it is now: a dry run checks nothing out, so the release's own compose file is read only by a real run (`deploy --plan` shows it)"
@@ -173,12 +175,8 @@ def preview(t: Target, group: BuildGroup, target_ids: dict[str, str | None]) -> 
     containers, _ = what_runs(t, group)
     first = first_wave(containers, group, target_ids)
     wanted = restart_order(t.settings.restart_order, first + changed_by_compose(t, group, first))
-    ways = strategies_of(group, t.settings, wanted)
+    ways = strategies(group, t.settings, wanted)
     return [f"{t.name}: {ways[service].describe() if service in ways else service + ': started'}" for service in wanted]
-
-
-def strategies_of(group: BuildGroup, settings, services: Sequence[str]) -> dict[str, Strategy]:
-    return {service: strategy(group.configs[service], settings.singleton_services, rollout.readiness(settings, group.configs[service])) for service in services if service in group.configs}
 
 
 def restart(t: Target, group: BuildGroup, services: Sequence[str], current: Sequence[Container]) -> None:

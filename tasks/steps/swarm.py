@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import time
 
-from ..commands import compose as compose_commands
 from ..commands import images as image_commands
 from ..commands import swarm as commands
 from ..errors import DeployError, HostError
 from ..facts import swarm as facts
 from ..facts.host_state import Serving
+from ..records import short
 from ..target import Target
 from . import stack_file
 from .images import BuildGroup
@@ -82,9 +82,8 @@ def push_images(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
     registry = t.settings.registry or ""
     digests: dict[str, str] = {}
     pinned: dict[str, str] = {}
-    for service, config in sorted(group.configs.items()):
-        if config.build is None:
-            continue
+    for service in sorted(group.services + group.other_builds):
+        config = group.configs[service]
         if config.image not in digests:
             source = image_commands.release_tag(config.image, revision) if service in group.services else config.image
             target = commands.registry_name(registry, image_commands.release_tag(config.image, revision))
@@ -95,20 +94,14 @@ def push_images(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
 
 
 def write_files(t: Target, group: BuildGroup, revision: str, pinned: dict[str, str] | None = None) -> dict[str, str]:
-    """The stack file (it holds the services' environment: readable by the deploy user
-    only, sent over SFTP, never in a command line) and the network file
-    for one-off containers. Returns the image each service must run."""
-    config = t.run(compose_commands.config_json(t.project), probe=True, stream=False, check=False, redact=True)
-    if not config.ok:
-        raise t.executor.failure(config, shown=False, redact=True, todo=f"run `{t.settings.compose_command} config` in {t.path} on {t.name} to see why")
-    document = stack_file.stack_document(json.loads(config.stdout), pinned if pinned is not None else pinned_images(group, revision))
-    write_private(t, stack_file_path(t), json.dumps(document, indent=1, sort_keys=True) + "\n", "the stack file")
-    write_private(t, t.project.network_file or "", NETWORK_FILE.format(network=f"{stack_name(t)}_default"), "the network file")
+    """The stack file, made from the configuration the build read (it holds the
+    services' environment: readable by the deploy user only, sent over SFTP, never in a
+    command line), and the network file for one-off containers. Returns the image each
+    service must run."""
+    document = stack_file.stack_document(group.document, pinned if pinned is not None else pinned_images(group, revision))
+    t.executor.write_file(stack_file_path(t), json.dumps(document, indent=1, sort_keys=True) + "\n", label="write the stack file")
+    t.executor.write_file(t.project.network_file or "", NETWORK_FILE.format(network=f"{stack_name(t)}_default"), label="write the network file")
     return {service: body["image"] for service, body in document["services"].items()}
-
-
-def write_private(t: Target, path: str, text: str, label: str) -> None:
-    t.executor.write_file(path, text, label=f"write {label}")
 
 
 def deploy_stack(t: Target) -> None:
@@ -124,6 +117,15 @@ def images_for(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
             step.note = f"{len(set(pinned.values()))} image(s) to {t.settings.registry}, named by digest"
         return pinned
     return pinned_images(group, revision)
+
+
+def roll_out(t: Target, wanted: dict[str, str], revision: str) -> None:
+    """The restart on a swarm: the stack file written before is deployed, and every
+    task must come to run its image."""
+    with t.step("restart") as step:
+        deploy_stack(t)
+        wait_converged(t, wanted, t.settings.healthcheck_timeout)
+        step.note = f"stack {stack_name(t)} on {short(revision)}: every task runs its image"
 
 
 def wait_converged(t: Target, wanted: dict[str, str], timeout: float) -> None:
