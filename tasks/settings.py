@@ -88,6 +88,12 @@ def _compose_file(value: str) -> str:
     return value
 
 
+def _on_one_line(value: str) -> str:
+    """A bad value as an error quotes it: control characters (a line break or a carriage
+    return read from a file) escaped, so that the error stays one line."""
+    return value if value.isprintable() else repr(value)[1:-1]
+
+
 def _absolute_path(value: str) -> str:
     _text(value)
     if not value.startswith("/"):
@@ -515,10 +521,10 @@ def load(scope: str, host: str | None = None, environ: Mapping[str, str] | None 
                     if key.name == "DEPLOY_REPO_URL"
                     else "poll a health page that answers without a login (the server asks for it itself, on its own address)"
                 )
-                raise ConfigError(f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}", f"remove them from {key.name}: {access}") from None
+                raise ConfigError(f"{key.name}={_on_one_line(key.shown(raw[key.name]))} (from {sources[key.name]}) {problem}", f"remove them from {key.name}: {access}") from None
             except ValueError as problem:
                 raise ConfigError(
-                    f"{key.name}={key.shown(raw[key.name])} (from {sources[key.name]}) {problem}",
+                    f"{key.name}={_on_one_line(key.shown(raw[key.name]))} (from {sources[key.name]}) {problem}",
                     f"fix {key.name}: {_in_sentence(key.help)}",
                 ) from None
         else:

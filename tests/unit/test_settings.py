@@ -65,6 +65,8 @@ def test_restart_order_list(config_dir):
         ("DEPLOY_COMPOSE_FILE", "compose\udcff.yml", "is not valid UTF-8 text"),
         ("DEPLOY_COMPOSE_FILE", "docker-compose.production.yml:", "is not a file name, or a list of them separated by `:`"),
         ("DEPLOY_ENGINE", "kubernetes", "is not one of compose, swarm"),
+        # A line break or carriage return in a bad value is shown escaped: one line.
+        ("DEPLOY_PATH", "srv\rapp", "DEPLOY_PATH=srv\\rapp (from environment) contains control characters"),
         # No scheme, path or credentials: the registry's address only.
         ("DEPLOY_REGISTRY", "https://bob:secret@registry:5000", "is not a registry address"),
         ("DEPLOY_REGISTRY", "registry:5000/team", "is not a registry address"),
