@@ -12,8 +12,9 @@ from fabric import Connection, task
 from . import overview, settings
 from .cli import DRY_RUN_HELP, handle_errors, ref_option, remainder, service_names, since_option, tail_lines
 from .commands import compose
+from .commands import swarm as swarm_commands
 from .connection import connection_count, open_connection
-from .errors import LockHeld, UsageError
+from .errors import HostError, LockHeld, UsageError
 from .executor import Executor, PrintingExecutor
 from .fab_executor import many_hosts
 from .facts.migrations import summarize
@@ -216,11 +217,20 @@ def releases_(c, json=False):  # noqa: A002 - the flag is --json
 )
 @handle_errors
 def logs(c, service=None, since=None, follow=False, tail=None):
-    """Show the logs of the services on the server (docker compose logs)."""
+    """Show the logs of the services on the server (docker compose logs; on a swarm, docker service logs)."""
     names = service_names(service)
     lines = tail_lines(tail)
     since_option(since)
     t = open_target(c, "logs")
+    if t.settings.engine == "swarm":
+        stack = t.settings.compose_project or ""
+        if not names:
+            found = t.run(swarm_commands.stack_service_names(stack), cwd=None, probe=True, stream=False, check=False)
+            names = [name.removeprefix(f"{stack}_") for name in found.stdout.split()] if found.ok else []
+        if not names:
+            raise HostError(f"the stack {stack} runs no service on {t.name}", f"deploy it first (`fab -H {t.name} deploy`); `docker stack ls` there lists the stacks")
+        t.run(swarm_commands.logs([f"{stack}_{name}" for name in names], follow=follow, since=since, tail=lines), cwd=None, interactive=follow)
+        return
     # Interactive: Ctrl-C must end `--follow` at once, not wait for it.
     t.run(compose.logs(t.project, names, follow=follow, since=since, tail=lines), interactive=follow)
 
@@ -251,7 +261,7 @@ def backup(c):
 def backups(c):
     """List the database backups, with sizes (the postgres service's `backups` command)."""
     t = open_target(c, "backups")
-    t.run(compose.exec_in(t.project, database.POSTGRES_SERVICE, "backups"), todo="the postgres service needs cookiecutter-django's maintenance commands")
+    t.run(database.in_postgres(t, "backups"), todo="the postgres service needs cookiecutter-django's maintenance commands")
 
 
 @task(help={"message": "Why the host is locked; shown to anyone who tries to deploy."})

@@ -4,6 +4,8 @@ manager, and the reads of its services and tasks."""
 
 from __future__ import annotations
 
+import shlex
+
 SWARM_FORMAT = "{{json .Swarm}}"
 
 
@@ -54,3 +56,22 @@ def images_by_reference(references) -> list[str]:
     reference the engine does not have is left out."""
     script = 'for r; do out=$(docker image inspect --format "{{.Id}} {{index .Config.Labels \\"org.opencontainers.image.revision\\"}}" "$r" 2>/dev/null) && printf "%s %s\\n" "$r" "$out"; done; exit 0'
     return ["sh", "-c", script, "sh", *references]
+
+
+def exec_in_task(service: str, *args: str) -> list[str]:
+    """`docker exec` in a running task of the stack's `service` on this node (exit 3
+    when none runs here: a swarm may place it on another node)."""
+    script = 'c=$(docker ps -q --filter "label=com.docker.swarm.service.name=$0" --filter status=running | head -n 1); [ -n "$c" ] || exit 3; exec docker exec "$c" "$@"'
+    return ["sh", "-c", script, service, *args]
+
+
+def logs(services: list[str], follow: bool = False, since: str | None = None, tail: int | None = None) -> list[str]:
+    """`docker service logs` of each of the stack's services (full names), at once:
+    with --follow, each goes on until Ctrl-C ends them all."""
+    flags = (["--follow"] if follow else []) + (["--since", since] if since else []) + (["--tail", str(tail)] if tail is not None else [])
+    script = f'for s; do docker service logs {shlex.join(flags)} "$s" & done; wait'
+    return ["sh", "-c", script, "sh", *services]
+
+
+def stack_service_names(stack: str) -> list[str]:
+    return ["docker", "stack", "services", "--format", "{{.Name}}", stack]

@@ -193,3 +193,18 @@ def parse_references(stdout: str) -> dict[str, InspectedImage]:
             revision = parts[2] if len(parts) > 2 and parts[2] != "<no value>" else None
             found[parts[0]] = InspectedImage(parts[1], revision, ())
     return found
+
+
+def runs_release(services: dict[str, SwarmService], tasks: list[SwarmTask], found: dict[str, InspectedImage], all_services: list[str], group: list[str], revision: str) -> bool:
+    """Does the stack run `revision` as a deploy of it leaves it: every service of the
+    configuration in the stack, none updating or given up, each with all its tasks on
+    its spec's image, and the build group's specs on images labelled with `revision`?"""
+    if any(service not in services for service in all_services):
+        return False
+    if not converged(services, tasks, {service: services[service].image for service in all_services}).done:
+        return False
+    for service in group:
+        image = found.get(normal_image(services[service].image)) or found.get(services[service].image)
+        if image is None or image.revision != revision:
+            return False
+    return True

@@ -285,7 +285,7 @@ def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = F
         group = run.group or view.group
         if t.settings.engine == "swarm":
             # The stack file of what served, from the configuration checked out again.
-            bring_stack_to(t, images.build_group(t), back_to or "")
+            swarm.bring_to(t, images.build_group(t), back_to or "")
         else:
             services.bring_to_release(t, group, dict(view.serving.images), same_revision=False, same_config=False)
         health.gate(t)
@@ -295,14 +295,6 @@ def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = F
         return
     release.result = Outcome.ROLLED_BACK
     release.error = describe(problem) + (f"; {', '.join(release.unapplied)} applied again" if reapply_migrations else "")
-
-
-def bring_stack_to(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
-    """On a swarm: the stack file of `revision` (its images pinned), `docker stack
-    deploy`, and the wait until every task runs it. Returns each service's image."""
-    wanted = swarm.write_files(t, group, revision, swarm.images_for(t, group, revision))
-    swarm.roll_out(t, wanted, revision)
-    return wanted
 
 
 def migrate(t: Target, release: Release, work: MigrateWork, todo: str, left: str = "", step_name: str = "migrate") -> list[str]:

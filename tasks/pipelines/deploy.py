@@ -91,11 +91,13 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
         with t.step("preflight") as step:
             seen = look(t, ref)
             state = preflight.judge(t, seen.preflight)
-            serving[t.name] = serves_already(seen, t.settings.django_service, t.settings.compose_file)
             step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
             if on_swarm(t):
                 swarm.check_manager(t)
                 step.note += f"; a swarm manager, stack {swarm.stack_name(t)}"
+                serving[t.name] = swarm.serves_already(t, seen)
+            else:
+                serving[t.name] = serves_already(seen, t.settings.django_service, t.settings.compose_file)
         if not state.checkout:
             with t.step("clone") as step:
                 source.init_checkout(t)

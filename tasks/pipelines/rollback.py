@@ -12,10 +12,10 @@ from ..executor import Interrupted
 from ..facts import migrations as migration_facts
 from ..records import Release
 from ..settings import redact_url
-from ..steps import database, health, images, lock, releases, services
+from ..steps import database, health, images, lock, releases, services, swarm
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import HostRun, bring_stack_to, locked, new_release, print_plan, reapply, roll_back, short
+from .common import HostRun, locked, new_release, print_plan, reapply, roll_back, short
 
 
 def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool) -> list[tuple[str, str]]:
@@ -116,7 +116,7 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
     run.group = group = images.build_group(t, code_arrived=not t.dry_run)
     release.config = group.fingerprint
     if t.settings.engine == "swarm":
-        bring_stack_to(t, group, target)
+        swarm.bring_to(t, group, target)
         health.gate(t)
         return
     services.say_how(t, group, as_checked_out_now=t.dry_run)

@@ -4,7 +4,7 @@ reverse migrations for a rollback."""
 
 from __future__ import annotations
 
-from ..commands import compose
+from ..commands import compose, swarm
 from ..commands import migrate as migrate_commands
 from ..commands.migrate import MigrateWork
 from ..errors import CommandFailed, DeployError
@@ -44,8 +44,16 @@ def check(t: Target) -> migration_safety.Report | None:
         ) from None
 
 
+def in_postgres(t: Target, *args: str) -> list[str]:
+    """A command in the running postgres service: its Compose container, or on a swarm
+    its task on the manager (a task placed on another node is not reached)."""
+    if t.settings.engine == "swarm":
+        return swarm.exec_in_task(f"{t.settings.compose_project}_{POSTGRES_SERVICE}", *args)
+    return compose.exec_in(t.project, POSTGRES_SERVICE, *args)
+
+
 def backup_available(t: Target, services: list[str]) -> bool:
-    return POSTGRES_SERVICE in services and t.check(compose.exec_in(t.project, POSTGRES_SERVICE, "sh", "-c", "command -v backup >/dev/null"))
+    return POSTGRES_SERVICE in services and t.check(in_postgres(t, "sh", "-c", "command -v backup >/dev/null"))
 
 
 def backup_decision(t: Target, pending: list | None, services: list[str]) -> tuple[bool, str]:
@@ -65,12 +73,13 @@ def backup_decision(t: Target, pending: list | None, services: list[str]) -> tup
     if pending is not None and not pending:
         return False, "no pending migrations"
     if not has_command:
-        return False, f"no `backup` command in a running {POSTGRES_SERVICE} service"
+        where = " task on this manager" if t.settings.engine == "swarm" else " service"
+        return False, f"no `backup` command in a running {POSTGRES_SERVICE}{where}"
     return True, f"{len(pending)} pending migration(s)" if pending is not None else "if migrations are pending"
 
 
 def backup(t: Target) -> str:
-    result = t.run(compose.exec_in(t.project, POSTGRES_SERVICE, "backup"), todo="the database was not changed; fix the backup or set DEPLOY_BACKUP=never")
+    result = t.run(in_postgres(t, "backup"), todo="the database was not changed; fix the backup or set DEPLOY_BACKUP=never")
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
 

@@ -48,9 +48,11 @@ def _observed(results: list[Result]) -> Observed | None:
         return None
 
 
-def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
-    """The commit, when the ref's commit already runs exactly as a deploy would leave it
-    (see the module's docstring); None when a deploy has something to do or to check."""
+def settled_release(seen: Look, django: str, compose_file: str) -> tuple[str, images.BuildGroup] | None:
+    """(the commit, its build group) when the checkout is the ref's commit as a deploy
+    of it was recorded ok, with the configuration it was deployed with, and no lock,
+    journal or one-off migration left: what both engines ask before looking at what
+    runs. None otherwise."""
     observed, revision = seen.observed, seen.resolved
     if observed is None or observed.config is None or revision is None:
         return None
@@ -65,6 +67,17 @@ def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
     entries = list(observed.releases)
     if not releases.deployed_ok(entries, revision) or releases.served_config(entries, revision) != observed.config.fingerprint:
         return None
+    return revision, group
+
+
+def serves_already(seen: Look, django: str, compose_file: str) -> str | None:
+    """The commit, when the ref's commit already runs exactly as a deploy would leave it
+    (see the module's docstring); None when a deploy has something to do or to check."""
+    settled = settled_release(seen, django, compose_file)
+    if settled is None:
+        return None
+    revision, group = settled
+    observed = seen.observed
     if services.not_ready(observed.containers, group.all_services):
         return None
     for name, service in observed.config.services.items():

@@ -67,6 +67,15 @@ def recover(t: Target) -> HostView:
         )
     if killed is None:
         return found
+    restored = ""
+    if t.settings.engine == "swarm" and stack_changed_by(found.serving, killed):
+        # Its stack deploy had begun: the swarm runs (or is updating to) what never
+        # passed the health gate. The stack goes back to what served before it, as its
+        # journal says, each service updated start-first as for a release.
+        t.run(git.checkout(killed.serving), stream=False)
+        swarm.bring_to(t, images.build_group(t), killed.serving, step_name="restore")
+        found = view(t, observe(t))
+        restored = f"the stack back on {short(killed.serving)}, which served before it; "
     with t.step("recover") as step:
         serving = found.serving
         beside = started_beside(found, killed)
@@ -95,8 +104,14 @@ def recover(t: Target) -> HostView:
         )
         journal.close_unowned(t, left)
         stopped = f"stopped its new containers ({', '.join(c.name for c in beside)}); " if beside else ""
-        step.note = f"{stopped}checkout and image tags back to what serves ({serving.describe()}); recorded the stopped run"
+        step.note = f"{restored}{stopped}checkout and image tags back to what serves ({serving.describe()}); recorded the stopped run"
     return view(t, observe(t))
+
+
+def stack_changed_by(serving: Serving, killed: Journal) -> bool:
+    """On a swarm: did the killed run change the stack's spec (or leave an update that
+    never settled)? Not when nothing served before it: then what runs is all there is."""
+    return bool(killed.serving) and (serving.revision != killed.serving or bool(serving.not_ready))
 
 
 def started_beside(found: HostView, killed: Journal) -> list[Container]:

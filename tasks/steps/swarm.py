@@ -19,6 +19,7 @@ from ..records import short
 from ..target import Target
 from . import stack_file
 from .images import BuildGroup
+from .look import Look, settled_release
 
 POLL = 1.0
 # One-off containers (the migration's check, `migrate`) join the stack's network.
@@ -58,6 +59,26 @@ def services(t: Target) -> dict[str, facts.SwarmService]:
     return facts.parse_services(result.stdout, stack_name(t))
 
 
+def serves_already(t: Target, seen: Look) -> str | None:
+    """The commit, when the ref's commit already runs on the stack as a deploy of it
+    leaves it (facts.runs_release), so that a redeploy locks, changes and records
+    nothing: two round trips more than on Compose (the stack's services and tasks, then
+    their images' labels)."""
+    settled = settled_release(seen, t.settings.django_service, t.settings.compose_file)
+    if settled is None:
+        return None
+    revision, group = settled
+    stack = stack_name(t)
+    found, tasks = t.executor.probe_batch([(commands.stack_services(stack), None), (commands.stack_tasks(stack), None)])
+    if not (found.ok and tasks.ok):
+        return None
+    specs = facts.parse_services(found.stdout, stack)
+    references = sorted({specs[service].image for service in group.services if service in specs})
+    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False) if references else None
+    labelled = facts.parse_references(inspected.stdout) if inspected is not None and inspected.ok else {}
+    return revision if facts.runs_release(specs, facts.parse_tasks(tasks.stdout, stack), labelled, group.all_services, group.services, revision) else None
+
+
 def serving(t: Target, group: BuildGroup) -> Serving:
     """What the stack's services of the build group run: read from their specs and the
     labels of those images on the manager (two round trips)."""
@@ -66,6 +87,23 @@ def serving(t: Target, group: BuildGroup) -> Serving:
     inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False) if references else None
     images = facts.parse_references(inspected.stdout) if inspected is not None and inspected.ok else {}
     return facts.serving(found, images, {s: group.image_of[s] for s in group.services}, t.settings.django_service)
+
+
+def task_rows(t: Target) -> list[dict]:
+    """The stack's tasks meant to run, for `status`: one row each, with the revision of
+    its image where the manager has that image (two round trips)."""
+    stack = stack_name(t)
+    result = t.run(commands.stack_tasks(stack), cwd=None, probe=True, stream=False, check=False)
+    tasks = [task for task in facts.parse_tasks(result.stdout, stack) if task.desired == "Running"] if result.ok else []
+    references = sorted({task.image for task in tasks})
+    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False) if references else None
+    labelled = facts.parse_references(inspected.stdout) if inspected is not None and inspected.ok else {}
+    rows = []
+    for task in sorted(tasks, key=lambda task: (task.service, task.slot)):
+        image = labelled.get(task.image)
+        row = {"service": task.service, "container": f"{stack}_{task.service}.{task.slot}", "state": task.state.lower(), "health": None}
+        rows.append(row | {"image": image.id if image else task.image, "revision": image.revision if image else None, "oneoff": False})
+    return rows
 
 
 def pinned_images(group: BuildGroup, revision: str) -> dict[str, str]:
@@ -119,13 +157,22 @@ def images_for(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:
     return pinned_images(group, revision)
 
 
-def roll_out(t: Target, wanted: dict[str, str], revision: str) -> None:
+def roll_out(t: Target, wanted: dict[str, str], revision: str, step_name: str = "restart") -> None:
     """The restart on a swarm: the stack file written before is deployed, and every
     task must come to run its image."""
-    with t.step("restart") as step:
+    with t.step(step_name) as step:
         deploy_stack(t)
         wait_converged(t, wanted, t.settings.healthcheck_timeout)
         step.note = f"stack {stack_name(t)} on {short(revision)}: every task runs its image"
+
+
+def bring_to(t: Target, group: BuildGroup, revision: str, step_name: str = "restart") -> dict[str, str]:
+    """The stack file of `revision` (its images pinned, pushed again when there is a
+    registry: the push of an image it holds only returns its digest), deployed, and
+    the wait until every task runs it. Returns each service's image."""
+    wanted = write_files(t, group, revision, images_for(t, group, revision))
+    roll_out(t, wanted, revision, step_name)
+    return wanted
 
 
 def wait_converged(t: Target, wanted: dict[str, str], timeout: float) -> None:

@@ -151,6 +151,10 @@ PATHS = [
     "two hosts, a release with a migration",
     "the proxy's own image changed (announced)",
     "django publishes a host port (announced)",
+    "swarm: a release with a migration",
+    "swarm: rollback",
+    "swarm: a release whose tasks never get healthy",
+    "swarm: a deploy killed mid-update, then the next deploy",
 ]
 
 

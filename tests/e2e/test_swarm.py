@@ -17,9 +17,10 @@ import time
 
 import pytest
 
-from .load import Traffic
+from .load import Traffic, record_path
 from .remote import MIGRATION_0002, destroy_remote_project, engine, make_remote_project, sandbox_down, sandbox_up
 from .test_deploy import MODEL_WITH_BODY
+from .test_truth import start_fab, wait_for_line
 from .test_zero_downtime import BROKEN_HEALTH
 
 # One worker runs the module: its engine is one of a kind.
@@ -27,6 +28,20 @@ pytestmark = pytest.mark.xdist_group("swarm")
 NAME, INDEX = "swarm1", 9
 SWARM = "DEPLOY_ENGINE=swarm\nDEPLOY_COMPOSE_FILE=docker-compose.production.yml:docker-compose.swarm.yml\nDEPLOY_REGISTRY=127.0.0.1:5000\n"
 
+POST_DEPLOY_0003 = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    composeship = "post-deploy"
+
+    dependencies = [
+        ("notes", "0002_note_body"),
+    ]
+
+    operations = [
+        migrations.RunSQL("SELECT 1", migrations.RunSQL.noop),
+    ]
+"""
 
 REGISTRY = "127.0.0.1:5000"
 REGISTRY_CONFIG = """version: 0.1
@@ -148,24 +163,43 @@ def test_a_first_deploy_a_release_with_a_migration_a_rollback_and_a_release_that
     assert swarm.on_release(project.image("django"), revision), "both replicas on the release's image, pulled by digest"
     assert "==> first stack [swarm]" in first.stdout and "==> migrate [swarm]" in first.stdout
 
-    release = project.origin.commit("notes get a body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
+    # A redeploy of what the stack runs: nothing locked, changed or recorded.
+    again = deployed(project)
+    assert "nothing locked, changed or recorded" in again.stdout and "docker stack deploy" not in again.stdout, again.stdout
+    assert len(project.releases()) == 1
+
+    # A migration that adds a column, and one marked to run once the release serves;
+    # the database backed up first, in the postgres task.
+    release = project.origin.commit(
+        "notes get a body; 1.1.0",
+        {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002, "notes/migrations/0003_after.py": POST_DEPLOY_0003},
+    )
     with Traffic(project, proxy_logs=swarm.proxy_logs) as traffic:
         second = deployed(project)
         served_at_return = project.page("/version/")
     assert served_at_return == (200, "1.1.0"), "the new release serves when fab deploy returns"
     traffic.check("1.0.0", "1.1.0")
-    assert swarm.sql("select count(*) from django_migrations where name = '0002_note_body'") == ["1"]
-    assert [line for line in second.stdout.splitlines() if line.startswith("==> migrate")] == ["==> migrate [swarm]"]
+    record_path("swarm: a release with a migration", traffic, "migrated once in a one-off container, then the stack updated start-first")
+    assert swarm.sql("select count(*) from django_migrations where name in ('0002_note_body', '0003_after')") == ["2"]
+    assert [line for line in second.stdout.splitlines() if line.startswith(("==> migrate", "==> post-migrate"))] == ["==> migrate [swarm]", "==> post-migrate [swarm]"]
     assert swarm.on_release(project.image("django"), release)
     entry = project.releases()[-1]
     assert (entry["result"], entry["revision"], entry["previous"]) == ("ok", release, revision) and not project.locked()
-    assert json.loads(project.fab("status", "--json").stdout)[0]["revision"] == release, "status names what the stack's services run"
+    assert entry["post_deploy"] == ["notes.0003_after"] and entry["backup"].startswith("backup_"), entry
+    assert entry["backup"] in project.fab("backups").stdout, "the backup is in the postgres service's volume"
+    status = json.loads(project.fab("status", "--json").stdout)[0]
+    assert status["revision"] == release, "status names what the stack's services run"
+    assert sorted(row["container"] for row in status["services"] if row["service"] == "django") == [f"{swarm.stack}_django.1", f"{swarm.stack}_django.2"]
+    assert {row["revision"] for row in status["services"] if row["service"] == "django"} == {release}
+    logs = project.fab("logs", "--service", "nginx", "--tail", "3")
+    assert logs.returncode == 0 and f"{swarm.stack}_nginx." in logs.stdout, logs.stdout + logs.stderr
 
     # Back to the first release, under the same load: the stack file of that release.
     with Traffic(project, proxy_logs=swarm.proxy_logs) as traffic:
         rolled = project.fab("rollback")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     traffic.check("1.1.0", "1.0.0")
+    record_path("swarm: rollback", traffic, "the stack file of the release before, updated start-first")
     assert project.page("/version/") == (200, "1.0.0")
     assert swarm.on_release(project.image("django"), revision)
     entry = project.releases()[-1]
@@ -183,5 +217,33 @@ def test_a_first_deploy_a_release_with_a_migration_a_rollback_and_a_release_that
     assert "never ran healthy" in last and ("the swarm is rolling the update back" in last or "the swarm rolled the update back" in last), last
     assert "the old tasks keep serving" in last and f"docker service logs {swarm.stack}_django" in last, last
     traffic.check("1.0.0")
+    record_path("swarm: a release whose tasks never get healthy", traffic, "rolled back by the swarm; the old tasks served throughout")
     assert project.page("/version/") == (200, "1.0.0") and swarm.running_images("django") == old
     assert project.releases()[-1]["result"] == "rolled back" and not project.locked()
+
+    # Killed (SIGKILL) once its stack deploy has begun: the next deploy, once the dead
+    # run's lock is broken, puts the stack back on what served before that run (its
+    # journal says), records it as interrupted, and deploys the release again.
+    entries = len(project.releases())
+    killed = start_fab(project, "deploy", "--ref", release, COMPOSESHIP_PAUSE_IN="restart:120")
+    wait_for_line(killed, "drill: the next command")
+    deadline = time.monotonic() + 60
+    while not swarm.spec_image("django").startswith(swarm.release_digest(project.image("django"), release)):
+        assert time.monotonic() < deadline, "the killed run's stack deploy never reached the swarm"
+        time.sleep(0.5)
+    killed.kill()
+    killed.communicate(timeout=60)
+    subprocess.run(["pkill", "-u", project.host["user"], "-x", "sleep"], capture_output=True)
+    refused = project.fab("deploy", "--ref", release)
+    assert refused.returncode == 1 and "unlock --force" in refused.stderr, refused.stdout + refused.stderr
+    assert project.fab("unlock", "--force").returncode == 0
+    with Traffic(project, proxy_logs=swarm.proxy_logs) as traffic:
+        recovered = project.fab("deploy", "--ref", release)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    traffic.check("1.0.0", "1.1.0")
+    record_path("swarm: a deploy killed mid-update, then the next deploy", traffic, "the stack put back on what served before it, then the release deployed again")
+    assert "==> restore [swarm]" in recovered.stdout, recovered.stdout
+    assert project.page("/version/") == (200, "1.1.0") and swarm.on_release(project.image("django"), release)
+    assert [(e["result"], e["revision"]) for e in project.releases()[entries:]] == [("interrupted", release), ("ok", release)]
+    assert project.releases()[-1]["previous"] == revision, "the release log says what served before: the stack put back"
+    assert not project.locked() and project.head() == release

@@ -45,3 +45,13 @@ def test_always_without_a_backup_command_stops_the_deploy_with_the_fix(tmp_path)
 def test_a_project_without_a_postgres_service_is_never_asked(tmp_path):
     decision, asked = decide(tmp_path, "auto", ["notes.0002"], services=["django", "nginx"])
     assert decision == (False, "no `backup` command in a running postgres service") and asked == []
+
+
+def test_on_a_swarm_the_backup_is_asked_of_the_postgres_task_on_the_manager(tmp_path):
+    """A swarm may place postgres on another node: then no backup command runs here."""
+    task = r"sh -c 'c=\$\(docker ps -q --filter \"label=com.docker.swarm.service.name=\$0\".*exec docker exec .*' shop_postgres sh -c 'command -v backup >/dev/null'"
+    for exited, expected in ((0, (True, "1 pending migration(s)")), (3, (False, "no `backup` command in a running postgres task on this manager"))):
+        host = RecordedHost({task: Result(exited=exited)})
+        target = web1(tmp_path, host, DEPLOY_ENGINE="swarm", DEPLOY_COMPOSE_PROJECT="shop")
+        assert backup_decision(target, ["notes.0002"], SERVICES) == expected
+        assert len(host.commands) == 1

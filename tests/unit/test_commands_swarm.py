@@ -70,3 +70,23 @@ def test_images_are_looked_up_by_the_reference_a_spec_names(tmp_path):
     found = subprocess.run(argv, capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     assert found.stdout.splitlines() == ["reg:5000/shop_django@sha256:ff sha256:abc 0123", "shop_{{.Id}}:x sha256:abc 0123"]
     assert parse_references(found.stdout)["reg:5000/shop_django@sha256:ff"].revision == "0123"
+
+
+def test_a_command_in_the_postgres_task_runs_in_its_container_on_this_node(tmp_path):
+    assert swarm.exec_in_task("shop_postgres", "backup") == [
+        "sh", "-c",
+        'c=$(docker ps -q --filter "label=com.docker.swarm.service.name=$0" --filter status=running | head -n 1); [ -n "$c" ] || exit 3; exec docker exec "$c" "$@"',
+        "shop_postgres", "backup",
+    ]  # fmt: skip
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\n[ "$1" = ps ] && exit 0\necho unexpected >&2; exit 9\n')
+    fake.chmod(0o755)
+    none_here = subprocess.run(swarm.exec_in_task("shop_postgres", "backup"), capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert none_here.returncode == 3, "no task on this node: a distinct exit, nothing run"
+
+
+def test_the_logs_of_several_services_at_once_with_their_flags_quoted():
+    assert swarm.logs(["shop_django", "shop_nginx"], follow=True, since="10m", tail=5) == [
+        "sh", "-c", 'for s; do docker service logs --follow --since 10m --tail 5 "$s" & done; wait', "sh", "shop_django", "shop_nginx",
+    ]  # fmt: skip
+    assert "'1 day; rm -rf /'" in swarm.logs(["shop_django"], since="1 day; rm -rf /")[2]

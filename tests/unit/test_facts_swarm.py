@@ -110,3 +110,37 @@ def test_what_serves_is_read_from_the_services_specs_and_their_images_labels():
     # An empty swarm, or an image the manager does not have: nothing known to serve.
     assert not serving({}, {}, image_of, "django").running
     assert serving(specs, {}, image_of, "django").revision is None
+
+
+def stack(update="completed", django_image="shop_django@sha256:new", postgres=True):
+    specs = {"django": SwarmService("django", "shop_django", django_image, 2, update)}
+    if postgres:
+        specs["postgres"] = SwarmService("postgres", "shop_postgres", "postgres:15", 1, "")
+    return specs
+
+
+def tasks_on(django_image="shop_django@sha256:new", healthy=2):
+    return [SwarmTask("django", str(slot), django_image, "Running", "Running" if slot <= healthy else "Starting") for slot in (1, 2)] + [
+        SwarmTask("postgres", "1", "postgres:15", "Running", "Running")
+    ]
+
+
+@pytest.mark.parametrize(
+    "specs, tasks, labelled, expected",
+    [
+        pytest.param(stack(), tasks_on(), "r" * 40, True, id="every task on the revision's image: a redeploy is a no-op"),
+        pytest.param(stack(), tasks_on(), "o" * 40, False, id="the spec's image is another revision's"),
+        pytest.param(stack(), tasks_on(), None, False, id="the manager lacks the spec's image: unknown"),
+        pytest.param(stack("updating"), tasks_on(), "r" * 40, False, id="an update in progress"),
+        pytest.param(stack("rollback_completed"), tasks_on(), "r" * 40, False, id="an update the swarm rolled back"),
+        pytest.param(stack(), tasks_on(healthy=1), "r" * 40, False, id="a task not yet running healthy"),
+        pytest.param(stack(postgres=False), tasks_on()[:2], "r" * 40, False, id="a service of the configuration missing from the stack"),
+        pytest.param(stack(), tasks_on()[:2], "r" * 40, False, id="postgres has no running task"),
+    ],
+)
+def test_whether_the_stack_runs_the_release_as_a_deploy_leaves_it(specs, tasks, labelled, expected):
+    from tasks.facts.images import InspectedImage
+    from tasks.facts.swarm import runs_release
+
+    found = {"shop_django@sha256:new": InspectedImage("sha256:new", labelled, ())} if labelled else {}
+    assert runs_release(specs, tasks, found, ["django", "postgres"], ["django"], "r" * 40) is expected
