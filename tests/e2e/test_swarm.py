@@ -1,8 +1,10 @@
-"""DEPLOY_ENGINE=swarm: the example as a Docker Swarm stack on a single-node swarm (an
-engine of its own, in its own network namespace: `docker swarm init` there changes
-nothing of the other tests), deployed from its manager over SSH with the production
-file and the example's swarm override, its images pushed to a registry (Debian's
-docker-registry, in the engine's namespace) and named by digest. A first deploy onto the empty swarm serves the
+"""DEPLOY_ENGINE=swarm: the example as a Docker Swarm stack on a swarm of two nodes (two
+engines of their own, each in its own network namespace: `docker swarm init` there
+changes nothing of the other tests; the second joined as a worker), deployed from the
+manager over SSH with the production file and the example's swarm override, its
+images pushed to a registry (Debian's docker-registry, in the manager's namespace, at
+its address) and named by digest: the worker pulls the django replica it runs from
+there. A first deploy onto the empty swarm serves the
 release with the database migrated; a release with a migration, under reads, writes
 and version checks through the stack's nginx, loses no request, migrates once in a
 one-off container on the stack's network, and serves when `fab deploy` returns;
@@ -23,10 +25,14 @@ from .test_deploy import MODEL_WITH_BODY
 from .test_truth import start_fab, wait_for_line
 from .test_zero_downtime import BROKEN_HEALTH
 
-# One worker runs the module: its engine is one of a kind.
+# One worker runs the module: its engines are one of a kind.
 pytestmark = pytest.mark.xdist_group("swarm")
 NAME, INDEX = "swarm1", 9
-SWARM = "DEPLOY_ENGINE=swarm\nDEPLOY_COMPOSE_FILE=docker-compose.production.yml:docker-compose.swarm.yml\nDEPLOY_REGISTRY=127.0.0.1:5000\n"
+WORKER, WORKER_INDEX = "swarm2", 10
+# In the manager's namespace, at its address: both nodes pull from it (scripts/engine
+# lets its engines reach a registry at 10.231.0.0/16 without TLS).
+REGISTRY = f"10.231.{INDEX}.2:5000"
+SWARM = f"DEPLOY_ENGINE=swarm\nDEPLOY_COMPOSE_FILE=docker-compose.production.yml:docker-compose.swarm.yml\nDEPLOY_REGISTRY={REGISTRY}\n"
 
 POST_DEPLOY_0003 = """from django.db import migrations
 
@@ -43,7 +49,6 @@ class Migration(migrations.Migration):
     ]
 """
 
-REGISTRY = "127.0.0.1:5000"
 REGISTRY_CONFIG = """version: 0.1
 storage:
   filesystem:
@@ -54,8 +59,7 @@ http:
 
 
 def start_registry(netns: str, folder) -> subprocess.Popen:
-    """Debian's docker-registry in the engine's network namespace, on its 127.0.0.1:
-    an address the engine trusts without TLS, as Docker's documentation says."""
+    """Debian's docker-registry in the manager's network namespace, at its address."""
     config = folder / "registry.yml"
     config.write_text(REGISTRY_CONFIG.format(root=folder / "registry-data", address=REGISTRY))
     log = open(folder / "registry.log", "w")  # noqa: SIM115 - open while the registry runs
@@ -73,23 +77,28 @@ def start_registry(netns: str, folder) -> subprocess.Popen:
 def swarm_host(tmp_path_factory):
     try:
         facts = engine("up", NAME, INDEX)
+        worker = engine("up", WORKER, WORKER_INDEX)
     except RuntimeError as problem:
         pytest.fail(f"test bed not ready: {problem}", pytrace=False)
-    docker = ["docker", "-H", facts["docker_host"]]
+    docker, on_worker = ["docker", "-H", facts["docker_host"]], ["docker", "-H", worker["docker_host"]]
     folder = tmp_path_factory.mktemp("swarm-host")
     registry = None
     try:
         subprocess.run([*docker, "swarm", "init", "--advertise-addr", facts["address"]], check=True, capture_output=True, text=True, timeout=120)
+        token = subprocess.run([*docker, "swarm", "join-token", "-q", "worker"], check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run([*on_worker, "swarm", "join", "--advertise-addr", worker["address"], "--token", token, f"{facts['address']}:2377"], check=True, capture_output=True, text=True, timeout=120)
         registry = start_registry(facts["netns"], folder)
         host = sandbox_up(folder, "swarm", docker_host=facts["docker_host"])
-        host["engine"] = facts
+        host["engine"], host["worker"] = facts, worker
         yield host
     finally:
         if registry is not None:
             registry.terminate()
             registry.wait(timeout=30)
+        subprocess.run([*on_worker, "swarm", "leave", "--force"], capture_output=True, timeout=120)
         subprocess.run([*docker, "swarm", "leave", "--force"], capture_output=True, timeout=120)
         sandbox_down(folder)
+        engine("down", WORKER, WORKER_INDEX)
         engine("down", NAME, INDEX)
 
 
@@ -99,17 +108,25 @@ class Swarm:
     def __init__(self, project):
         self.project = project
         self.stack = project.compose_project
+        self.worker = ["docker", "-H", project.host["worker"]["docker_host"]]
 
     def docker(self, *args, check=True):
         return self.project.docker(*args, check=check)
+
+    def on_worker(self, *args) -> str:
+        return subprocess.run([*self.worker, *args], check=True, capture_output=True, text=True, timeout=120).stdout
+
+    def worker_images(self, service: str) -> list[str]:
+        ids = self.on_worker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.stack}_{service}").split()
+        return sorted(self.on_worker("inspect", "--format", "{{.Image}}", container).strip() for container in ids)
 
     def spec_image(self, service: str) -> str:
         return self.docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{self.stack}_{service}").stdout.strip()
 
     def running_images(self, service: str) -> list[str]:
-        """The image id of each running task's container (one node: all are here)."""
+        """The image id of each running task's container, on both nodes."""
         ids = self.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.stack}_{service}").stdout.split()
-        return sorted(self.docker("inspect", "--format", "{{.Image}}", container).stdout.strip() for container in ids)
+        return sorted([self.docker("inspect", "--format", "{{.Image}}", container).stdout.strip() for container in ids] + self.worker_images(service))
 
     def release_digest(self, image: str, revision: str) -> str:
         """What the registry holds as the release's image: its digest reference."""
@@ -123,8 +140,9 @@ class Swarm:
 
     def on_release(self, image: str, revision: str, replicas: int = 2) -> bool:
         """The django spec names the release's image in the registry by digest, and each
-        of its tasks runs exactly the image built for the revision."""
-        return self.spec_image("django").startswith(self.release_digest(image, revision)) and self.running_images("django") == [self.release_id(image, revision)] * replicas
+        of its tasks, the worker's among them, runs exactly the image built for the revision."""
+        built = self.release_id(image, revision)
+        return self.spec_image("django").startswith(self.release_digest(image, revision)) and self.running_images("django") == [built] * replicas and built in self.worker_images("django")
 
     def sql(self, query: str) -> list[str]:
         container = self.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.stack}_postgres").stdout.split()[0]
