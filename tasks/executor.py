@@ -22,7 +22,7 @@ import paramiko
 from invoke.exceptions import CommandTimedOut
 
 from .commands.git import TIMED_OUT
-from .errors import CommandFailed, ConfigError, ConnectionLost, HostError
+from .errors import CommandFailed, ConfigError, ConnectionLost, DeployError, HostError
 
 # A read-only command and the folder it runs in (None: no cd).
 Probe = tuple[Sequence[str], str | None]
@@ -523,3 +523,17 @@ class PrintingExecutor(Executor):
         command_shown = display or command
         print(f"{shown} {command_shown}" if shown else command_shown, file=self.out, flush=True)
         return Result(command, "", "", 0, printed=True)
+
+
+def describe(problem: BaseException) -> str:
+    if isinstance(problem, Stopped):
+        return f"interrupted by {problem.signal_name}"
+    if isinstance(problem, DeployError):
+        return problem.what
+    if isinstance(problem, KeyboardInterrupt):
+        return "interrupted by Ctrl-C"
+    return str(problem) or type(problem).__name__
+
+
+def stopped(problem: BaseException) -> bool:
+    return isinstance(problem, (KeyboardInterrupt, ConnectionLost))

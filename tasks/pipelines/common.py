@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..commands import git
-from ..commands import migrate as migrate_commands
 from ..commands.migrate import MigrateWork
-from ..errors import CommandFailed, ConnectionLost, DeployError, LockBroken
-from ..executor import Interrupted, Stopped, deferred_interrupts
-from ..facts import migrations as migration_facts
+from ..errors import ConnectionLost, DeployError, LockBroken
+from ..executor import Interrupted, Stopped, deferred_interrupts, describe, stopped
 from ..records import LockInfo, Outcome, Release, short
-from ..steps import database, health, images, lock, releases, services, swarm
+from ..steps import health, images, lock, releases, services, swarm
 from ..steps.images import BuildGroup
 from ..steps.journal import RunJournal
+from ..steps.migrate import migrate
 from ..steps.recovery import HostView, recover
 from ..target import Target
 
@@ -29,20 +28,6 @@ def print_plan(t: Target, title: str, lines: list[tuple[str, str]]) -> None:
     width = max(len(name) for name, _ in lines)
     for number, (name, what) in enumerate(lines, 1):
         t.report.say(f"  {number:>2}. {name:<{width}}  {what}")
-
-
-def describe(problem: BaseException) -> str:
-    if isinstance(problem, Stopped):
-        return f"interrupted by {problem.signal_name}"
-    if isinstance(problem, DeployError):
-        return problem.what
-    if isinstance(problem, KeyboardInterrupt):
-        return "interrupted by Ctrl-C"
-    return str(problem) or type(problem).__name__
-
-
-def stopped(problem: BaseException) -> bool:
-    return isinstance(problem, (KeyboardInterrupt, ConnectionLost))
 
 
 @dataclass
@@ -295,59 +280,6 @@ def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = F
         return
     release.result = Outcome.ROLLED_BACK
     release.error = describe(problem) + (f"; {', '.join(release.unapplied)} applied again" if reapply_migrations else "")
-
-
-def migrate(t: Target, release: Release, work: MigrateWork, todo: str, left: str = "", step_name: str = "migrate") -> list[str]:
-    """Run `work`; what Django applied, the defaults kept and the drops deferred or run
-    go into the release, also when it stops half-way. Returns the labels applied."""
-
-    def applied(output: str) -> list[str]:
-        # Django's own account: right even when the plan was skipped. Each migration is
-        # its own transaction, so those before a failing one stay applied.
-        labels = migration_facts.parse_applied(output)
-        release.migrations = release.migrations + [label for label in labels if label not in release.migrations]
-        done = migrate_commands.parse(output)
-        release.kept_defaults += [kept for kept in done.kept if kept.split(":")[0] in labels and kept not in release.kept_defaults]
-        release.deferred += [drop for drop in work.defer if drop.key in done.deferred and drop.migration in labels and drop not in release.deferred]
-        release.dropped += [drop for drop in work.drops if done.done(drop.key) and drop not in release.dropped]
-        return labels
-
-    with t.step(step_name) as step:
-        try:
-            result = database.migrate(t, work, todo, left)
-        except Interrupted as interrupt:
-            applied(interrupt.result.stdout)
-            raise
-        except CommandFailed as failure:
-            applied(failure.stdout)
-            raise
-        labels = applied(result.stdout)
-        if not result.printed:
-            step.note = migrated_note(labels, release, work)
-    return labels
-
-
-def migrated_note(labels: list[str], release: Release, work: MigrateWork) -> str:
-    parts = [f"{len(labels)} applied"] if work.migrates else []
-    kept = [kept for kept in release.kept_defaults if kept.split(":")[0] in labels]
-    parts += [f"default kept in the database: {', '.join(k.split(': ', 1)[1] for k in kept)}"] if kept else []
-    deferred = [drop for drop in release.deferred if drop in work.defer]
-    parts += [f"{len(deferred)} drop(s) deferred until the new release serves"] if deferred else []
-    dropped = [drop for drop in release.dropped if drop in work.drops]
-    parts += [f"dropped: {', '.join(drop.describe() for drop in dropped)}"] if dropped else []
-    left = [drop for drop in work.drops if drop not in release.dropped]
-    parts += [f"drop(s) still waiting: {', '.join(drop.describe() for drop in left)}"] if left else []
-    return "; ".join(parts)
-
-
-def backup_if_wanted(t: Target, release: Release, pending: list | None, compose_services: list[str]) -> None:
-    wanted, why = database.backup_decision(t, pending, compose_services)
-    if not wanted:
-        t.skip("backup", why)
-        return
-    with t.step("backup") as step:
-        release.backup = database.backup(t) or None
-        step.note = release.backup or why
 
 
 def prune(run: HostRun) -> None:

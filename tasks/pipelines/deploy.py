@@ -15,31 +15,25 @@ from dataclasses import dataclass
 from .. import hooks
 from ..errors import DeployError
 from ..executor import Stopped, deferred_interrupts
-from ..facts import git as git_facts
-from ..facts import migration_safety
-from ..facts import migrations as migration_facts
 from ..records import Outcome, Release
 from ..settings import redact_url
-from ..steps import database, health, images, lock, migrations, preflight, releases, services, source, swarm
+from ..steps import health, images, lock, migrate, migrations, preflight, releases, services, source, swarm
 from ..steps.look import look, serves_already
 from ..target import Target
 from .common import (
     Cleanup,
     HostRun,
-    backup_if_wanted,
     begin,
     describe,
     failed,
     finish,
     in_parallel,
-    migrate,
     new_release,
     print_plan,
     prune,
     revert,
     roll_back,
     short,
-    stopped,
     take_lock,
     unlock,
 )
@@ -223,13 +217,14 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
     try:
         in_parallel(runs, lambda run: _fetch_and_build(run, ref), "build")
         if options.plan_only:
-            _show_plan(primary)
+            migrate.show_plan(primary)
             for run in runs:
                 _show_restart(run)
             raise PlanShown
         if on_swarm(primary):
             _prepare_stack(lead)
-        decision = _migrations(lead, options)
+        allowed = migrations.Options(options.allow_edited_migrations, options.allow_unsafe_migrations)
+        decision = migrate.before_rollout(primary, lead.release, lead.previous, lead.revision, lead.entries, lead.group.all_services, allowed)
         hosts = [run.t.name for run in runs]
         hooks.run_hook("post-migrate", hook_runner, primary.report, primary.settings.hook_timeout, hosts=hosts, ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
     except BaseException:
@@ -253,7 +248,8 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
         except BaseException as problem:
             _after_failed_followers(runs, problem)
     if decision.after is not None:
-        _migrate_after_rollout(lead, runs, decision)
+        serving = f"the new release {short(lead.revision)} serves on {', '.join(run.t.name for run in runs)}"
+        migrate.after_rollout(lead.t, lead.release, decision, serving)
 
 
 def _roll_out_and_check(run: HostRun) -> None:
@@ -335,33 +331,6 @@ def _swarm_rolled_back(run: HostRun, problem: BaseException) -> None:
     run.release.result, run.release.error = Outcome.ROLLED_BACK, describe(problem)
 
 
-def _migrate_after_rollout(lead: HostRun, runs: list[HostRun], decision: migrations.Decision) -> None:
-    """Every host serves the new release now, so no old code reads what these change:
-    the migrations marked to run after the deploy, then the drops deferred. A failure
-    leaves the new release serving; the next deploy runs what is left."""
-    t, release, work = lead.t, lead.release, decision.after
-    after = decision.waits_after
-    serving = f"the new release {short(lead.revision)} serves on {', '.join(run.t.name for run in runs)}"
-    try:
-        migrate(t, release, work, todo="", left=serving, step_name="post-migrate")
-    except BaseException as problem:
-        left = [label for label in after if label not in release.migrations] + [drop.describe() for drop in work.drops if drop not in release.dropped]
-        if not left:
-            raise  # stopped once they were all applied: the release is complete
-        release.result = Outcome.POST_DEPLOY_FAILED
-        verb = "were stopped" if stopped(problem) else "failed"
-        what = f"the migrations to run after the deploy {verb} on {t.name}: {describe(problem)}; {serving}; not applied: {migration_facts.summarize(left)}"
-        release.error = what
-        if stopped(problem):
-            raise
-        raise DeployError(
-            what,
-            f"fix the migration that failed (it was rolled back, so it may be edited) and deploy again: the next deploy applies what is left; `fab -H {t.name} status` shows what runs",
-        ) from None
-    finally:
-        release.post_deploy = [label for label in release.migrations if label in after]
-
-
 def on_swarm(t: Target) -> bool:
     return t.settings.engine == "swarm"
 
@@ -396,18 +365,6 @@ def _restart(run: HostRun) -> None:
         t.skip("restart", why)
 
 
-def _show_plan(t: Target) -> None:
-    with t.step("plan") as step:
-        report = database.check(t)
-        pending = migration_facts.pending(report.plan) if report else []
-        step.note = f"{migration_facts.pending_note(pending)}; {report.summary()}" if report else "unknown until the new image runs"
-    if pending:
-        for line in migration_safety.plan_lines(report, pending):
-            t.report.say(line)
-        for finding in migration_safety.refused(report):
-            t.report.say(f"deploy would refuse: {finding.line()} — {finding.safe_way}")
-
-
 def _show_restart(run: HostRun) -> None:
     """What the restart would do, as it would decide it now (the images built, the
     release checked out): each service to restart and how, an outage said first."""
@@ -420,56 +377,3 @@ def _show_restart(run: HostRun) -> None:
         step.note = f"{len(lines)} service(s) to restart" if lines else "nothing to restart"
     for line in lines:
         t.report.say(line)
-
-
-def _migrations(lead: HostRun, options: DeployOptions) -> migrations.Decision:
-    """Plan, check, guard, backup and migrate on the primary (steps/migrations.py
-    decides); returns what runs once every host serves the release."""
-    t = lead.t
-    previous, revision, release = lead.previous, lead.revision, lead.release
-    back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
-    left = f"nothing was restarted: the old release keeps serving and {back_to}"
-    todo = f"{left}; fix it with a new migration and deploy again"
-    trusted = revision is not None and releases.deployed_ok(lead.entries, previous)
-    changes = []
-    if previous and revision and revision != previous:
-        diff = t.run(git_facts.migration_changes(previous, revision).argv, probe=True, stream=False, check=False)
-        trusted = trusted and diff.ok
-        changes = git_facts.parse_name_status(diff.stdout) if diff.ok else []
-    owed = releases.owed_drops(lead.entries)
-    look = migrations.Look.of(previous, trusted, changes)
-    if not look.check:
-        t.skip("migrate", look.why)
-        decision = migrations.without_check(look, owed)
-        if owed:
-            backup_if_wanted(t, release, decision.pending, lead.group.all_services)
-        return decision
-    with t.step("plan") as step:
-        report = database.check(t)
-        if trusted and not any(status in ("M", "D") for status, _ in changes):
-            added = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for _, path in changes]))
-            step.note = f"{len(added)} new migration file(s) since {short(previous)}: {migration_facts.summarize(added)}"
-        else:
-            step.note = migration_facts.pending_note(migration_facts.pending(report.plan)) if report is not None else "unknown until the new image runs"
-    allowed = migrations.Options(options.allow_edited_migrations, options.allow_unsafe_migrations)
-    if report is None:
-        t.skip("check", "unknown until the new image runs")
-        decision = migrations.decide(report, changes, trusted, previous, allowed, owed)
-    else:
-        with t.step("check") as step:
-            step.note = report.summary()
-            decision = migrations.decide(report, changes, trusted, previous, allowed, owed)
-            for line in decision.notes:
-                t.report.say(line)
-            if options.allow_unsafe_migrations and migration_safety.refused(report):
-                step.note += " (allowed: --allow-unsafe-migrations)"
-    for line in decision.warnings:
-        t.report.say(line)
-    backup_if_wanted(t, release, decision.pending, lead.group.all_services)
-    if decision.before is None:
-        t.skip("migrate", decision.skipped)
-    else:
-        migrate(t, release, decision.before, todo=todo, left=left)
-    if decision.waits_after:
-        t.report.say(f"{t.name}: after the rollout: {migration_facts.summarize(list(decision.waits_after))} (marked to run after the deploy)")
-    return decision

@@ -11,9 +11,10 @@ from ..facts import images as image_facts
 from ..facts import migrations as migration_facts
 from ..records import Release
 from ..steps import database, images, lock, releases
+from ..steps.migrate import backup_if_wanted, migrate
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import HostRun, backup_if_wanted, locked, migrate, new_release, print_plan, short
+from .common import HostRun, locked, new_release, print_plan, short
 
 
 def migrate_only(t: Target, force: bool) -> Release:

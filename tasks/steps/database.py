@@ -62,6 +62,8 @@ def backup_decision(t: Target, pending: list | None, services: list[str]) -> tup
     mode = t.settings.backup
     if mode == "never":
         return False, "DEPLOY_BACKUP=never"
+    if mode == "auto" and pending is not None and not pending:
+        return False, "no pending migrations"  # without asking the host
     has_command = backup_available(t, services)
     if mode == "always":
         if not has_command:
@@ -70,8 +72,6 @@ def backup_decision(t: Target, pending: list | None, services: list[str]) -> tup
                 "add cookiecutter-django's maintenance commands to your postgres image, or set DEPLOY_BACKUP=auto",
             )
         return True, "DEPLOY_BACKUP=always"
-    if pending is not None and not pending:
-        return False, "no pending migrations"
     if not has_command:
         where = " task on this manager" if t.settings.engine == "swarm" else " service"
         return False, f"no `backup` command in a running {POSTGRES_SERVICE}{where}"

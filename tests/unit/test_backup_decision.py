@@ -31,7 +31,8 @@ def decide(tmp_path, mode, pending, *, has_backup=True, services=SERVICES):
 def test_whether_a_deploy_backs_up(tmp_path, mode, pending, has_backup, expected):
     decision, asked = decide(tmp_path, mode, pending, has_backup=has_backup)
     assert decision == expected
-    assert len(asked) == (0 if mode == "never" else 1)
+    # Never, or nothing pending: the host is not asked whether it could back up.
+    assert len(asked) == (0 if mode == "never" or (mode == "auto" and pending == []) else 1)
 
 
 def test_always_without_a_backup_command_stops_the_deploy_with_the_fix(tmp_path):
