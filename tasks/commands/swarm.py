@@ -75,3 +75,13 @@ def logs(services: list[str], follow: bool = False, since: str | None = None, ta
 
 def stack_service_names(stack: str) -> list[str]:
     return ["docker", "stack", "services", "--format", "{{.Name}}", stack]
+
+
+REGISTRY_PROBE = "composeship/registry-check:absent"
+
+
+def registry_check(registry: str) -> list[str]:
+    """Ask the registry, as the engine would for a push or pull (its TLS, its
+    insecure-registries, its logins), for an image that is never there: its answer
+    says whether it answers. Always exits 0; the output says."""
+    return ["sh", "-c", 'docker pull --quiet "$0" 2>&1; exit 0', f"{registry}/{REGISTRY_PROBE}"]

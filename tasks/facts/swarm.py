@@ -208,3 +208,30 @@ def runs_release(services: dict[str, SwarmService], tasks: list[SwarmTask], foun
         if image is None or image.revision != revision:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    answers: bool
+    login_needed: bool = False
+    said: str = ""  # the engine's words, when it did not answer
+
+
+# What a registry says of an image it does not hold, in the words of the registries
+# Docker talks to (Distribution, Harbor, GitLab, the cloud ones).
+ABSENT = ("manifest unknown", "not found", "name unknown", "repository does not exist")
+NEEDS_LOGIN = ("unauthorized", "denied", "authentication required", "no basic auth credentials")
+
+
+def parse_registry_check(stdout: str) -> RegistryAnswer:
+    said = " ".join(stdout.split())
+    lowered = said.lower()
+    if any(words in lowered for words in NEEDS_LOGIN):
+        return RegistryAnswer(True, login_needed=True)
+    if any(words in lowered for words in ABSENT):
+        return RegistryAnswer(True)
+    return RegistryAnswer(False, said=said[-300:] or "no answer")
+
+
+def registry_check(registry: str) -> Fact[RegistryAnswer]:
+    return Fact("registry answers", cmd.registry_check(registry), parse_registry_check)

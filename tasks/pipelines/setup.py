@@ -1,5 +1,5 @@
 """`setup`, top to bottom: tools (Docker, Compose v2, access, git), on a swarm that
-the host is an active manager, checkout (create
+the host is an active manager and that DEPLOY_REGISTRY answers, checkout (create
 DEPLOY_PATH and clone, only when there is none), needs (the compose file's env files
 and published ports), then the list of what is missing, or "ready". A step that found
 something missing ends as `missing`."""
@@ -29,6 +29,13 @@ def setup(t: Target) -> list[Missing]:
                 step.note = f"an active manager; the stack will be {swarm.stack_name(t)}"
             except HostError as problem:
                 step.status, missing = MISSING, missing + [Missing(problem.what, problem.todo)]
+        if t.settings.registry:
+            with t.step("registry") as step:
+                try:
+                    swarm.check_registry(t)
+                    step.note = f"{t.settings.registry} answers"
+                except HostError as problem:
+                    step.status, missing = MISSING, missing + [Missing(problem.what, problem.todo)]
 
     with t.step("checkout") as step:
         checkout = prepare_checkout(t, tools, t.settings.ref)

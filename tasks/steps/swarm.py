@@ -52,6 +52,21 @@ def check_manager(t: Target) -> None:
         raise HostError(f"{t.name} is a swarm worker, and only a manager deploys a stack", "deploy with -H one of the swarm's managers (`docker node ls` there lists them)")
 
 
+def check_registry(t: Target) -> None:
+    """DEPLOY_REGISTRY must answer the manager's engine as a push will ask it."""
+    registry = t.settings.registry
+    if not registry:
+        return
+    answer = t.probe(facts.registry_check(registry), cwd=None)
+    if answer.login_needed:
+        raise HostError(f"the registry {registry} wants a login from {t.name}'s Docker Engine", f"run `docker login {registry}` on {t.name} as the deploy user")
+    if not answer.answers:
+        raise HostError(
+            f"the registry {registry} does not answer {t.name}'s Docker Engine: {answer.said}",
+            f"check DEPLOY_REGISTRY and that {t.name} reaches it (`docker pull {registry}/IMAGE` there); a registry without TLS must be in the engine's insecure-registries",
+        )
+
+
 def services(t: Target) -> dict[str, facts.SwarmService]:
     result = t.run(commands.stack_services(stack_name(t)), cwd=None, probe=True, stream=False, check=False)
     if not result.ok:

@@ -211,6 +211,14 @@ def test_a_first_deploy_a_release_with_a_migration_a_rollback_and_a_release_that
     assert {row["revision"] for row in status["services"] if row["service"] == "django"} == {release}
     logs = project.fab("logs", "--service", "nginx", "--tail", "3")
     assert logs.returncode == 0 and f"{swarm.stack}_nginx." in logs.stdout, logs.stdout + logs.stderr
+    # The other tasks against the manager.
+    setup = project.fab("setup")
+    assert setup.returncode == 0 and "an active manager" in setup.stdout and f"{REGISTRY} answers" in setup.stdout, setup.stdout + setup.stderr
+    listed = project.fab("manage", "--", "showmigrations", "notes")
+    assert listed.returncode == 0 and "[X] 0003_after" in listed.stdout, listed.stdout + listed.stderr
+    only = project.fab("migrate-only")
+    assert only.returncode == 0, only.stdout + only.stderr
+    assert (project.releases()[-1]["kind"], project.releases()[-1]["result"], project.releases()[-1]["revision"]) == ("migrate-only", "ok", release)
 
     # Back to the first release, under the same load: the stack file of that release.
     with Traffic(project, proxy_logs=swarm.proxy_logs) as traffic:

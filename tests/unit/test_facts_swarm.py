@@ -144,3 +144,34 @@ def test_whether_the_stack_runs_the_release_as_a_deploy_leaves_it(specs, tasks, 
 
     found = {"shop_django@sha256:new": InspectedImage("sha256:new", labelled, ())} if labelled else {}
     assert runs_release(specs, tasks, found, ["django", "postgres"], ["django"], "r" * 40) is expected
+
+
+@pytest.mark.parametrize(
+    "said, expected",
+    [
+        pytest.param(
+            "Error response from daemon: manifest for 127.0.0.1:5000/composeship/registry-check:absent not found: manifest unknown: manifest unknown",
+            (True, False, ""),
+            id="Distribution 2.8 (recorded): it answers, the image is absent",
+        ),
+        pytest.param(
+            'Error response from daemon: Get "http://127.0.0.1:5009/v2/": dial tcp 127.0.0.1:5009: connect: connection refused',
+            (False, False, 'Error response from daemon: Get "http://127.0.0.1:5009/v2/": dial tcp 127.0.0.1:5009: connect: connection refused'),
+            id="nothing listens (recorded)",
+        ),
+        pytest.param(
+            'Error response from daemon: Head "https://registry.example/v2/composeship/registry-check/manifests/absent": unauthorized: authentication required',
+            (True, True, ""),
+            id="a registry that wants a login",
+        ),
+        pytest.param('Error response from daemon: Get "https://10.0.0.5:5000/v2/": http: server gave HTTP response to HTTPS client', (False, False, None), id="TLS asked of a plain registry"),
+        pytest.param("", (False, False, "no answer"), id="no output at all"),
+    ],
+)
+def test_whether_the_registry_answers_the_engine(said, expected):
+    from tasks.facts.swarm import parse_registry_check
+
+    answer = parse_registry_check(said)
+    assert (answer.answers, answer.login_needed) == expected[:2]
+    if expected[2] is not None:
+        assert answer.said == expected[2]
