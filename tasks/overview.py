@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from .commands.images import repository
+from .engine import engine_of
 from .facts import images as image_facts
 from .facts import migrations as migration_facts
 from .records import Release, short
-from .steps import database, recovery, releases, swarm
+from .steps import database, recovery, releases
 from .target import Target
 
 
@@ -57,12 +58,7 @@ def host_status(t: Target, with_plan: bool = True) -> dict:
             "described": holder.describe(),
         },
         "interrupted_run": None if journal is None else {"kind": journal.kind, "ref": journal.ref, "user": journal.user, "step": journal.step, "started": journal.started, "target": journal.target},
-        "services": (swarm.task_rows(t) if t.settings.engine == "swarm" else [])
-        + [
-            {"service": c.service, "container": c.name, "state": c.state, "health": c.health or None, "image": c.image_id, "revision": c.revision, "oneoff": c.oneoff}
-            for c in observed.containers
-            if c.oneoff or t.settings.engine != "swarm"
-        ],
+        "services": engine_of(t).status_rows(t, observed),
         "pending_migrations": pending,
         "images": tags,
         "last_release": release_dict(entries[-1]) if entries else None,

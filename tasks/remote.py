@@ -12,9 +12,9 @@ from fabric import Connection, task
 from . import overview, settings
 from .cli import DRY_RUN_HELP, handle_errors, ref_option, remainder, service_names, since_option, tail_lines
 from .commands import compose
-from .commands import swarm as swarm_commands
 from .connection import connection_count, open_connection
-from .errors import HostError, LockHeld, UsageError
+from .engine import engine_of
+from .errors import LockHeld, UsageError
 from .executor import Executor, PrintingExecutor
 from .fab_executor import many_hosts
 from .facts.migrations import summarize
@@ -222,17 +222,7 @@ def logs(c, service=None, since=None, follow=False, tail=None):
     lines = tail_lines(tail)
     since_option(since)
     t = open_target(c, "logs")
-    if t.settings.engine == "swarm":
-        stack = t.settings.compose_project or ""
-        if not names:
-            found = t.run(swarm_commands.stack_service_names(stack), cwd=None, probe=True, stream=False, check=False)
-            names = [name.removeprefix(f"{stack}_") for name in found.stdout.split()] if found.ok else []
-        if not names:
-            raise HostError(f"the stack {stack} runs no service on {t.name}", f"deploy it first (`fab -H {t.name} deploy`); `docker stack ls` there lists the stacks")
-        t.run(swarm_commands.logs([f"{stack}_{name}" for name in names], follow=follow, since=since, tail=lines), cwd=None, interactive=follow)
-        return
-    # Interactive: Ctrl-C must end `--follow` at once, not wait for it.
-    t.run(compose.logs(t.project, names, follow=follow, since=since, tail=lines), interactive=follow)
+    engine_of(t).logs(t, names, follow, since, lines)
 
 
 @task(help={"interactive": "Attach your terminal (for createsuperuser, shell, dbshell).", "dry_run": DRY_RUN_REMOTE_HELP})

@@ -11,10 +11,11 @@ from typing import Callable
 
 from ..commands import git
 from ..commands.migrate import MigrateWork
+from ..engine import engine_of
 from ..errors import ConnectionLost, DeployError, LockBroken
 from ..executor import Interrupted, Stopped, deferred_interrupts, describe, stopped
 from ..records import LockInfo, Outcome, Release, short
-from ..steps import health, images, lock, releases, services, swarm
+from ..steps import health, images, lock, releases
 from ..steps.images import BuildGroup
 from ..steps.journal import RunJournal
 from ..steps.migrate import migrate
@@ -267,12 +268,8 @@ def roll_back(run: HostRun, problem: BaseException, reapply_migrations: bool = F
             step.note = f"image tags and checkout back at {view.serving.describe()}"
         if reapply_migrations:
             _migrate_again(run)
-        group = run.group or view.group
-        if t.settings.engine == "swarm":
-            # The stack file of what served, from the configuration checked out again.
-            swarm.bring_to(t, images.build_group(t), back_to or "")
-        else:
-            services.bring_to_release(t, group, dict(view.serving.images), same_revision=False, same_config=False)
+        engine = engine_of(t)
+        engine.bring_to(t, engine.group_after_checkout(t, run.group or view.group), view.serving.images, back_to or "")
         health.gate(t)
     except BaseException as second:  # noqa: BLE001 - the release log must say so
         release.result = Outcome.NEEDS_ATTENTION

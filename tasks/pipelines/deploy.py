@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import hooks
+from ..engine import engine_of
 from ..errors import DeployError
 from ..executor import Stopped, deferred_interrupts
 from ..records import Outcome, Release
 from ..settings import redact_url
-from ..steps import health, images, lock, migrate, migrations, preflight, releases, services, source, swarm
-from ..steps.look import look, serves_already
+from ..steps import health, images, lock, migrate, migrations, preflight, source, swarm
+from ..steps.look import look
 from ..target import Target
 from .common import (
     Cleanup,
@@ -86,12 +87,8 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
             seen = look(t, ref)
             state = preflight.judge(t, seen.preflight)
             step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
-            if on_swarm(t):
-                swarm.check_manager(t)
-                step.note += f"; a swarm manager, stack {swarm.stack_name(t)}"
-                serving[t.name] = swarm.serves_already(t, seen)
-            else:
-                serving[t.name] = serves_already(seen, t.settings.django_service, t.settings.compose_file)
+            step.note += engine_of(t).check_host(t)
+            serving[t.name] = engine_of(t).serves_already(t, seen)
         if not state.checkout:
             with t.step("clone") as step:
                 source.init_checkout(t)
@@ -185,8 +182,7 @@ def _fetch_and_build(run: HostRun, ref: str) -> None:
             code_arrived = not only_printed or observed.checkout is not None
             step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
     _build(run, ref, code_arrived)
-    if not on_swarm(t):  # on a swarm, the stack's update_config says how
-        services.say_how(t, run.group, as_checked_out_now=only_printed)
+    engine_of(t).announce_restart(t, run.group, as_checked_out_now=only_printed)
 
 
 def _build(run: HostRun, ref: str, code_arrived: bool) -> None:
@@ -219,10 +215,9 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
         if options.plan_only:
             migrate.show_plan(primary)
             for run in runs:
-                _show_restart(run)
+                engine_of(run.t).preview_restart(run)
             raise PlanShown
-        if on_swarm(primary):
-            _prepare_stack(lead)
+        engine_of(primary).prepare(lead)
         allowed = migrations.Options(options.allow_edited_migrations, options.allow_unsafe_migrations)
         decision = migrate.before_rollout(primary, lead.release, lead.previous, lead.revision, lead.entries, lead.group.all_services, allowed)
         hosts = [run.t.name for run in runs]
@@ -253,7 +248,7 @@ def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: Depl
 
 
 def _roll_out_and_check(run: HostRun) -> None:
-    _restart(run)
+    engine_of(run.t).roll_out(run)
     health.gate(run.t)
     run.release.result = Outcome.OK
     if run.revision and run.revision != run.previous:
@@ -275,7 +270,7 @@ def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None
     fates = []
     for run in runs:
         if run.release.result is Outcome.ROLLED_BACK:
-            fates.append(_rolled_back(run))
+            fates.append(engine_of(run.t).rolled_back(run))
         elif run.release.result is not Outcome.OK:
             fates.append(f"{run.t.name} NEEDS ATTENTION: {run.release.error}")
     attention = [run.t.name for run in runs if run.release.result not in (Outcome.OK, Outcome.ROLLED_BACK)]
@@ -283,17 +278,11 @@ def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None
     raise DeployError(f"{describe(problem)}; " + "; ".join(fates) + (f"; {', '.join(serving)} run the new release" if serving else ""), todo) from None
 
 
-def _rolled_back(run: HostRun) -> str:
-    if on_swarm(run.t):
-        return f"{run.t.name}: the swarm went back to the stack's previous spec, whose tasks answer"
-    return f"{run.t.name} rolled back to the previous release {run.view.serving.describe()}, which answers again"
-
-
 def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cleanup) -> None:
     """The first host failed: it is rolled back first, then the hosts that were waiting
     go back to their release (checkout and tags); every one is tried."""
     run = runs[0]
-    if on_swarm(run.t) and isinstance(problem, swarm.SwarmRolledBack):
+    if isinstance(problem, swarm.SwarmRolledBack):
         _swarm_rolled_back(run, problem)
     else:
         # On a swarm too: a stack that never converged gets the previous release's.
@@ -306,10 +295,8 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     t = run.t
     left = f"; {', '.join(w.t.name for w in later)} stay on the old release" if later else ""
     if run.release.result is Outcome.ROLLED_BACK:
-        what = f"{describe(problem)}; {_rolled_back(run)}{left}"
-        todo = f"see `{t.settings.compose_command} logs {t.settings.django_service}` on {t.name}"
-        if on_swarm(t):
-            todo = f"see `docker service ps {swarm.stack_name(t)}_{t.settings.django_service} --no-trunc` and `docker service logs {swarm.stack_name(t)}_{t.settings.django_service}` on {t.name}"
+        what = f"{describe(problem)}; {engine_of(t).rolled_back(run)}{left}"
+        todo = engine_of(t).logs_todo(t)
     elif run.release.result is Outcome.NEEDS_ATTENTION:
         what = f"{run.release.error}{left}"
         todo = f"{t.name} NEEDS ATTENTION: see `fab -H {t.name} status` and the service logs there, then deploy a release that works"
@@ -329,51 +316,3 @@ def _swarm_rolled_back(run: HostRun, problem: BaseException) -> None:
         run.release.result, run.release.error = Outcome.NEEDS_ATTENTION, f"{describe(problem)}; and the site does not answer: {describe(second)}"
         return
     run.release.result, run.release.error = Outcome.ROLLED_BACK, describe(problem)
-
-
-def on_swarm(t: Target) -> bool:
-    return t.settings.engine == "swarm"
-
-
-def _prepare_stack(run: HostRun) -> None:
-    """The stack file and the network file on the manager. A first deploy onto an empty
-    swarm deploys the stack before migrating: the migration needs its database."""
-    t = run.t
-    pinned = swarm.images_for(t, run.group, run.revision or "")
-    with t.step("stack") as step:
-        run.stack_images = swarm.write_files(t, run.group, run.revision or "", pinned)
-        step.note = swarm.stack_file_path(t)
-    if swarm.services(t):
-        return
-    with t.step("first stack") as step:
-        swarm.deploy_stack(t)
-        others = {service: image for service, image in run.stack_images.items() if service not in run.group.services}
-        swarm.wait_converged(t, others, t.settings.healthcheck_timeout)
-        step.note = f"{', '.join(sorted(others)) or 'nothing'} running before the migration"
-
-
-def _restart(run: HostRun) -> None:
-    """A redeploy of what serves restarts nothing unless a container is down or the
-    configuration (env files, `.env`) was edited since that release was deployed."""
-    t = run.t
-    if on_swarm(t):
-        swarm.roll_out(t, run.stack_images, run.revision or "")
-        return
-    same_config = releases.served_config(run.entries, run.previous) == run.group.fingerprint != ""
-    restarted, why = services.bring_to_release(t, run.group, run.target_ids, same_revision=run.revision is not None and run.revision == run.previous, same_config=same_config)
-    if not restarted:
-        t.skip("restart", why)
-
-
-def _show_restart(run: HostRun) -> None:
-    """What the restart would do, as it would decide it now (the images built, the
-    release checked out): each service to restart and how, an outage said first."""
-    t = run.t
-    if on_swarm(t):
-        t.skip("restart plan", f"on a swarm, `docker stack deploy` updates what the stack file changes, as each service's update_config says ({swarm.stack_file_path(t)})")
-        return
-    with t.step("restart plan") as step:
-        lines = services.preview(t, run.group, run.target_ids)
-        step.note = f"{len(lines)} service(s) to restart" if lines else "nothing to restart"
-    for line in lines:
-        t.report.say(line)

@@ -7,12 +7,13 @@ image proven to be that release's is used."""
 from __future__ import annotations
 
 from ..commands import git
+from ..engine import engine_of
 from ..errors import DeployError, HostError
 from ..executor import Interrupted
 from ..facts import migrations as migration_facts
 from ..records import Release
 from ..settings import redact_url
-from ..steps import database, health, images, lock, releases, services, swarm
+from ..steps import database, health, images, lock, releases
 from ..steps.preflight import preflight
 from ..target import Target
 from .common import HostRun, locked, new_release, print_plan, reapply, roll_back, short
@@ -115,15 +116,10 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
     # and configuration are the same is left alone).
     run.group = group = images.build_group(t, code_arrived=not t.dry_run)
     release.config = group.fingerprint
-    if t.settings.engine == "swarm":
-        swarm.bring_to(t, group, target)
-        health.gate(t)
-        return
-    services.say_how(t, group, as_checked_out_now=t.dry_run)
+    engine = engine_of(t)
+    engine.announce_restart(t, group, as_checked_out_now=t.dry_run)
     same_config = releases.served_config(run.entries, target) == group.fingerprint != ""
-    restarted, why = services.bring_to_release(t, group, dict(found.proven), same_revision=False, same_config=same_config)
-    if not restarted:
-        t.skip("restart", why)
+    engine.bring_to(t, group, found.proven, target, same_config=same_config)
     health.gate(t)
 
 

@@ -6,8 +6,8 @@ something missing ends as `missing`."""
 
 from __future__ import annotations
 
+from ..engine import engine_of
 from ..errors import HostError
-from ..steps import swarm
 from ..steps.setup import Missing, check_tools, describe_needs, judge_needs, prepare_checkout, read_needs
 from ..target import Target
 
@@ -22,20 +22,12 @@ def setup(t: Target) -> list[Missing]:
         if tools.missing:
             step.status, missing = MISSING, missing + tools.missing
 
-    if t.settings.engine == "swarm":
-        with t.step("swarm") as step:
+    for name, check in engine_of(t).setup_checks(t):
+        with t.step(name) as step:
             try:
-                swarm.check_manager(t)
-                step.note = f"an active manager; the stack will be {swarm.stack_name(t)}"
+                step.note = check()
             except HostError as problem:
                 step.status, missing = MISSING, missing + [Missing(problem.what, problem.todo)]
-        if t.settings.registry:
-            with t.step("registry") as step:
-                try:
-                    swarm.check_registry(t)
-                    step.note = f"{t.settings.registry} answers"
-                except HostError as problem:
-                    step.status, missing = MISSING, missing + [Missing(problem.what, problem.todo)]
 
     with t.step("checkout") as step:
         checkout = prepare_checkout(t, tools, t.settings.ref)

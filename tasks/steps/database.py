@@ -4,16 +4,15 @@ reverse migrations for a rollback."""
 
 from __future__ import annotations
 
-from ..commands import compose, swarm
+from ..commands import compose
 from ..commands import migrate as migrate_commands
 from ..commands.migrate import MigrateWork
+from ..engine import POSTGRES_SERVICE, engine_of
 from ..errors import CommandFailed, DeployError
 from ..facts import migration_safety
 from ..facts import migrations as migration_facts
 from ..facts.migrations import Migration
 from ..target import Target
-
-POSTGRES_SERVICE = "postgres"
 
 
 def plan(t: Target) -> list[Migration] | None:
@@ -45,11 +44,8 @@ def check(t: Target) -> migration_safety.Report | None:
 
 
 def in_postgres(t: Target, *args: str) -> list[str]:
-    """A command in the running postgres service: its Compose container, or on a swarm
-    its task on the manager (a task placed on another node is not reached)."""
-    if t.settings.engine == "swarm":
-        return swarm.exec_in_task(f"{t.settings.compose_project}_{POSTGRES_SERVICE}", *args)
-    return compose.exec_in(t.project, POSTGRES_SERVICE, *args)
+    """A command in the running postgres service (where, the engine says)."""
+    return engine_of(t).in_postgres(t, *args)
 
 
 def backup_available(t: Target, services: list[str]) -> bool:
@@ -73,8 +69,7 @@ def backup_decision(t: Target, pending: list | None, services: list[str]) -> tup
             )
         return True, "DEPLOY_BACKUP=always"
     if not has_command:
-        where = " task on this manager" if t.settings.engine == "swarm" else " service"
-        return False, f"no `backup` command in a running {POSTGRES_SERVICE}{where}"
+        return False, f"no `backup` command in a running {POSTGRES_SERVICE} {engine_of(t).postgres_where}"
     return True, f"{len(pending)} pending migration(s)" if pending is not None else "if migrations are pending"
 
 

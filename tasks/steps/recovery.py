@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from ..commands import git
 from ..commands import rollout as rollout_commands
+from ..engine import engine_of
 from ..errors import HostError
 from ..facts import host_state
 from ..facts.host_state import Container, Observed, Serving, of_service
 from ..records import Journal, Outcome, Release, short
 from ..target import Target
-from . import images, journal, swarm
+from . import images, journal
 from .images import BuildGroup
 
 
@@ -40,9 +41,7 @@ def view(t: Target, observed: Observed) -> HostView:
             f"run `{t.settings.compose_command} config` there to see why",
         )
     group = images.group_of(observed.config, t.settings.django_service, t.settings.compose_file)
-    if t.settings.engine == "swarm":
-        return HostView(observed, group, swarm.serving(t, group))
-    return HostView(observed, group, observed.serving(group.services, t.settings.django_service))
+    return HostView(observed, group, engine_of(t).serving(t, observed, group))
 
 
 def recover(t: Target) -> HostView:
@@ -67,15 +66,9 @@ def recover(t: Target) -> HostView:
         )
     if killed is None:
         return found
-    restored = ""
-    if t.settings.engine == "swarm" and stack_changed_by(found.serving, killed):
-        # Its stack deploy had begun: the swarm runs (or is updating to) what never
-        # passed the health gate. The stack goes back to what served before it, as its
-        # journal says, each service updated start-first as for a release.
-        t.run(git.checkout(killed.serving), stream=False)
-        swarm.bring_to(t, images.build_group(t), killed.serving, step_name="restore")
+    restored = engine_of(t).restore_killed(t, found, killed)
+    if restored:
         found = view(t, observe(t))
-        restored = f"the stack back on {short(killed.serving)}, which served before it; "
     with t.step("recover") as step:
         serving = found.serving
         beside = started_beside(found, killed)
@@ -106,12 +99,6 @@ def recover(t: Target) -> HostView:
         stopped = f"stopped its new containers ({', '.join(c.name for c in beside)}); " if beside else ""
         step.note = f"{restored}{stopped}checkout and image tags back to what serves ({serving.describe()}); recorded the stopped run"
     return view(t, observe(t))
-
-
-def stack_changed_by(serving: Serving, killed: Journal) -> bool:
-    """On a swarm: did the killed run change the stack's spec (or leave an update that
-    never settled)? Not when nothing served before it: then what runs is all there is."""
-    return bool(killed.serving) and (serving.revision != killed.serving or bool(serving.not_ready))
 
 
 def started_beside(found: HostView, killed: Journal) -> list[Container]:

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from tasks.engine import stack_changed_by
 from tasks.facts.compose import ComposeConfig, ServiceConfig
 from tasks.facts.host_state import Observed, Serving, parse_containers
 from tasks.records import Journal
 from tasks.steps.images import group_of
-from tasks.steps.recovery import HostView, stack_changed_by, started_beside
+from tasks.steps.recovery import HostView, started_beside
 
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 OLD_REV, NEW_REV = "1" * 40, "2" * 40
