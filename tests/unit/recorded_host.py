@@ -13,9 +13,23 @@ from tasks.settings import load
 from tasks.target import Target
 
 
+class Finished:
+    """An asynchronous run (composeship's bookkeeping, an interruptible command) that has
+    already ended, as Invoke's promise shows one."""
+
+    def __init__(self, result):
+        self.result = result
+        self.runner = type("Runner", (), {"process_is_finished": True, "kill": lambda self: None})()
+
+    def join(self):
+        return self.result
+
+
 class RecordedHost:
     """Answers each command (or each command of a batch, in the batch's own format) from
-    a table of patterns; keeps what it was asked."""
+    a table of patterns, the first that matches (a pattern starting with ^ matches at
+    the start only; an answer may be a function of the command); keeps what it was
+    asked."""
 
     def __init__(self, answers):
         self.answers = {re.compile(".*" + pattern): result for pattern, result in answers.items()}
@@ -25,10 +39,12 @@ class RecordedHost:
         self.commands.append(command)
         for pattern, result in self.answers.items():
             if pattern.match(command):
-                return result
+                return result(command) if callable(result) else result
         raise AssertionError(f"unexpected command on the host: {command}")
 
     def run(self, command, **options):
+        if options.get("asynchronous"):
+            return Finished(self.run(command))
         if BATCH_MARK not in command:
             return self.answer(command)
         script = shlex.split(command)[2]
