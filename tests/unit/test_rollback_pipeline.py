@@ -1,0 +1,107 @@
+"""`rollback` and `migrate-only` on a recorded host (the real executor, each command
+answered from a table): what each sends, in order, when it goes through and when its
+target fails, and the release log's line."""
+
+import io
+import json
+import re
+import shlex
+
+import pytest
+from invoke import Result
+
+from tasks.errors import DeployError
+from tasks.executor import Executor
+from tasks.pipelines.migrate_only import migrate_only
+from tasks.pipelines.rollback import rollback
+from tasks.report import Report
+from tasks.settings import load
+from tasks.target import Target
+from tests.unit.recorded_host import RecordedHost
+from tests.unit.test_deploy_failures import CHECK, KINDS, MIGRATE, READ_LOCK, TAKE_LOCK, Lock, kinds, report_with_0002
+from tests.unit.test_pipeline_dry_run import HEAD, image, probes
+
+OLDER = "0" * 40
+# Two releases served ok: OLDER, then HEAD (which serves).
+RELEASE_LOG = "".join(
+    json.dumps({"kind": "deploy", "host": "web1", "user": "ann", "ref": "main", "started": f"2026-12-0{day}T00:00:00Z", "result": "ok", "revision": revision}) + "\n"
+    for day, revision in ((1, OLDER), (2, HEAD))
+)
+# The release images of both, proven by their labels; the plain names at what serves.
+IMAGES = "\n".join(
+    [
+        image("sha256:d0", OLDER, [f"shop_django:{OLDER[:12]}"]),
+        image("sha256:c0", OLDER, [f"shop_celeryworker:{OLDER[:12]}"]),
+        image("sha256:d1", HEAD, [f"shop_django:{HEAD[:12]}", "shop_django:latest"]),
+        image("sha256:c1", HEAD, [f"shop_celeryworker:{HEAD[:12]}", "shop_celeryworker:latest"]),
+    ]
+)
+HEALTH = r"^sh -c 'url=\"\$0\"; end="
+TO_OLDER_TAGS = r"^sh -c 'docker tag sha256:c0 shop_celeryworker && docker tag sha256:d0 shop_django'$"
+TO_OLDER_CHECKOUT = rf"^cd /srv/shop && git checkout --quiet --detach {OLDER}$"
+
+
+def target_on(tmp_path, extra: dict) -> tuple[Target, RecordedHost]:
+    lock = Lock()
+    # probes() first: an answer given again below replaces its value where it stands.
+    answers = {
+        **probes(),
+        r"sh -c '\[ ! -e \"\$0\" \] \|\| cat \"\$0\"' /srv/shop/.git/composeship/releases.log": Result(RELEASE_LOG),
+        r"sh -c 'docker image inspect": Result(IMAGES + "\n"),
+        # Both revisions have the same migration files: nothing to reverse.
+        r"git ls-tree --name-only": Result("notes/migrations/0001_initial.py\n"),
+    }
+    answers = {**extra, TAKE_LOCK: lock.take, READ_LOCK: lock.read, **answers, r".*": Result("")}
+    host = RecordedHost(answers)
+    environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", "DEPLOY_HEALTHCHECK_URL": "http://127.0.0.1:8000/health/", "DEPLOY_HEALTHCHECK_TIMEOUT": "1"}
+    out = io.StringIO()
+    return Target("web1", load("production", host="web1", environ=environ), Executor(host, host="web1", out=out), Report("rollback", "web1", out=out)), host
+
+
+def record_of(host: RecordedHost) -> dict:
+    return json.loads(shlex.split(next(c for c in host.commands if re.match(KINDS["record"], c)))[-1])
+
+
+def named(commands: list[str]) -> list[str]:
+    more = {"to older tags": TO_OLDER_TAGS, "to older checkout": TO_OLDER_CHECKOUT}
+    return [next((name for name, pattern in more.items() if re.match(pattern, c)), kind) for c, kind in zip(commands, kinds(commands), strict=True)]
+
+
+def test_a_rollback_switches_to_the_release_before_restarts_it_and_records_it(tmp_path):
+    t, host = target_on(tmp_path, {})
+    with t.report:
+        rollback(t, None, with_migrations=False)
+    steps = [kind for kind in named(host.commands) if kind in ("to older tags", "to older checkout", "start new", "health", "record", "unlock")]
+    assert steps == ["to older tags", "to older checkout", "start new", "health", "record", "unlock"]
+    line = record_of(host)
+    assert (line["kind"], line["result"], line["revision"], line["previous"]) == ("rollback", "ok", OLDER, HEAD)
+    assert not any(re.match(MIGRATE, c) or re.match(CHECK, c) for c in host.commands), "same migration files: no container asked"
+
+
+def test_a_rollback_whose_target_fails_its_health_gate_puts_what_served_back_and_says_so(tmp_path):
+    gates = []
+
+    def health(command):
+        gates.append(command)
+        return Result("HTTP 502\n", exited=1) if len(gates) == 1 else Result("HTTP 200\n")
+
+    t, host = target_on(tmp_path, {HEALTH: health})
+    with pytest.raises(DeployError) as failed:
+        with t.report:
+            rollback(t, None, with_migrations=False)
+    assert "did not answer 2xx" in failed.value.what
+    later = named(host.commands)[[i for i, kind in enumerate(named(host.commands)) if kind == "health"][0] + 1 :]
+    assert [k for k in later if k in ("tags back", "checkout back", "start new", "health", "record", "unlock")] == ["tags back", "checkout back", "start new", "health", "record", "unlock"]
+    line = record_of(host)
+    assert (line["kind"], line["result"], line["revision"]) == ("rollback", "rolled back", OLDER)
+
+
+def test_migrate_only_migrates_with_the_image_that_serves_and_records_it(tmp_path):
+    t, host = target_on(tmp_path, {CHECK: Result(report_with_0002()), MIGRATE: Result("Running migrations:\n  Applying notes.0002_note_body... OK\n")})
+    with t.report:
+        migrate_only(t, force=False)
+    assert [k for k in kinds(host.commands) if k in ("start new", "up")] == [], "nothing restarted"
+    migrates = [c for c in host.commands if re.match(MIGRATE, c)]
+    assert len(migrates) == 1
+    line = record_of(host)
+    assert (line["kind"], line["result"], line["revision"], line["migrations"]) == ("migrate-only", "ok", HEAD, ["notes.0002_note_body"])
