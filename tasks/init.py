@@ -310,7 +310,7 @@ def render_fabric_json(existing: str | None = None) -> str | None:
     return json.dumps(config, indent=2) + "\n"
 
 
-class Outcome(Enum):
+class FileOutcome(Enum):
     WROTE = "wrote"
     REWROTE = "rewrote"
     UPDATED = "updated"
@@ -324,7 +324,7 @@ class Written:
     """A file and what init does with it: its new text, or None when it is left alone."""
 
     path: str
-    outcome: Outcome
+    outcome: FileOutcome
     note: str = ""
     text: str | None = None
 
@@ -336,10 +336,10 @@ class Plan:
     files: list[Written] = field(default_factory=list)
     add_by_hand: list[str] = field(default_factory=list)
 
-    def write(self, path: str, text: str, outcome: Outcome) -> None:
+    def write(self, path: str, text: str, outcome: FileOutcome) -> None:
         self.files.append(Written(path, outcome, text=text))
 
-    def leave(self, path: str, outcome: Outcome, note: str = "") -> None:
+    def leave(self, path: str, outcome: FileOutcome, note: str = "") -> None:
         self.files.append(Written(path, outcome, note))
 
 
@@ -358,49 +358,49 @@ def plan(project: Path, d: Detected, force: bool = False) -> Plan:
     for name, (text, tool) in wanted.items():
         path = project / name
         if not path.exists():
-            result.write(name, text, Outcome.WROTE)
+            result.write(name, text, FileOutcome.WROTE)
         elif path.read_text() == text:
-            result.leave(name, Outcome.UNCHANGED)
+            result.leave(name, FileOutcome.UNCHANGED)
         elif _is_ours(path.read_text()):
             if force:
-                result.write(name, text, Outcome.REWROTE)
+                result.write(name, text, FileOutcome.REWROTE)
             else:
-                result.leave(name, Outcome.KEPT, "there already; --force rewrites it")
+                result.leave(name, FileOutcome.KEPT, "there already; --force rewrites it")
         elif f"{PACKAGE}.project import include" in path.read_text():
-            result.leave(name, Outcome.UNCHANGED, "your own, with composeship's tasks included")
+            result.leave(name, FileOutcome.UNCHANGED, "your own, with composeship's tasks included")
         else:
-            result.leave(name, Outcome.YOURS, f"your own: add composeship's tasks at its end (below); `{tool}` then lists both")
+            result.leave(name, FileOutcome.YOURS, f"your own: add composeship's tasks at its end (below); `{tool}` then lists both")
             result.add_by_hand.append(f"at the end of {name}:\n" + include_lines(tool))
 
     yaml_config = next((name for name in ("fabric.yaml", "fabric.yml") if (project / name).exists()), None)
     if yaml_config:
-        result.leave(yaml_config, Outcome.YOURS, "Fabric reads it instead of fabric.json: add the key below")
+        result.leave(yaml_config, FileOutcome.YOURS, "Fabric reads it instead of fabric.json: add the key below")
         result.add_by_hand.append(f"in {yaml_config}:\ntasks:\n  executor_class: {EXECUTOR}\n")
     elif not (project / "fabric.json").exists():
-        result.write("fabric.json", render_fabric_json(), Outcome.WROTE)
+        result.write("fabric.json", render_fabric_json(), FileOutcome.WROTE)
     else:
         existing = (project / "fabric.json").read_text()
         merged = render_fabric_json(existing)
         if merged is None:
-            result.leave("fabric.json", Outcome.YOURS, "it sets another executor, or is not JSON: set the key below")
+            result.leave("fabric.json", FileOutcome.YOURS, "it sets another executor, or is not JSON: set the key below")
             result.add_by_hand.append(f'in fabric.json:\n{{"tasks": {{"executor_class": "{EXECUTOR}"}}}}\n')
         elif json.loads(merged) == json.loads(existing):
-            result.leave("fabric.json", Outcome.UNCHANGED)
+            result.leave("fabric.json", FileOutcome.UNCHANGED)
         else:
-            result.write("fabric.json", merged, Outcome.UPDATED)
+            result.write("fabric.json", merged, FileOutcome.UPDATED)
 
     for scope in (settings.LOCAL, settings.PRODUCTION):
         name = f"{SETTINGS_DIR}/{scope}.env"
         text = render_env(scope, d)
         path = project / name
         if not path.exists():
-            result.write(name, text, Outcome.WROTE)
+            result.write(name, text, FileOutcome.WROTE)
         elif path.read_text() == text:
-            result.leave(name, Outcome.UNCHANGED)
+            result.leave(name, FileOutcome.UNCHANGED)
         elif force:
-            result.write(name, text, Outcome.REWROTE)
+            result.write(name, text, FileOutcome.REWROTE)
         else:
-            result.leave(name, Outcome.KEPT, "there already, maybe with your edits; --force rewrites it")
+            result.leave(name, FileOutcome.KEPT, "there already, maybe with your edits; --force rewrites it")
     return result
 
 

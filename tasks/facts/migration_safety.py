@@ -151,7 +151,7 @@ def stages(pending: list[PendingMigration]) -> Stages:
 
 
 @dataclass(frozen=True)
-class Report:
+class CheckReport:
     plan: list[Migration]
     pending: list[PendingMigration] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -460,7 +460,7 @@ def _reuses(dropped: dict, later: dict) -> bool:
     return False
 
 
-def parse_report(stdout: str) -> Report:
+def parse_report(stdout: str) -> CheckReport:
     """The check script's JSON lines (after the mark) -> the plan and the findings."""
     plan, pending, findings = [], [], []
     database = Database()
@@ -496,7 +496,7 @@ def parse_report(stdout: str) -> Report:
     if not plan:
         raise ValueError("no migration report in the output")
     findings += cannot_wait(pending, findings)
-    report = Report(plan, pending, findings)
+    report = CheckReport(plan, pending, findings)
     for label, needs in report.stages.stranded.items():
         findings.append(
             Finding(
@@ -511,7 +511,7 @@ def parse_report(stdout: str) -> Report:
     return report
 
 
-def refused(report: Report, allow_unsafe: bool = False) -> list[Finding]:
+def refused(report: CheckReport, allow_unsafe: bool = False) -> list[Finding]:
     """The unsafe operations that stop a deploy: those of migrations that no attribute
     acknowledges (a post-deploy one runs once no old code serves), and unmarked
     migrations stranded behind a post-deploy one."""
@@ -531,7 +531,7 @@ def refused(report: Report, allow_unsafe: bool = False) -> list[Finding]:
 AFTER_THE_DEPLOY = "after the deploy"
 
 
-def marks(report: Report | None, label: str, description: str) -> str:
+def marks(report: CheckReport | None, label: str, description: str) -> str:
     """What `deploy --plan` adds to an operation's line: when it runs, if after the
     rollout, and its unsafe or slow verdict (moot for the old code once it runs after)."""
     if report is None:
@@ -544,7 +544,7 @@ def marks(report: Report | None, label: str, description: str) -> str:
     return "".join(f" [{VERDICT_TEXT[f.verdict]}: {f.why}]" for f in found)
 
 
-def plan_lines(report: Report, pending: list[Migration]) -> list[str]:
+def plan_lines(report: CheckReport, pending: list[Migration]) -> list[str]:
     """The pending migrations per app, each operation marked with its verdict."""
     operations = {p.label: [(op["operation"], op["reversible"], op["description"]) for op in p.operations] for p in report.pending}
     return format_plan(pending, operations, lambda label, description: marks(report, label, description))
@@ -553,7 +553,7 @@ def plan_lines(report: Report, pending: list[Migration]) -> list[str]:
 DEPLOY_CONSEQUENCE = "nothing was migrated or restarted: the old release keeps serving"
 
 
-def refusal(stopped: list[Finding], report: Report, consequence: str = DEPLOY_CONSEQUENCE) -> tuple[str, str]:
+def refusal(stopped: list[Finding], report: CheckReport, consequence: str = DEPLOY_CONSEQUENCE) -> tuple[str, str]:
     """(what, what to do) for the unsafe operations that stop a deploy (or, with no
     consequence, a local check)."""
     what = "; ".join(f.line() for f in stopped)

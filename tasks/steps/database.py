@@ -22,7 +22,7 @@ def plan(t: Target) -> list[Migration] | None:
     return None if result.printed else migration_facts.parse_plan(result.stdout)
 
 
-def check(t: Target) -> migration_safety.Report | None:
+def check(t: Target) -> migration_safety.CheckReport | None:
     """Every migration the new image knows, applied or not, and what each pending
     operation would do to the old code still serving, from Django's migration graph in
     one one-off container; None when unknown (a dry run)."""

@@ -70,7 +70,7 @@ def without_check(look: Look, owed: list[DeferredDrop]) -> Decision:
 
 
 def decide(
-    report: migration_safety.Report | None,
+    report: migration_safety.CheckReport | None,
     changes: list[tuple[str, str]],
     trusted: bool,
     previous: str | None,

@@ -154,12 +154,12 @@ def test_init_writes_then_keeps_then_rewrites_with_force(example):
     edited = (example / ".composeship" / "production.env").read_text() + "DEPLOY_PATH=/srv/shop\n"
     (example / ".composeship" / "production.env").write_text(edited)
     again = {item.path: item.outcome for item in composeship_init.init(example, out=lambda line: None)}
-    assert again[".composeship/production.env"] is composeship_init.Outcome.KEPT
-    assert again["tasks.py"] is composeship_init.Outcome.UNCHANGED
+    assert again[".composeship/production.env"] is composeship_init.FileOutcome.KEPT
+    assert again["tasks.py"] is composeship_init.FileOutcome.UNCHANGED
     assert (example / ".composeship" / "production.env").read_text() == edited
 
     forced = {item.path: item.outcome for item in composeship_init.init(example, force=True, out=lambda line: None)}
-    assert forced[".composeship/production.env"] is composeship_init.Outcome.REWROTE
+    assert forced[".composeship/production.env"] is composeship_init.FileOutcome.REWROTE
     assert "DEPLOY_PATH" not in active((example / ".composeship" / "production.env").read_text())
 
 
@@ -171,10 +171,10 @@ def test_a_projects_own_tasks_py_and_fabfile_are_never_rewritten(example):
     (example / "fabric.json").write_text(own_fabric)
     said = []
     done = {item.path: item.outcome for item in composeship_init.init(example, force=True, out=said.append)}
-    assert done["tasks.py"] is done["fabfile.py"] is composeship_init.Outcome.YOURS
+    assert done["tasks.py"] is done["fabfile.py"] is composeship_init.FileOutcome.YOURS
     assert (example / "tasks.py").read_text() == (example / "fabfile.py").read_text() == own_tasks
     # fabric.json gains the one key `fab` needs; its own settings stay.
-    assert done["fabric.json"] is composeship_init.Outcome.UPDATED
+    assert done["fabric.json"] is composeship_init.FileOutcome.UPDATED
     assert json.loads((example / "fabric.json").read_text()) == {"run": {"echo": True}, "tasks": {"executor_class": "composeship.fab_executor.ComposeshipExecutor"}}
     text = "\n".join(said)
     assert "Add by hand (composeship never rewrites your own files):" in text
@@ -183,7 +183,7 @@ def test_a_projects_own_tasks_py_and_fabfile_are_never_rewritten(example):
     # Once the lines are in, init says so and asks nothing more.
     (example / "tasks.py").write_text(own_tasks + "\n" + composeship_init.include_lines("inv"))
     again = composeship_init.plan(example, composeship_init.detect(example))
-    assert [(i.path, i.outcome, i.note) for i in again.files if i.path == "tasks.py"] == [("tasks.py", composeship_init.Outcome.UNCHANGED, "your own, with composeship's tasks included")]
+    assert [(i.path, i.outcome, i.note) for i in again.files if i.path == "tasks.py"] == [("tasks.py", composeship_init.FileOutcome.UNCHANGED, "your own, with composeship's tasks included")]
     assert [block.split(":")[0] for block in again.add_by_hand] == ["at the end of fabfile.py"]
 
 
@@ -192,7 +192,7 @@ def test_fabric_yaml_or_another_executor_is_left_to_the_user(example):
     assert composeship_init.render_fabric_json((example / "fabric.json").read_text()) is None
     (example / "fabric.yaml").write_text("run:\n  echo: true\n")
     todo = composeship_init.plan(example, composeship_init.detect(example))
-    assert [(item.path, item.outcome) for item in todo.files if item.path.startswith("fabric")] == [("fabric.yaml", composeship_init.Outcome.YOURS)]
+    assert [(item.path, item.outcome) for item in todo.files if item.path.startswith("fabric")] == [("fabric.yaml", composeship_init.FileOutcome.YOURS)]
     assert any("executor_class: composeship.fab_executor.ComposeshipExecutor" in block for block in todo.add_by_hand)
 
 
