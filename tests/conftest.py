@@ -35,6 +35,15 @@ def warm_build_cache() -> None:
         print(f"warning: building the example's images to warm the cache failed: {built.stderr.strip()[-300:]}", file=sys.stderr)
 
 
+# The longest single test, started first: pytest-xdist hands out work in collection
+# order, so started last (its file sorts late) it would end the run alone on one worker.
+FIRST = ("tests/e2e/test_swarm.py",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: 0 if item.nodeid.startswith(FIRST) else 1)
+
+
 def pytest_sessionstart(session):
     if _controller(session.config):
         from tests.e2e.load import ROWS

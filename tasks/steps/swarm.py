@@ -74,6 +74,24 @@ def services(t: Target) -> dict[str, facts.SwarmService]:
     return facts.parse_services(result.stdout, stack_name(t))
 
 
+def images_by_reference(t: Target, references: list[str]) -> dict[str, facts.InspectedImage]:
+    """The manager's images the specs name, by reference (a tag or a registry digest),
+    with their revision labels; one the manager lacks is left out."""
+    if not references:
+        return {}
+    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False)
+    return facts.parse_references(inspected.stdout) if inspected.ok else {}
+
+
+def services_and_tasks(t: Target) -> tuple[dict[str, facts.SwarmService], list[facts.SwarmTask]] | None:
+    """The stack's services and tasks, in one round trip; None when either cannot be read."""
+    stack = stack_name(t)
+    found, tasks = t.executor.probe_batch([(commands.stack_services(stack), None), (commands.stack_tasks(stack), None)])
+    if not (found.ok and tasks.ok):
+        return None
+    return facts.parse_services(found.stdout, stack), facts.parse_tasks(tasks.stdout, stack)
+
+
 def serves_already(t: Target, seen: Look) -> str | None:
     """The commit, when the ref's commit already runs on the stack as a deploy of it
     leaves it (facts.runs_release), so that a redeploy locks, changes and records
@@ -83,15 +101,12 @@ def serves_already(t: Target, seen: Look) -> str | None:
     if settled is None:
         return None
     revision, group = settled
-    stack = stack_name(t)
-    found, tasks = t.executor.probe_batch([(commands.stack_services(stack), None), (commands.stack_tasks(stack), None)])
-    if not (found.ok and tasks.ok):
+    read = services_and_tasks(t)
+    if read is None:
         return None
-    specs = facts.parse_services(found.stdout, stack)
-    references = sorted({specs[service].image for service in group.services if service in specs})
-    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False) if references else None
-    labelled = facts.parse_references(inspected.stdout) if inspected is not None and inspected.ok else {}
-    return revision if facts.runs_release(specs, facts.parse_tasks(tasks.stdout, stack), labelled, group.all_services, group.services, revision) else None
+    specs, tasks = read
+    labelled = images_by_reference(t, sorted({specs[service].image for service in group.services if service in specs}))
+    return revision if facts.runs_release(specs, tasks, labelled, group.all_services, group.services, revision) else None
 
 
 def serving(t: Target, group: BuildGroup) -> Serving:
@@ -99,8 +114,7 @@ def serving(t: Target, group: BuildGroup) -> Serving:
     labels of those images on the manager (two round trips)."""
     found = services(t)
     references = sorted({spec.image for spec in found.values() if spec.service in group.image_of})
-    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False) if references else None
-    images = facts.parse_references(inspected.stdout) if inspected is not None and inspected.ok else {}
+    images = images_by_reference(t, references)
     return facts.serving(found, images, {s: group.image_of[s] for s in group.services}, t.settings.django_service)
 
 
@@ -111,8 +125,7 @@ def task_rows(t: Target) -> list[dict]:
     result = t.run(commands.stack_tasks(stack), cwd=None, probe=True, stream=False, check=False)
     tasks = [task for task in facts.parse_tasks(result.stdout, stack) if task.desired == "Running"] if result.ok else []
     references = sorted({task.image for task in tasks})
-    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False) if references else None
-    labelled = facts.parse_references(inspected.stdout) if inspected is not None and inspected.ok else {}
+    labelled = images_by_reference(t, references)
     rows = []
     for task in sorted(tasks, key=lambda task: (task.service, task.slot)):
         image = labelled.get(task.image)
