@@ -4,11 +4,8 @@ back to, decided from the containers and the killed run's journal."""
 
 import json
 
-import pytest
-
-from tasks.engine import stack_changed_by
 from tasks.facts.compose import ComposeConfig, ServiceConfig
-from tasks.facts.host_state import Observed, Serving, parse_containers
+from tasks.facts.host_state import Observed, parse_containers
 from tasks.records import Journal
 from tasks.steps.images import group_of
 from tasks.steps.recovery import HostView, started_beside
@@ -61,17 +58,3 @@ def test_a_rollout_that_had_finished_leaves_nothing_to_stop():
     # Without a journal entry for what served (a first deploy), nothing either.
     first = Journal(token="t", kind="deploy", user="me", ref="main", started="2026-12-02T18:00:00Z", target=NEW_REV, step="rollout")
     assert started_beside(HostView(seen, group, seen.serving(group.services, "django")), first) == []
-
-
-@pytest.mark.parametrize(
-    "serving, served_before, expected",
-    [
-        pytest.param(Serving(NEW_REV, {"app_django": NEW}), OLD_REV, True, id="its stack deploy had begun: the spec names its release"),
-        pytest.param(Serving(OLD_REV, {"app_django": OLD}, not_ready=("django",)), OLD_REV, True, id="an update left unsettled"),
-        pytest.param(Serving(OLD_REV, {"app_django": OLD}), OLD_REV, False, id="stopped before its stack deploy: the stack is as it was"),
-        pytest.param(Serving(NEW_REV, {"app_django": NEW}), None, False, id="nothing served before it: what runs is all there is"),
-    ],
-)
-def test_on_a_swarm_recovery_puts_the_stack_back_when_the_killed_run_had_changed_it(serving, served_before, expected):
-    killed = Journal("t", "deploy", "ann", "main", "2026-12-04T01:00:00Z", step="restart", serving=served_before, serving_images={"app_django": OLD} if served_before else {}, target=NEW_REV)
-    assert stack_changed_by(serving, killed) is expected
