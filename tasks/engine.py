@@ -39,6 +39,13 @@ class Compose:
     def serves_already(self, t: Target, seen: look.Look) -> str | None:
         return look.serves_already(seen, t.settings.django_service, t.settings.compose_file)
 
+    def plan_before_migrate(self, t: Target) -> list[tuple[str, str]]:
+        """The printed plan's steps of this engine between the build and the migration."""
+        return []
+
+    def plan_restart(self, t: Target) -> str:
+        return "in order: " + ", ".join(t.settings.restart_order) + ", then the others; only services not running the release's image or whose configuration changed; then checked"
+
     def serving(self, t: Target, observed: Observed, group: BuildGroup) -> Serving:
         return observed.serving(group.services, t.settings.django_service)
 
@@ -124,6 +131,16 @@ class Swarm(Compose):
 
     def serves_already(self, t: Target, seen: look.Look) -> str | None:
         return swarm.serves_already(t, seen)
+
+    def plan_before_migrate(self, t: Target) -> list[tuple[str, str]]:
+        push = [("push", f"every built image to {t.settings.registry} under its release tag; the stack names each by the digest it gets")] if t.settings.registry else []
+        stack = ("stack", f"the stack file from the configuration, the release's images pinned, written to {swarm.stack_file_path(t)} (mode 600); an empty swarm gets the stack before the migration")
+        return [*push, stack]
+
+    def plan_restart(self, t: Target) -> str:
+        how = "each service updated as its update_config says (start-first unless it publishes a host port)"
+        until = f"until every task runs the release's image, within {t.settings.healthcheck_timeout}s"
+        return f"docker stack deploy of the stack file, {how}, {until}; a release the swarm rolls back keeps the old tasks serving"
 
     def serving(self, t: Target, observed: Observed, group: BuildGroup) -> Serving:
         return swarm.serving(t, group)

@@ -24,7 +24,7 @@ def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool
         ("plan", f"migrations applied after {short(target)}, when git shows migration files it lacks: named" + (", reversed if all are reversible" if with_migrations else ", left applied")),
         *([("backup", "--no-backup: none" if no_backup else "required before reversing: no backup, no reversal")] if with_migrations else []),
         ("switch", f"image tags and checkout to {short(target)} (no build)"),
-        ("restart", "in order: " + ", ".join(t.settings.restart_order) + ", then the other services (each only if changed); then checked"),
+        ("restart", engine_of(t).plan_restart(t)),
         ("health", redact_url(t.settings.healthcheck_url) if t.settings.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
         ("record", t.release_log),
     ]

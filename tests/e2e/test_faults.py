@@ -13,6 +13,7 @@ Each cell's result goes to .sandbox/fault-cells/; the table is written to
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -154,6 +155,22 @@ def next_runs(project, revision: str) -> tuple[str, subprocess.CompletedProcess]
     raise AssertionError("no recovery after three runs")
 
 
+def status_tells(project, old: tuple[str, str], new: tuple[str, str]) -> str:
+    """`fab status --json` against what the host shows: the revision it names is the one
+    the site serves (none when old and new containers both serve), the lock is the dead
+    run's, and the killed run's journal is named when it is there. `old`, `new`:
+    (version, revision) of the release before and of the faulted one."""
+    status = json.loads(project.fab("status", "--json").stdout)[0]
+    page = project.page("/version/")
+    serving = dict([old, new]).get(page[1]) if page[0] == 200 else None
+    assert status["revision"] in (serving, None), (status["revision"], page)
+    assert project.locked() and status["lock"] is not None and status["lock"]["holder_alive"] is False, status["lock"]
+    journal = (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    assert (status["interrupted_run"] is not None) == journal, status["interrupted_run"]
+    what = {old[1]: "the old release", new[1]: "the new release"}.get(status["revision"], "both releases' containers")
+    return f"serving {what}, the lock of a dead run" + (", the stopped run's journal" if journal else "")
+
+
 def in_halves(fault: str) -> list:
     """The cells of one fault, in two groups that pytest-xdist may run on two workers."""
     return [pytest.param(step, marks=pytest.mark.xdist_group(f"faults-{fault}-{int(STEPS.index(step) >= len(STEPS) // 2)}")) for step in STEPS]
@@ -217,9 +234,16 @@ def fault_at(project, step: str, fault: str) -> None:
         assert run.returncode == 0, out + err
 
     print(out, err)
+    if fault == "SIGKILL":
+        # What runs next may be a look, not a deploy: `status` must tell what the
+        # killed run left, as it is.
+        left += f" → status: {status_tells(project, (old_version, old_revision), (version, revision))}"
     how, recovered = next_runs(project, revision)
     assert project.page("/version/") == (200, version), recovered.stdout
     assert serving_revision(project) == revision == project.head()
+    # The name `docker compose run` starts (a one-off, `fab manage`) is the release too.
+    latest = project.docker("image", "inspect", "--format", '{{index .Config.Labels "org.opencontainers.image.revision"}}', f"{project.image('django')}:latest", check=True)
+    assert latest.stdout.strip() == revision, "latest names what serves"
     assert not project.locked()
     assert not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
     assert len(django_containers(project)) == 1, "no container of a stopped rollout is left"

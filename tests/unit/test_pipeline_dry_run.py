@@ -179,3 +179,7 @@ def test_a_dry_run_on_a_swarm_writes_the_stack_file_migrates_on_its_network_and_
     assert order == sorted(order), "the stack file, then the migration, then the stack"
     assert not any(" up -d" in line for line in commands), "no compose container on a swarm"
     assert f"serving {HEAD[:12]}" in text, "what serves is read from the stack's services"
+    # The printed plan is the swarm's: the stack file before the migration, then the stack deploy.
+    plan = [line.split()[2] for line in text.splitlines() if re.match(r"^# +\d+\. ", line)]
+    assert plan.index("build") < plan.index("stack") < plan.index("plan") < plan.index("migrate") < plan.index("restart")
+    assert "docker stack deploy of the stack file" in text and "only services not running the release's image" not in text
