@@ -160,6 +160,13 @@ def status_tells(project, old: tuple[str, str], new: tuple[str, str]) -> str:
     the site serves (none when old and new containers both serve), the lock is the dead
     run's, and the killed run's journal is named when it is there. `old`, `new`:
     (version, revision) of the release before and of the faulted one."""
+    # The killed run's sshd ends once it has seen the connection go (it may take it a
+    # few seconds): until then the lock's holder is, truly, still connected.
+    holder = Path(f"/proc/{lock_info(project).get('sshd_pid', '0')}")
+    deadline = time.monotonic() + 30
+    while holder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not holder.exists(), "the killed run's sshd never ended"
     status = json.loads(project.fab("status", "--json").stdout)[0]
     page = project.page("/version/")
     serving = dict([old, new]).get(page[1]) if page[0] == 200 else None
