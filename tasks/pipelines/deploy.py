@@ -304,7 +304,11 @@ def _after_failed_first(runs: list[HostRun], problem: BaseException, cleanup: Cl
     else:
         what = f"{run.release.error}{left}"
         todo = f"see `fab -H {t.name} status`"
-    raise DeployError(what, todo) from None
+    error = DeployError(what, todo)
+    if isinstance(problem, Stopped):
+        # Stopped, then put back: the exit still says it was the signal (143 for SIGTERM).
+        error.exit_code = problem.exit_code
+    raise error from None
 
 
 def _swarm_rolled_back(run: HostRun, problem: BaseException) -> None:

@@ -95,6 +95,26 @@ def test_a_stop_while_the_tags_move_puts_latest_back(project):
     deployed(project, newer, newer_version)
 
 
+def test_a_stop_during_the_build_and_one_during_the_scale_up_each_leave_what_served(project):
+    """SIGTERM while `docker compose build` runs (it finishes, then the run stops): the
+    checkout and tags go back, nothing restarted. The same release again, SIGTERM while
+    the new containers are started beside the old ones: they go, the old release serves
+    on its own, `latest` names it. Then the release deploys."""
+    old, old_version = project.head(), project.page("/version/")[1]
+    revision, version = new_release(project, "stopped while building, then while scaling up")
+    said = stopped_during(project, "build", revision)
+    assert project.page("/version/") == (200, old_version), said
+    assert serving_revision(project) == latest_revision(project) == project.head() == old, said
+    assert not project.locked() and (project.releases()[-1]["result"], project.releases()[-1]["step"]) == ("interrupted", "build")
+
+    said = stopped_during(project, "restart", revision)
+    assert project.page("/version/") == (200, old_version), said
+    assert serving_revision(project) == latest_revision(project) == project.head() == old, said
+    assert len(django_containers(project)) == 1, "the stopped run's new container is gone"
+    assert not project.locked() and project.releases()[-1]["result"] in ("interrupted", "rolled back"), project.releases()[-1]
+    deployed(project, revision, version)
+
+
 def test_after_a_kill_mid_rollout_migrate_only_goes_back_to_what_served(project):
     """The killed run's new containers run beside the old ones; the next run, whatever it
     is, stops them and puts `latest` and the checkout back at what served before."""

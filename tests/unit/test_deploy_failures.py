@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shlex
+import signal
 
 import pytest
 from invoke import Result
@@ -156,3 +157,26 @@ def test_a_follower_that_fails_is_rolled_back_alone_and_the_error_names_what_ser
     lines = {name: json.loads(shlex.split(next(c for c in host.commands if re.match(KINDS["record"], c)))[-1]) for name, host in hosts.items()}
     assert (lines["web1"]["result"], lines["web2"]["result"]) == ("ok", "rolled back")
     assert kinds(hosts["web1"].commands).count("tags back") == 0, "web1 keeps the release"
+
+
+def test_a_stop_during_the_restart_is_rolled_back_and_still_exits_as_the_signal_says(tmp_path):
+    """SIGTERM while the new containers start: put back like a failure, but the exit
+    code stays the signal's (143), as for a stop before the restart."""
+    from tasks.executor import Stopped
+
+    def stop(command):
+        raise Stopped(signal.SIGTERM)
+
+    stopped_once = []
+
+    def scale_up(command):
+        if not stopped_once:
+            stopped_once.append(command)
+            return stop(command)
+        return Result("")
+
+    commands, output, raised = run_deploy(tmp_path, {KINDS["start new"]: scale_up})
+    assert isinstance(raised, DeployError) and raised.exit_code == 143, (raised, output)
+    assert raised.what.startswith("interrupted by SIGTERM; web1 rolled back to the previous release 111111111111"), raised.what
+    line = json.loads(shlex.split(next(c for c in commands if re.match(KINDS["record"], c)))[-1])
+    assert line["result"] == "rolled back"
