@@ -213,6 +213,7 @@ def _detected_values(scope: str, d: Detected) -> dict[str, Value]:
         why = f"{d.swarm_file} is beside {info.file}: to deploy as a Docker Swarm stack from a manager, set these (and DEPLOY_COMPOSE_PROJECT, the stack's name)"
         values["DEPLOY_ENGINE"] = Value("swarm", why, active=False)
         values["DEPLOY_COMPOSE_FILE"] = Value(info.file, "found in the project", offered=(f"{info.file}:{d.swarm_file}", f"on a swarm, with the override {d.swarm_file}"))
+        values["DEPLOY_REGISTRY"] = Value("registry.example.com:5000", "on a swarm of several nodes: the registry every node pulls each release from, by digest", active=False)
     if d.repo_url:
         values["DEPLOY_REPO_URL"] = Value(d.repo_url, "this project's git origin")
     elif d.repo_url_refused:

@@ -48,6 +48,7 @@ def test_a_swarm_override_is_offered_not_switched_on(example):
     assert active(rendered)["DEPLOY_COMPOSE_FILE"] == "docker-compose.production.yml" and "DEPLOY_ENGINE" not in active(rendered)
     assert "# DEPLOY_ENGINE=swarm" in rendered and "# DEPLOY_COMPOSE_FILE=docker-compose.production.yml:docker-compose.swarm.yml" in rendered
     assert "docker-compose.swarm.yml is beside docker-compose.production.yml: to deploy as a Docker Swarm stack" in rendered
+    assert "# DEPLOY_REGISTRY=registry.example.com:5000" in rendered, "offered, commented: a placeholder to replace"
     (example / "docker-compose.swarm.yml").unlink()
     assert "DEPLOY_ENGINE=swarm" not in composeship_init.render_env(settings.PRODUCTION, composeship_init.detect(example))
 
