@@ -27,6 +27,12 @@ class UsageError(DeployError):
     exit_code = 2
 
 
+class UnreadableOutput(DeployError, ValueError):
+    """A command's output that its parser cannot read (not the JSON expected, a marker
+    line with nothing readable after it): a ValueError too, so that a caller with a
+    better message for its own command can say it instead."""
+
+
 class CommandFailed(DeployError):
     """A command run by the executor exited non-zero."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from ..commands import compose as cmd
 from ..commands.compose import ComposeProject
 from ..errors import DeployError
-from . import Fact
+from . import Fact, reads
 
 
 def parse_services(stdout: str) -> list[str]:
@@ -36,6 +36,7 @@ class ContainerState:
         return self.state == "running" and self.health in ("", "healthy")
 
 
+@reads("`docker compose ps`", "check that Compose v2 is installed (`docker compose version`)")
 def parse_ps(stdout: str) -> list[ContainerState]:
     """`docker compose ps --format json`: one object per line (Compose >= 2.21) or
     one JSON array (older Compose v2)."""
@@ -100,6 +101,7 @@ class ComposeConfig:
         return [name for name, config in sorted(self.services.items()) if config.build == own]
 
 
+@reads("`docker compose config`", "run `docker compose config` in DEPLOY_PATH on the host to see what it prints")
 def parse_config(stdout: str) -> ComposeConfig:
     """`docker compose config --format json`. Compose leaves `image` out when the file
     does not set it; its default is `<project>-<service>`."""

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ..commands import images
-from . import Fact
+from . import Fact, reads
 
 RELEASE_TAG = re.compile(r"^[0-9a-f]{12}$")
 
@@ -28,6 +28,7 @@ class ImageTag:
         return bool(RELEASE_TAG.match(self.tag))
 
 
+@reads("`docker image ls`", "check that the Docker Engine answers (`docker image ls` on the host)")
 def parse_image_list(stdout: str) -> list[ImageTag]:
     found = []
     for line in stdout.splitlines():
@@ -49,6 +50,7 @@ class InspectedImage:
     tags: tuple[str, ...]
 
 
+@reads("`docker image inspect`", "check that the Docker Engine answers (`docker image ls` on the host)")
 def parse_inspect(stdout: str) -> dict[str, InspectedImage]:
     """`images.inspect`: one JSON object a line (missing names are simply absent) ->
     every tag of every image found -> the image."""

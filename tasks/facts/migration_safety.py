@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..commands.migrate import KeepDefault
 from ..records import DeferredDrop
+from . import reads
 from .migrations import Migration, format_plan
 
 SCRIPT = Path(__file__).with_name("migration_check_script.py")
@@ -460,6 +461,7 @@ def _reuses(dropped: dict, later: dict) -> bool:
     return False
 
 
+@reads("the migration check", "run `python manage.py showmigrations --plan` in the django image to see why Django cannot load the migrations")
 def parse_report(stdout: str) -> CheckReport:
     """The check script's JSON lines (after the mark) -> the plan and the findings."""
     plan, pending, findings = [], [], []

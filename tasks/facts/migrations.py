@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from ..commands import compose as cmd
 from ..commands.compose import ComposeProject
-from . import Fact
+from ..errors import UnreadableOutput
+from . import Fact, reads
 
 _PLAN_LINE = re.compile(r"^\[(?P<mark>[X ])\]\s+(?P<app>[\w]+)\.(?P<name>[\w]+)")
 _LIST_APP = re.compile(r"^(?P<app>\w+)$")
@@ -203,13 +204,14 @@ def operations_script(labels: list[str]) -> str:
     return f"LABELS = {json.dumps(labels)}\n{OPERATIONS_REPORT}"
 
 
+@reads("the migrations' operations report", "run `python manage.py showmigrations` in the django image to see why Django cannot load the migrations")
 def parse_operations(stdout: str) -> dict[str, list[tuple[str, bool, str]]]:
     import json
 
     for line in stdout.splitlines():
         if line.startswith("OPERATIONS "):
             return {label: [tuple(op) for op in ops] for label, ops in json.loads(line[len("OPERATIONS ") :]).items()}
-    raise ValueError("no operations report in the output")
+    raise UnreadableOutput("the migrations' operations report is missing from the output", "run `python manage.py showmigrations` in the django image to see why Django cannot load the migrations")
 
 
 def format_plan(pending: list[Migration], operations: dict[str, list[tuple[str, bool, str]]], verdict=None) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..commands import swarm as cmd
 from ..errors import DeployError
-from . import Fact
+from . import Fact, reads
 from .host_state import Serving
 from .images import InspectedImage
 
@@ -21,6 +21,7 @@ class SwarmState:
     error: str = ""
 
 
+@reads("`docker info`", "check that the Docker Engine answers (`docker info` on the host)")
 def parse_swarm_state(stdout: str) -> SwarmState:
     try:
         info = json.loads(stdout or "{}") or {}
@@ -43,6 +44,7 @@ class SwarmService:
     message: str = ""
 
 
+@reads("`docker service inspect`", "run `docker stack services STACK` on the manager to see why")
 def parse_services(stdout: str, stack: str) -> dict[str, SwarmService]:
     """`docker service inspect` of the stack's services (one JSON array)."""
     try:
@@ -72,6 +74,7 @@ class SwarmTask:
     error: str = ""
 
 
+@reads("`docker stack ps`", "run `docker stack ps STACK` on the manager to see why")
 def parse_tasks(stdout: str, stack: str) -> list[SwarmTask]:
     """`docker stack ps --format '{{json .}}'`: one object per line."""
     tasks = []
@@ -184,6 +187,7 @@ def parse_digest(stdout: str, target: str) -> str:
     raise DeployError(f"the registry gave no digest for {target}", "check that the registry answers (`docker push` there) and run this again")
 
 
+@reads("`docker image inspect`", "check that the Docker Engine answers (`docker image ls` on the manager)")
 def parse_references(stdout: str) -> dict[str, InspectedImage]:
     """`images_by_reference`: reference -> the image (its revision None when unlabelled)."""
     found = {}
