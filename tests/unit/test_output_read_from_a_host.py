@@ -16,6 +16,7 @@ from tasks.commands import git
 from tasks.errors import DeployError
 from tasks.facts import compose, host_state, images, migration_safety, migrations, swarm
 from tasks.facts import git as git_facts
+from tasks.facts import host as host_facts
 from tasks.records import Journal, LockInfo, parse_release_log
 from tests.unit.test_inputs_reaching_a_host import TYPED, words_on_the_host
 
@@ -47,6 +48,14 @@ PARSERS = {
     "operations": migrations.parse_operations,
     "git ls-remote": lambda out: git_facts.parse_ls_remote(out, "main"),
     "git diff --name-status": git_facts.parse_name_status,
+    "git rev-parse": git_facts.parse_revision,
+    "git status --porcelain": git_facts.parse_dirty_files,
+    "git cat-file presence": git_facts.parse_present,
+    "git ls-tree": git_facts.parse_paths,
+    "compose config --services": compose.parse_services,
+    "df": host_facts.parse_free_mb,
+    "/proc/net/tcp": host_facts.parse_listening_ports,
+    "docker ps ports": host_facts.parse_published,
     "swarm state": swarm.parse_swarm_state,
     "stack services": lambda out: swarm.parse_services(out, "shop"),
     "stack tasks": lambda out: swarm.parse_tasks(out, "shop"),
