@@ -105,3 +105,72 @@ def test_migrate_only_migrates_with_the_image_that_serves_and_records_it(tmp_pat
     assert len(migrates) == 1
     line = record_of(host)
     assert (line["kind"], line["result"], line["revision"], line["migrations"]) == ("migrate-only", "ok", HEAD, ["notes.0002_note_body"])
+
+
+# The release that serves added notes/migrations/0002_note_body.py; the one before lacks it.
+FILES_AT_HEAD = rf"^cd /srv/shop && git ls-tree -r --name-only {HEAD}$"
+FILES_AT_OLDER = rf"^cd /srv/shop && git ls-tree -r --name-only {OLDER}$"
+SHOWMIGRATIONS = r"^cd /srv/shop && docker compose .* run .*manage\.py showmigrations --plan$"
+OPERATIONS = r"^cd /srv/shop && docker compose .* run .*manage\.py shell -c 'LABELS = .*"
+HAS_BACKUP = r"^cd /srv/shop && docker compose .* exec -T postgres sh -c 'command -v backup >/dev/null'$"
+BACKUP = r"^cd /srv/shop && docker compose .* exec -T postgres backup$"
+UNAPPLY = r"^cd /srv/shop && docker compose .* run --label composeship.migrate=true .* manage\.py migrate notes 0001_initial --noinput$"
+REAPPLY = r"^cd /srv/shop && docker compose .* run --label composeship.migrate=true .* manage\.py migrate --noinput$"
+
+
+def reversible(kind="AddField", ok=True):
+    return Result("OPERATIONS " + json.dumps({"notes.0002_note_body": [[kind, ok, "an operation"]]}) + "\n")
+
+
+def with_migrations(tmp_path, more: dict):
+    answers = {
+        FILES_AT_HEAD: Result("notes/migrations/0001_initial.py\nnotes/migrations/0002_note_body.py\n"),
+        FILES_AT_OLDER: Result("notes/migrations/0001_initial.py\n"),
+        SHOWMIGRATIONS: Result("[X]  notes.0001_initial\n[X]  notes.0002_note_body\n"),
+        HAS_BACKUP: Result(""),
+        BACKUP: Result("backup_2026_12_04.sql.gz\n"),
+        UNAPPLY: Result("Operations to perform:\n  Target specific migration: 0001_initial, from notes\nRunning migrations:\n  Unapplying notes.0002_note_body... OK\n"),
+        REAPPLY: Result("Running migrations:\n  Applying notes.0002_note_body... OK\n"),
+        **more,
+    }
+    t, host = target_on(tmp_path, answers)
+    return t, host
+
+
+def order(host: RecordedHost) -> list[str]:
+    named = {"backup": BACKUP, "unapply": UNAPPLY, "reapply": REAPPLY, "to older tags": TO_OLDER_TAGS, "start new": KINDS["start new"], "health": KINDS["health"], "record": KINDS["record"]}
+    return [next(name for name, pattern in named.items() if re.match(pattern, c)) for c in host.commands if any(re.match(p, c) for p in named.values())]
+
+
+def test_a_rollback_with_migrations_backs_up_then_reverses_them_then_switches(tmp_path):
+    t, host = with_migrations(tmp_path, {OPERATIONS: reversible()})
+    with t.report:
+        rollback(t, None, with_migrations=True)
+    assert order(host) == ["backup", "unapply", "to older tags", "start new", "health", "record"]
+    line = record_of(host)
+    assert (line["result"], line["unapplied"], line["backup"]) == ("ok", ["notes.0002_note_body"], "backup_2026_12_04.sql.gz")
+
+
+def test_an_irreversible_migration_stops_the_rollback_before_anything_changes(tmp_path):
+    t, host = with_migrations(tmp_path, {OPERATIONS: reversible("RunPython", ok=False)})
+    with pytest.raises(DeployError) as refused:
+        with t.report:
+            rollback(t, None, with_migrations=True)
+    assert refused.value.what == "cannot reverse the migrations: irreversible notes.0002_note_body (RunPython)"
+    assert order(host) == ["record"], "no backup, no reversal, no switch"
+
+
+def test_a_rollback_that_reversed_migrations_and_then_failed_applies_them_again_for_the_code_left(tmp_path):
+    gates = []
+
+    def health(command):
+        gates.append(command)
+        return Result("HTTP 502\n", exited=1) if len(gates) == 1 else Result("HTTP 200\n")
+
+    t, host = with_migrations(tmp_path, {OPERATIONS: reversible(), HEALTH: health})
+    with pytest.raises(DeployError):
+        with t.report:
+            rollback(t, None, with_migrations=True)
+    assert order(host) == ["backup", "unapply", "to older tags", "start new", "health", "reapply", "start new", "health", "record"]
+    line = record_of(host)
+    assert line["result"] == "rolled back" and line["unapplied"] == ["notes.0002_note_body"] and "notes.0002_note_body applied again" in line["error"], line
