@@ -12,6 +12,7 @@ from .commands import compose, git
 from .commands import swarm as swarm_commands
 from .errors import HostError
 from .facts.host_state import Observed, Serving
+from .pipelines.pipeline import Step, Where
 from .records import Journal, short
 from .steps import images, look, releases, services, swarm
 from .steps.images import BuildGroup
@@ -39,11 +40,11 @@ class Compose:
     def serves_already(self, t: Target, seen: look.Look) -> str | None:
         return look.serves_already(seen, t.settings.django_service, t.settings.compose_file)
 
-    def plan_before_migrate(self, t: Target) -> list[tuple[str, str]]:
-        """The printed plan's steps of this engine between the build and the migration."""
+    def steps_before_migrate(self, t: Target) -> list[Step]:
+        """A deploy's steps of this engine between the build and the migration, on the primary."""
         return []
 
-    def plan_restart(self, t: Target) -> str:
+    def explain_restart(self, t: Target, ref: str = "") -> str:
         return "in order: " + ", ".join(t.settings.restart_order) + ", then the others; only services not running the release's image or whose configuration changed; then checked"
 
     def serving(self, t: Target, observed: Observed, group: BuildGroup) -> Serving:
@@ -52,9 +53,6 @@ class Compose:
     def announce_restart(self, t: Target, group: BuildGroup, as_checked_out_now: bool) -> None:
         """Said once the release is checked out and built: how each service gets it."""
         services.say_how(t, group, as_checked_out_now=as_checked_out_now)
-
-    def prepare(self, run: HostRun) -> None:
-        """Before the migration: what the engine needs in place for the release."""
 
     def roll_out(self, run: HostRun) -> None:
         """A redeploy of what serves restarts nothing unless a container is down or the
@@ -132,12 +130,18 @@ class Swarm(Compose):
     def serves_already(self, t: Target, seen: look.Look) -> str | None:
         return swarm.serves_already(t, seen)
 
-    def plan_before_migrate(self, t: Target) -> list[tuple[str, str]]:
-        push = [("push", f"every built image to {t.settings.registry} under its release tag; the stack names each by the digest it gets")] if t.settings.registry else []
-        stack = ("stack", f"the stack file from the configuration, the release's images pinned, written to {swarm.stack_file_path(t)} (mode 600); an empty swarm gets the stack before the migration")
-        return [*push, stack]
+    def steps_before_migrate(self, t: Target) -> list[Step]:
+        push = Step("push", self.explain_push, lambda deploy, run: self.push(run), Where.PRIMARY)
+        stack = Step("stack", self.explain_stack, lambda deploy, run: self.write_stack(run), Where.PRIMARY)
+        return [push, stack] if t.settings.registry else [stack]
 
-    def plan_restart(self, t: Target) -> str:
+    def explain_push(self, t: Target, ref: str) -> str:
+        return f"every built image to {t.settings.registry} under its release tag; the stack names each by the digest it gets"
+
+    def explain_stack(self, t: Target, ref: str) -> str:
+        return f"the stack file from the configuration, the release's images pinned, written to {swarm.stack_file_path(t)} (mode 600); an empty swarm gets the stack before the migration"
+
+    def explain_restart(self, t: Target, ref: str = "") -> str:
         how = "each service updated as its update_config says (start-first unless it publishes a host port)"
         until = f"until every task runs the release's image, within {t.settings.healthcheck_timeout}s"
         return f"docker stack deploy of the stack file, {how}, {until}; a release the swarm rolls back keeps the old tasks serving"
@@ -148,11 +152,15 @@ class Swarm(Compose):
     def announce_restart(self, t: Target, group: BuildGroup, as_checked_out_now: bool) -> None:
         """The stack's update_config says how each service gets the release."""
 
-    def prepare(self, run: HostRun) -> None:
+    def push(self, run: HostRun) -> None:
+        """The release's images to the registry: the stack names each by its digest."""
+        run.stack_images = swarm.images_for(run.t, run.group, run.revision or "")
+
+    def write_stack(self, run: HostRun) -> None:
         """The stack file and the network file on the manager. A first deploy onto an
         empty swarm deploys the stack before migrating: the migration needs its database."""
         t = run.t
-        pinned = swarm.images_for(t, run.group, run.revision or "")
+        pinned = run.stack_images or swarm.images_for(t, run.group, run.revision or "")
         with t.step("stack") as step:
             run.stack_images = swarm.write_files(t, run.group, run.revision or "", pinned)
             step.note = swarm.stack_file_path(t)

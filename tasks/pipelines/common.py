@@ -1,6 +1,6 @@
-"""What the server pipelines share: the plan they print first, the per-host state of a
-run, running a step on several hosts at once, how a run's outcome is decided, and the
-two ways back (revert before a restart, roll back after one)."""
+"""What the server pipelines share: the per-host state of a run, the lock skeleton every
+pipeline runs under, running a step on several hosts at once, how a run's outcome is
+decided, and the two ways back (revert before a restart, roll back after one)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,13 @@ from ..engine import engine_of
 from ..errors import ConnectionLost, DeployError, LockBroken
 from ..executor import Interrupted, Stopped, deferred_interrupts, describe, stopped
 from ..records import LockInfo, Outcome, Release, short
-from ..steps import health, images, lock, releases
+from ..steps import health, images, lock, recovery, releases
 from ..steps.images import BuildGroup
 from ..steps.journal import RunJournal
 from ..steps.migrate import migrate
 from ..steps.recovery import HostView, recover
 from ..target import Target
-
-
-def print_plan(t: Target, title: str, lines: list[tuple[str, str]]) -> None:
-    s = t.settings
-    t.report.say(f"{title} on {t.name}: {s.path}, {s.compose_file}")
-    width = max(len(name) for name, _ in lines)
-    for number, (name, what) in enumerate(lines, 1):
-        t.report.say(f"  {number:>2}. {name:<{width}}  {what}")
+from .pipeline import Step, Where
 
 
 @dataclass
@@ -45,6 +38,8 @@ class HostRun:
     # On a swarm: the image each of the stack's services must run for the release.
     stack_images: dict[str, str] = field(default_factory=dict)
     checked_out: bool = False
+    # A dry run only printed the checkout: the checkout as it is now stands in for it.
+    checkout_printed: bool = False
     tags_moved: bool = False
     locked: bool = False
     # Stopped or cut off while the lock command ran: the lock may or may not be ours.
@@ -108,33 +103,62 @@ def unlock(run: HostRun, info: LockInfo, cleanup: Cleanup, after: BaseException 
     cleanup.attempt(f"unlock on {run.t.name}", release)
 
 
-def locked(run: HostRun, info: LockInfo, work: Callable[[HostRun], None], undo: Callable[[HostRun, BaseException], None] | None = None) -> Release:
-    """One host's run under its lock: lock, observe (and recover), `work`. However it
-    ends, `undo` first when it failed, then the release log says how, then the lock
-    is released; a cleanup failure is reported along with what caused the failure."""
+# The skeleton's own steps, around a pipeline's: in the printed plan as they run.
+OPENING = [Step("lock", lock.explain, where=Where.SKELETON), Step("observe", recovery.explain, where=Where.SKELETON)]
+RECORD = Step("record", releases.explain_record, where=Where.SKELETON)
+UNLOCK = Step("unlock", lock.explain_unlock, where=Where.SKELETON)
+
+
+def under_lock(runs: list[HostRun], info: LockInfo, work: Callable[[Cleanup], None], when_failed: Callable[[BaseException], None] | None = None) -> None:
+    """Runs on one host or many under their locks: lock (each in turn: every host or
+    none), observe and recover (all at once), then `work`, which decides each run's
+    outcome. However it ends: `when_failed` first when it failed (an undo), then each
+    host's release log says how its run ended and its lock is released, every host
+    tried whatever the others do; a cleanup failure is reported along with what caused
+    the failure."""
     cleanup = Cleanup()
     problem: BaseException | None = None
     try:
-        with run.t.step("lock"):
-            take_lock(run, info)
-        begin(run, info)
-        work(run)
-        run.release.result = Outcome.OK
+        for run in runs:
+            with run.t.step("lock"):
+                take_lock(run, info)
+        in_parallel(runs, lambda run: begin(run, info), "observe")
+        work(cleanup)
     except BaseException as caught:
         problem = caught
-        if undo is not None:
-            undo(run, caught)
-        failed(run.release, caught)
+        if when_failed is not None:
+            when_failed(caught)
+        for run in runs:
+            if run.release.result is not Outcome.OK:
+                failed(run.release, caught)
     finally:
-        finish(run, cleanup)
-        if run.locked:
-            unlock(run, info, cleanup, after=problem)
+        _close([run for run in runs if run.locked], info, cleanup, problem)
+        if len(runs) > 1:
+            runs[0].t.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
     problem = problem or next(iter(cleanup.late), None)
     if problem is not None:
         cleanup.raise_if_failed(after=problem)
         raise problem
     cleanup.raise_if_failed()
-    return run.release
+
+
+def _close(runs: list[HostRun], info: LockInfo, cleanup: Cleanup, problem: BaseException | None) -> None:
+    """Record and unlock every locked host, all at once: each is tried whatever the
+    others do, and a stop signal meanwhile waits until they are done."""
+
+    def close(run: HostRun) -> None:
+        finish(run, cleanup)
+        unlock(run, info, cleanup, after=problem)
+
+    if len(runs) <= 1:
+        for run in runs:
+            close(run)
+        return
+    with deferred_interrupts("record and unlock", ", ".join(run.t.name for run in runs)) as pending:
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            list(pool.map(close, runs))
+    if pending.get("interrupted"):
+        cleanup.late.append(Stopped(pending.get("signum")))
 
 
 def in_parallel(runs: list, work, label: str) -> None:

@@ -1,43 +1,28 @@
-"""`deploy`, top to bottom: preflight, lock, observe (and recover), fetch, checkout,
-build, plan, backup, migrate, restart in order, health gate, record, unlock — on one
-host or many. Preflight and build run on all hosts at once, the lock is taken on all
-or none, migrations run once on the primary before any restart, then the first host
-rolls out behind the health gate and the others follow together. A failure before
-the restart leaves the running containers alone and puts checkout and image tags
-back; a failure after it rolls the host back to what served, and checks that it
-answers again."""
+"""`deploy`: the steps of `steps()` below, in order, on one host or many.
+
+Before the lock, every host is checked at once, and a ref that serves everywhere stops
+there: nothing is locked, changed or recorded. Under the lock (common.under_lock: every
+host or none) each step runs where its `Where` says: fetch and build on every host at
+once, the migrations once on the primary before any restart, then the first host rolls
+out behind its health gate and the others follow together. What a failure undoes
+follows from where it happened: before any restart, checkout and image tags go back
+and the old containers go on serving; from the restart on, the host is rolled back to
+what served and checked to answer again."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import hooks
 from ..engine import engine_of
 from ..errors import DeployError
-from ..executor import Stopped, deferred_interrupts
+from ..executor import Stopped
 from ..records import Outcome, Release
-from ..settings import redact_url
-from ..steps import health, images, lock, migrate, migrations, preflight, source, swarm
+from ..steps import database, health, images, lock, migrate, migrations, preflight, source, swarm
 from ..steps.look import look
 from ..target import Target
-from .common import (
-    Cleanup,
-    HostRun,
-    begin,
-    describe,
-    failed,
-    finish,
-    in_parallel,
-    new_release,
-    print_plan,
-    prune,
-    revert,
-    roll_back,
-    short,
-    take_lock,
-    unlock,
-)
+from .common import OPENING, RECORD, UNLOCK, Cleanup, HostRun, describe, in_parallel, new_release, prune, revert, roll_back, short, under_lock
+from .pipeline import Step, Where, groups, names, plan_lines, print_plan
 
 
 @dataclass(frozen=True)
@@ -51,23 +36,184 @@ class PlanShown(Exception):
     """`deploy --plan` stops after showing the plan; the hosts are put back as they were."""
 
 
-def deploy_plan(t: Target, ref: str) -> list[tuple[str, str]]:
-    s = t.settings
+@dataclass
+class Deploy:
+    """One deploy across its hosts: what its steps read, and what a step leaves for the
+    steps after it (per host, in each HostRun)."""
+
+    ref: str
+    options: DeployOptions
+    runs: list[HostRun]
+    lead: HostRun  # on the primary host: the migrations run there
+    hook_runner: object
+    # From preflight: hosts without a checkout yet, and the revision each host serves
+    # when the ref serves there already (else None).
+    no_checkout: set[str] = field(default_factory=set)
+    serving: dict[str, str | None] = field(default_factory=dict)
+    planned: migrate.Planned | None = None  # the plan step's decision
+
+    def hook(self, name: str, on: Target | None = None, **facts) -> None:
+        t = on or self.runs[0].t
+        hooks.run_hook(name, self.hook_runner, t.report, t.settings.hook_timeout, hosts=[run.t.name for run in self.runs], ref=self.ref, **facts)
+
+
+# Before the lock, every host at once.
+def _preflight(job: Deploy, run: HostRun) -> None:
+    t = run.t
+    with t.step("preflight") as step:
+        seen = look(t, job.ref)
+        state = preflight.judge(t, seen.preflight)
+        step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
+        step.note += engine_of(t).check_host(t)
+        job.serving[t.name] = engine_of(t).serves_already(t, seen)
+    if not state.checkout:
+        job.no_checkout.add(t.name)
+
+
+def _clone(job: Deploy, run: HostRun) -> None:
+    t = run.t
+    if t.name not in job.no_checkout:
+        t.skip("clone", f"{t.path} is a checkout already")
+        return
+    with t.step("clone") as step:
+        source.init_checkout(t)
+        step.note = "origin set from DEPLOY_REPO_URL"
+
+
+CHECKS = [Step("preflight", preflight.explain, _preflight), Step("clone", source.explain_clone, _clone)]
+
+
+# Under the lock.
+def _fetch(job: Deploy, run: HostRun) -> None:
+    t, observed = run.t, run.view.observed
+    with t.step("fetch") as step:
+        fetched = source.fetch(t, job.ref, checkout_exists=observed.checkout is not None)
+        run.revision = run.release.revision = fetched.revision
+        run.journal.target(run.revision)
+        step.note = (f"{job.ref} is {short(run.revision)}" if run.revision else job.ref) + (", here already: nothing fetched" if fetched.here_already else "")
+
+
+def _checkout(job: Deploy, run: HostRun) -> None:
+    t, observed = run.t, run.view.observed
+    if run.revision and run.revision == observed.checkout:
+        t.skip("checkout", f"{short(run.revision)} is checked out already")
+        return
+    with t.step("checkout") as step:
+        # Set first: a stop during the command arrives once it has run.
+        run.checked_out = True
+        run.checkout_printed = source.checkout(t, run.revision, job.ref).printed
+        step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
+
+
+def _build(job: Deploy, run: HostRun) -> None:
+    """The build group as the checkout has it, its images built unless the revision's
+    are there (proven by their label); then how each service will get the release."""
+    t = run.t
+    # A dry run only printed the checkout: the configuration read is the one there now.
+    code_arrived = not run.checkout_printed or run.view.observed.checkout is not None
+    with t.step("build") as step:
+        run.group = images.build_group(t, code_arrived=code_arrived)
+        run.release.config = run.group.fingerprint
+        step.note = _images_of_release(run)
+    engine_of(t).announce_restart(t, run.group, as_checked_out_now=run.checkout_printed)
+
+
+def _images_of_release(run: HostRun) -> str:
+    t = run.t
+    found = images.release_images(t, run.group, run.revision) if run.revision else None
+    if found is not None and found.complete:
+        moving = found.to_move()
+        if moving:
+            run.tags_moved = True
+            images.point_at(t, moving)
+        run.target_ids = dict(found.proven)
+        return f"skipped: the images of {short(run.revision)} are there" + (" (tags moved to them)" if moving else "")
+    run.tags_moved = True
+    images.build(t, run.group, run.revision or run.release.ref)
+    built = images.release_images(t, run.group, run.revision) if run.revision else None
+    run.target_ids = dict(built.proven) if built else {}
+    return ", ".join(run.group.services)
+
+
+def _plan(job: Deploy, run: HostRun) -> None:
+    allowed = migrations.Options(job.options.allow_edited_migrations, job.options.allow_unsafe_migrations)
+    job.planned = migrate.plan(run.t, run.previous, run.revision, run.entries, allowed)
+
+
+def _backup(job: Deploy, run: HostRun) -> None:
+    migrate.backup_before(run.t, run.release, job.planned, run.group.all_services)
+
+
+def _migrate(job: Deploy, run: HostRun) -> None:
+    migrate.migrate_before(run.t, run.release, job.planned)
+    job.hook("post-migrate", on=run.t, revision=run.revision, previous=run.previous, result="migrated")
+
+
+def _restart(job: Deploy, run: HostRun) -> None:
+    engine_of(run.t).roll_out(run)
+
+
+def _health(job: Deploy, run: HostRun) -> None:
+    health.gate(run.t)
+    run.release.result = Outcome.OK
+
+
+def _prune(job: Deploy, run: HostRun) -> None:
+    if not run.revision or run.revision == run.previous:
+        run.t.skip("prune", "the revision served already: no release was added")
+        return
+    prune(run)
+
+
+def _post_migrate(job: Deploy, run: HostRun) -> None:
+    decision = job.planned.decision if job.planned else None
+    if decision is None or decision.after is None:
+        run.t.skip("post-migrate", "no migration is marked to run after the deploy, and no drop waits")
+        return
+    serving = f"the new release {short(run.revision)} serves on {', '.join(r.t.name for r in job.runs)}"
+    migrate.after_rollout(run.t, run.release, decision, serving)
+
+
+def _show_plan(job: Deploy, run: HostRun) -> None:
+    migrate.show_plan(run.t)
+
+
+def _preview_restart(job: Deploy, run: HostRun) -> None:
+    engine_of(run.t).preview_restart(run)
+
+
+def _explain_preview(t: Target, ref: str) -> str:
+    return "what the restart would do as it stands now: each service to restart and how, an outage said first; then checkout and tags go back"
+
+
+FETCH_AND_BUILD = [
+    Step("fetch", source.explain_fetch, _fetch),
+    Step("checkout", source.explain_checkout, _checkout),
+    Step("build", images.explain_build, _build),
+]
+
+
+def steps(t: Target, options: DeployOptions) -> list[Step]:
+    """The deploy under the lock, in order (`t`: the first host, whose engine decides)."""
+    if options.plan_only:
+        return [*FETCH_AND_BUILD, Step("plan", migrate.explain_plan, _show_plan, Where.PRIMARY), Step("restart plan", _explain_preview, _preview_restart)]
+    engine = engine_of(t)
     return [
-        ("preflight", "docker and compose usable, checkout clean, free disk, and whether the ref serves already: then nothing else runs (one round trip)"),
-        ("lock", t.lock_dir),
-        ("observe", "what runs: each service's containers, their images and the revisions those were built from; recover after a killed run"),
-        ("fetch", f"resolve {ref} on origin to a commit, fetch it unless it is here already, check it out"),
-        ("build", f"{s.django_service} and the services sharing its build, labelled and tagged with the revision; skipped when images proven to be that revision's are there"),
-        *engine_of(t).plan_before_migrate(t),
-        ("plan", "when a migration file changed: a one-off container of the new image lists the pending migrations and checks each against the old code; unsafe or edited applied ones refused"),
-        ("backup", f"DEPLOY_BACKUP={s.backup}"),
-        ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput, lock_timeout {s.migration_lock_timeout or 'not set'}; skipped when no migration file changed"),
-        ("restart", engine_of(t).plan_restart(t)),
-        ("health", f"{redact_url(s.healthcheck_url)} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
-        ("post-migrate", "the migrations marked to run after the deploy, once every host serves the release (none: skipped)"),
-        ("record", t.release_log),
+        *FETCH_AND_BUILD,
+        *engine.steps_before_migrate(t),
+        Step("plan", migrate.explain_plan, _plan, Where.PRIMARY),
+        Step("backup", database.explain_backup, _backup, Where.PRIMARY),
+        Step("migrate", migrate.explain_migrate, _migrate, Where.PRIMARY),
+        Step("restart", engine.explain_restart, _restart, Where.ROLLOUT),
+        Step("health", health.explain, _health, Where.ROLLOUT),
+        Step("prune", images.explain_prune, _prune, Where.ROLLOUT),
+        Step("post-migrate", migrate.explain_after, _post_migrate, Where.ONCE_SERVED),
     ]
+
+
+def whole_plan(t: Target, options: DeployOptions) -> list[Step]:
+    # `--plan` leaves no line in the release log: it changed nothing.
+    return [*CHECKS, *OPENING, *steps(t, options), *([UNLOCK] if options.plan_only else [RECORD, UNLOCK])]
 
 
 def deploy(targets: list[Target], ref: str, primary: Target | None = None, options: DeployOptions | None = None) -> list[Release]:
@@ -75,195 +221,106 @@ def deploy(targets: list[Target], ref: str, primary: Target | None = None, optio
     primary = primary or first
     options = options or DeployOptions()
     names = [t.name for t in targets]
-    hook_runner = hooks.local_executor(first.dry_run)
     runs = [HostRun(t, new_release(t, "deploy", ref)) for t in targets]
-    print_plan(first, f"deploy {ref}" + (f" to {', '.join(names)} (migrations on {primary.name})" if len(targets) > 1 else ""), deploy_plan(first, ref))
-    hooks.run_hook("pre-deploy", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref)
-
-    serving: dict[str, str | None] = {}
-
-    def check(run: HostRun) -> None:
-        t = run.t
-        with t.step("preflight") as step:
-            seen = look(t, ref)
-            state = preflight.judge(t, seen.preflight)
-            step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
-            step.note += engine_of(t).check_host(t)
-            serving[t.name] = engine_of(t).serves_already(t, seen)
-        if not state.checkout:
-            with t.step("clone") as step:
-                source.init_checkout(t)
-                step.note = "origin set from DEPLOY_REPO_URL"
-
-    in_parallel(runs, check, "preflight")
-    if not options.plan_only and all(serving.values()):
-        _nothing_to_do(runs, ref, serving)
-        hooks.run_hook("post-deploy", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].revision, result="ok")
+    job = Deploy(ref, options, runs, next(run for run in runs if run.t is primary), hooks.local_executor(first.dry_run))
+    title = f"deploy {ref}" + (" --plan" if options.plan_only else "") + (f" to {', '.join(names)} (migrations on {primary.name})" if len(targets) > 1 else "")
+    print_plan(first, title, plan_lines(first, ref, whole_plan(first, options)))
+    job.hook("pre-deploy")
+    for _, group in groups(CHECKS):
+        _on_every_host(job, group)
+    if not options.plan_only and all(job.serving.values()):
+        _nothing_to_do(job)
+        job.hook("post-deploy", revision=runs[0].revision, previous=runs[0].revision, result="ok")
         return [run.release for run in runs]
-    info = lock.new_lock("deploy", ref)
-    cleanup = Cleanup()
-    problem: BaseException | None = None
-    try:
-        for run in runs:
-            with run.t.step("lock"):
-                take_lock(run, info)
-        in_parallel(runs, lambda run: begin(run, info), "observe")
-        _deploy_locked(runs, ref, primary, options, hook_runner, cleanup)
-        hooks.run_hook("post-deploy", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result="ok")
-    except PlanShown:
-        for run in runs:
-            run.release.result = Outcome.PLANNED
-    except BaseException as caught:
-        problem = caught
-        for run in runs:
-            if run.release.result is not Outcome.OK:
-                failed(run.release, caught)
-        hooks.run_hook("on-failure", hook_runner, first.report, first.settings.hook_timeout, hosts=names, ref=ref, revision=runs[0].revision, previous=runs[0].previous, result=describe(caught))
-    finally:
-        _close([run for run in runs if run.locked], info, cleanup, problem)
-        if len(runs) > 1:
-            first.report.hosts_table([(run.t.name, run.release.result, f"{short(run.previous)} -> {short(run.revision)}") for run in runs])
-    problem = problem or next(iter(cleanup.late), None)
-    if problem is not None:
-        cleanup.raise_if_failed(after=problem)
-        raise problem
-    cleanup.raise_if_failed()
+
+    def work(cleanup: Cleanup) -> None:
+        try:
+            _under_lock(job, steps(first, options), cleanup)
+        except PlanShown:
+            for run in runs:
+                run.release.result = Outcome.PLANNED
+            return
+        job.hook("post-deploy", revision=runs[0].revision, previous=runs[0].previous, result="ok")
+
+    def when_failed(problem: BaseException) -> None:
+        job.hook("on-failure", revision=runs[0].revision, previous=runs[0].previous, result=describe(problem))
+
+    under_lock(runs, lock.new_lock("deploy", ref), work, when_failed)
     return [run.release for run in runs]
 
 
-def _nothing_to_do(runs: list[HostRun], ref: str, serving: dict[str, str | None]) -> None:
+def _under_lock(job: Deploy, pipeline: list[Step], cleanup: Cleanup) -> None:
+    """Each group of steps where its `Where` says. A failure before the rollout puts
+    every host's checkout and tags back (nothing restarted yet: the old containers
+    still serve); `deploy --plan` stops at the end of its steps the same way."""
+    grouped = groups(pipeline)
+    before = [(where, group) for where, group in grouped if where in (Where.EVERY_HOST, Where.PRIMARY)]
+    try:
+        for where, group in before:
+            if where is Where.EVERY_HOST:
+                _on_every_host(job, group)
+            else:
+                _apply(job, job.lead, group)
+        if job.options.plan_only:
+            raise PlanShown
+    except BaseException:
+        for run in job.runs:
+            cleanup.attempt(f"revert on {run.t.name}", lambda run=run: revert(run))
+        raise
+    for where, group in grouped[len(before) :]:
+        if where is Where.ROLLOUT:
+            _roll_out(job, group, cleanup)
+        else:
+            _apply(job, job.lead, group)
+
+
+def _on_every_host(job: Deploy, group: list[Step]) -> None:
+    in_parallel(job.runs, lambda run: _apply(job, run, group), names(group))
+
+
+def _apply(job: Deploy, run: HostRun, group: list[Step]) -> None:
+    for step in group:
+        step.apply(job, run)
+
+
+def _roll_out(job: Deploy, group: list[Step], cleanup: Cleanup) -> None:
+    """The first host proves the release behind its health gate; the others then roll
+    out together, each without downtime, and each rolled back alone when it fails."""
+    runs = job.runs
+    first, followers = runs[0], runs[1:]
+    try:
+        _apply(job, first, group)
+    except BaseException as problem:
+        _after_failed_first(runs, problem, cleanup)
+
+    def follow(run: HostRun) -> None:
+        try:
+            _apply(job, run, group)
+        except BaseException as problem:
+            roll_back(run, problem)
+            raise
+
+    if followers:
+        try:
+            in_parallel(followers, follow, names(group))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as problem:
+            _after_failed_followers(runs, problem)
+
+
+def _nothing_to_do(job: Deploy) -> None:
     """Every host runs the ref's commit as a deploy would leave it: nothing is locked,
     changed or recorded; the health gate still says whether the site answers."""
-    for run in runs:
-        run.revision = run.release.revision = run.release.previous = serving[run.t.name]
-        run.t.skip("deploy", f"{ref} is {short(run.revision)}: same revision, images and configuration as running (nothing locked, changed or recorded)")
+    for run in job.runs:
+        run.revision = run.release.revision = run.release.previous = job.serving[run.t.name]
+        run.t.skip("deploy", f"{job.ref} is {short(run.revision)}: same revision, images and configuration as running (nothing locked, changed or recorded)")
 
     def answer(run: HostRun) -> None:
         health.gate(run.t)
         run.release.result = Outcome.OK
 
-    in_parallel(runs, answer, "health")
-
-
-def _close(runs: list[HostRun], info, cleanup: Cleanup, problem: BaseException | None) -> None:
-    """Record and unlock every locked host, all at once: each is tried whatever the
-    others do, and a stop signal meanwhile waits until they are done."""
-
-    def close(run: HostRun) -> None:
-        finish(run, cleanup)
-        unlock(run, info, cleanup, after=problem)
-
-    if len(runs) <= 1:
-        for run in runs:
-            close(run)
-        return
-    with deferred_interrupts("record and unlock", ", ".join(run.t.name for run in runs)) as pending:
-        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-            list(pool.map(close, runs))
-    if pending.get("interrupted"):
-        cleanup.late.append(Stopped(pending.get("signum")))
-
-
-def _fetch_and_build(run: HostRun, ref: str) -> None:
-    t = run.t
-    observed = run.view.observed
-    with t.step("fetch") as step:
-        fetched = source.fetch(t, ref, checkout_exists=observed.checkout is not None)
-        run.revision = run.release.revision = fetched.revision
-        run.journal.target(run.revision)
-        step.note = (f"{ref} is {short(run.revision)}" if run.revision else ref) + (", here already: nothing fetched" if fetched.here_already else "")
-    code_arrived, only_printed = True, False
-    if run.revision and run.revision == observed.checkout:
-        t.skip("checkout", f"{short(run.revision)} is checked out already")
-    else:
-        with t.step("checkout") as step:
-            # Set first: a stop during the command arrives once it has run.
-            run.checked_out = True
-            only_printed = source.checkout(t, run.revision, ref).printed
-            code_arrived = not only_printed or observed.checkout is not None
-            step.note = f"{short(observed.checkout)} -> {short(run.revision)}"
-    _build(run, ref, code_arrived)
-    engine_of(t).announce_restart(t, run.group, as_checked_out_now=only_printed)
-
-
-def _build(run: HostRun, ref: str, code_arrived: bool) -> None:
-    """The build group as the checkout has it, its images built unless the revision's
-    are there (proven by their label)."""
-    t = run.t
-    with t.step("build") as step:
-        run.group = images.build_group(t, code_arrived=code_arrived)
-        run.release.config = run.group.fingerprint
-        found = images.release_images(t, run.group, run.revision) if run.revision else None
-        if found is not None and found.complete:
-            moving = found.to_move()
-            if moving:
-                run.tags_moved = True
-                images.point_at(t, moving)
-            run.target_ids = dict(found.proven)
-            step.note = f"skipped: the images of {short(run.revision)} are there" + (" (tags moved to them)" if moving else "")
-            return
-        run.tags_moved = True
-        images.build(t, run.group, run.revision or ref)
-        built = images.release_images(t, run.group, run.revision) if run.revision else None
-        run.target_ids = dict(built.proven) if built else {}
-        step.note = ", ".join(run.group.services)
-
-
-def _deploy_locked(runs: list[HostRun], ref: str, primary: Target, options: DeployOptions, hook_runner, cleanup: Cleanup) -> None:
-    lead = next(run for run in runs if run.t is primary)
-    try:
-        in_parallel(runs, lambda run: _fetch_and_build(run, ref), "build")
-        if options.plan_only:
-            migrate.show_plan(primary)
-            for run in runs:
-                engine_of(run.t).preview_restart(run)
-            raise PlanShown
-        engine_of(primary).prepare(lead)
-        allowed = migrations.Options(options.allow_edited_migrations, options.allow_unsafe_migrations)
-        decision = migrate.before_rollout(primary, lead.release, lead.previous, lead.revision, lead.entries, lead.group.all_services, allowed)
-        hosts = [run.t.name for run in runs]
-        hooks.run_hook("post-migrate", hook_runner, primary.report, primary.settings.hook_timeout, hosts=hosts, ref=ref, revision=lead.revision, previous=lead.previous, result="migrated")
-    except BaseException:
-        # Nothing restarted yet: the old containers still serve. Put tags and code back.
-        for run in runs:
-            cleanup.attempt(f"revert on {run.t.name}", lambda run=run: revert(run))
-        raise
-
-    # The first host proves the release behind its health gate; the others then roll
-    # out together, each without downtime.
-    first, followers = runs[0], runs[1:]
-    try:
-        _roll_out_and_check(first)
-    except BaseException as problem:
-        _after_failed_first(runs, problem, cleanup)
-    if followers:
-        try:
-            in_parallel(followers, _follow, "restart")
-        except KeyboardInterrupt:
-            raise
-        except BaseException as problem:
-            _after_failed_followers(runs, problem)
-    if decision.after is not None:
-        serving = f"the new release {short(lead.revision)} serves on {', '.join(run.t.name for run in runs)}"
-        migrate.after_rollout(lead.t, lead.release, decision, serving)
-
-
-def _roll_out_and_check(run: HostRun) -> None:
-    engine_of(run.t).roll_out(run)
-    health.gate(run.t)
-    run.release.result = Outcome.OK
-    if run.revision and run.revision != run.previous:
-        prune(run)
-
-
-def _follow(run: HostRun) -> None:
-    """A host after the first: on failure it is rolled back at once, whatever the
-    other followers do."""
-    try:
-        _roll_out_and_check(run)
-    except BaseException as problem:
-        roll_back(run, problem)
-        raise
+    in_parallel(job.runs, answer, "health")
 
 
 def _after_failed_followers(runs: list[HostRun], problem: BaseException) -> None:

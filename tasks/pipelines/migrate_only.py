@@ -9,12 +9,13 @@ from ..errors import DeployError, HostError
 from ..facts import git as git_facts
 from ..facts import images as image_facts
 from ..facts import migrations as migration_facts
-from ..records import Release
+from ..records import Outcome, Release
 from ..steps import database, images, lock, releases
 from ..steps.migrate import backup_if_wanted, migrate
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import HostRun, locked, new_release, print_plan, short
+from .common import HostRun, new_release, short, under_lock
+from .pipeline import print_plan
 
 
 def migrate_only(t: Target, force: bool) -> Release:
@@ -30,15 +31,16 @@ def migrate_only(t: Target, force: bool) -> Release:
             ("stale image", "refuse when the checkout has migrations the image lacks" + (" (--force: warn only)" if force else "")),
             ("backup", f"DEPLOY_BACKUP={s.backup}"),
             ("migrate", f"run --rm {s.django_service} python manage.py migrate --noinput"),
-            ("record", t.release_log),
+            ("record", releases.explain_record(t, "")),
+            ("unlock", lock.explain_unlock(t, "")),
         ],
     )
     with t.step("preflight") as step:
         state = preflight(t, first_deploy=False, require_clean=False)
         step.note = f"checkout at {short(state.revision)}"
-    info = lock.new_lock("migrate-only")
     run = HostRun(t, new_release(t, "migrate-only", ""))
-    return locked(run, info, lambda run: _migrate_serving_image(run, force))
+    under_lock([run], lock.new_lock("migrate-only"), lambda cleanup: _migrate_serving_image(run, force))
+    return run.release
 
 
 def _migrate_serving_image(run: HostRun, force: bool) -> None:
@@ -77,3 +79,4 @@ def _migrate_serving_image(run: HostRun, force: bool) -> None:
     pending = migration_facts.pending(known) + [drop.describe() for drop in owed] if known is not None else None
     backup_if_wanted(t, release, pending, run.group.all_services)
     migrate(t, release, MigrateWork(keep=keep, drops=tuple(owed)), todo="PostgreSQL rolled the failed migration's transaction back; fix it with a new migration", left="nothing was restarted")
+    release.result = Outcome.OK

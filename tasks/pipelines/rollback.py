@@ -11,12 +11,12 @@ from ..engine import engine_of
 from ..errors import DeployError, HostError
 from ..executor import Interrupted
 from ..facts import migrations as migration_facts
-from ..records import Release
-from ..settings import redact_url
+from ..records import Outcome, Release
 from ..steps import database, health, images, lock, releases
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import HostRun, locked, new_release, print_plan, reapply, roll_back, short
+from .common import HostRun, new_release, reapply, roll_back, short, under_lock
+from .pipeline import print_plan
 
 
 def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool) -> list[tuple[str, str]]:
@@ -24,9 +24,10 @@ def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool
         ("plan", f"migrations applied after {short(target)}, when git shows migration files it lacks: named" + (", reversed if all are reversible" if with_migrations else ", left applied")),
         *([("backup", "--no-backup: none" if no_backup else "required before reversing: no backup, no reversal")] if with_migrations else []),
         ("switch", f"image tags and checkout to {short(target)} (no build)"),
-        ("restart", engine_of(t).plan_restart(t)),
-        ("health", redact_url(t.settings.healthcheck_url) if t.settings.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"),
-        ("record", t.release_log),
+        ("restart", engine_of(t).explain_restart(t)),
+        ("health", health.explain(t, target)),
+        ("record", releases.explain_record(t, target)),
+        ("unlock", lock.explain_unlock(t, target)),
     ]
 
 
@@ -48,9 +49,9 @@ def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool =
     with t.step("preflight") as step:
         state = preflight(t, first_deploy=False)
         step.note = f"checkout at {short(state.revision)}"
-    info = lock.new_lock("rollback", to or "")
     run = HostRun(t, new_release(t, "rollback", ""))
-    return locked(run, info, lambda run: _roll_back_to(run, to, with_migrations, no_backup), undo=_undo)
+    under_lock([run], lock.new_lock("rollback", to or ""), lambda cleanup: _roll_back_to(run, to, with_migrations, no_backup), lambda problem: _undo(run, problem))
+    return run.release
 
 
 def _undo(run: HostRun, problem: BaseException) -> None:
@@ -121,6 +122,7 @@ def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup
     same_config = releases.served_config(run.entries, target) == group.fingerprint != ""
     engine.bring_to(t, group, found.proven, target, same_config=same_config)
     health.gate(t)
+    release.result = Outcome.OK
 
 
 def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_backup: bool) -> None:

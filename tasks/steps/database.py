@@ -15,6 +15,10 @@ from ..facts.migrations import Migration
 from ..target import Target
 
 
+def explain_backup(t: Target, ref: str) -> str:
+    return f"DEPLOY_BACKUP={t.settings.backup}"
+
+
 def plan(t: Target) -> list[Migration] | None:
     """Every migration the image knows, applied or not; None when unknown (a dry run
     prints the command instead of running a container)."""

@@ -9,6 +9,11 @@ from ..settings import redact_url
 from ..target import Target
 
 
+def explain(t: Target, ref: str) -> str:
+    s = t.settings
+    return f"{redact_url(s.healthcheck_url)} within {s.healthcheck_timeout}s" if s.healthcheck_url else "skipped: DEPLOY_HEALTHCHECK_URL is not set"
+
+
 def gate(t: Target) -> None:
     url = t.settings.healthcheck_url
     if not url:

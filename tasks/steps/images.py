@@ -16,6 +16,14 @@ from ..records import short
 from ..target import Target
 
 
+def explain_build(t: Target, ref: str) -> str:
+    return f"{t.settings.django_service} and the services sharing its build, labelled and tagged with the revision; skipped when images proven to be that revision's are there"
+
+
+def explain_prune(t: Target, ref: str) -> str:
+    return f"the image tags of releases older than the newest {t.settings.keep_releases} (DEPLOY_KEEP_RELEASES) removed"
+
+
 @dataclass(frozen=True)
 class BuildGroup:
     """django and the services built from its build (labelled, tagged per release), and

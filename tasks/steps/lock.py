@@ -9,7 +9,6 @@ import getpass
 import secrets
 import socket
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from ..commands import host
@@ -17,6 +16,14 @@ from ..errors import HostError, LockBroken, LockHeld
 from ..facts.host_state import parse_lock_state
 from ..records import LockInfo, LockState, lock_message
 from ..target import Target
+
+
+def explain(t: Target, ref: str) -> str:
+    return f"{t.lock_dir}, on every host or none"
+
+
+def explain_unlock(t: Target, ref: str) -> str:
+    return "the run's own lock released (one that carries its token), however the run ended"
 
 
 def local_user() -> str:
@@ -91,14 +98,3 @@ def break_lock(t: Target) -> LockState | None:
     if state is not None:
         t.run(host.break_lock(t.lock_dir), cwd=None, stream=False)
     return state
-
-
-@contextmanager
-def held(t: Target, info: LockInfo):
-    with t.step("lock"):
-        acquire(t, info)
-    try:
-        yield info
-    finally:
-        with t.step("unlock") as step:
-            step.note = release(t, info)

@@ -7,6 +7,8 @@ half-way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..commands import migrate as migrate_commands
 from ..commands.migrate import MigrateWork
 from ..errors import CommandFailed, DeployError
@@ -19,10 +21,36 @@ from ..target import Target
 from . import database, migrations, releases
 
 
-def before_rollout(t: Target, release: Release, previous: str | None, revision: str | None, entries: list[Release], services: list[str], allowed: migrations.Options) -> migrations.Decision:
-    """Plan, check, guard, backup and migrate on the primary (migrations.decide
-    decides), `previous` serving and `revision` built; returns what runs once every host
-    serves the release. `entries`: the release log; `services`: the compose services."""
+def explain_plan(t: Target, ref: str) -> str:
+    return "when a migration file changed: a one-off container of the new image lists the pending migrations and checks each against the old code; unsafe or edited applied ones refused"
+
+
+def explain_migrate(t: Target, ref: str) -> str:
+    s = t.settings
+    return f"run --rm {s.django_service} python manage.py migrate --noinput, lock_timeout {s.migration_lock_timeout or 'not set'}; skipped when no migration file changed"
+
+
+def explain_after(t: Target, ref: str) -> str:
+    return "the migrations marked to run after the deploy, once every host serves the release (none: skipped)"
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What the plan step decided (migrations.decide), which the backup and migrate
+    steps act on. `looked`: the new image's migrations were looked at; `why`: why not."""
+
+    decision: migrations.Decision
+    looked: bool
+    why: str
+    # What a failed migration leaves, and what to do then.
+    left: str
+    todo: str
+
+
+def plan(t: Target, previous: str | None, revision: str | None, entries: list[Release], allowed: migrations.Options) -> Planned:
+    """On the primary, `previous` serving and `revision` built: the plan (when git says a
+    migration file changed, or cannot be trusted to say) and the check against the old
+    code, then what runs before and after the rollout. `entries`: the release log."""
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
     left = f"nothing was restarted: the old release keeps serving and {back_to}"
     todo = f"{left}; fix it with a new migration and deploy again"
@@ -35,11 +63,8 @@ def before_rollout(t: Target, release: Release, previous: str | None, revision: 
     owed = releases.owed_drops(entries)
     look = migrations.Look.of(previous, trusted, changes)
     if not look.check:
-        t.skip("migrate", look.why)
-        decision = migrations.without_check(look, owed)
-        if owed:
-            backup_if_wanted(t, release, decision.pending, services)
-        return decision
+        t.skip("plan", look.why)
+        return Planned(migrations.without_check(look, owed), False, look.why, left, todo)
     with t.step("plan") as step:
         report = database.check(t)
         if trusted and not any(status in ("M", "D") for status, _ in changes):
@@ -60,14 +85,28 @@ def before_rollout(t: Target, release: Release, previous: str | None, revision: 
                 step.note += " (allowed: --allow-unsafe-migrations)"
     for line in decision.warnings:
         t.report.say(line)
-    backup_if_wanted(t, release, decision.pending, services)
+    return Planned(decision, True, "", left, todo)
+
+
+def backup_before(t: Target, release: Release, planned: Planned, services: list[str]) -> None:
+    """The backup decision for what the plan found pending (`services`: the compose
+    services, for where the database runs)."""
+    if not planned.looked and not planned.decision.pending:
+        t.skip("backup", f"nothing to migrate: {planned.why}")
+        return
+    backup_if_wanted(t, release, planned.decision.pending, services)
+
+
+def migrate_before(t: Target, release: Release, planned: Planned) -> None:
+    """The migrations that run before the rollout, with the defaults kept and the drops
+    deferred that make the old code safe."""
+    decision = planned.decision
     if decision.before is None:
         t.skip("migrate", decision.skipped)
     else:
-        migrate(t, release, decision.before, todo=todo, left=left)
+        migrate(t, release, decision.before, todo=planned.todo, left=planned.left)
     if decision.waits_after:
         t.report.say(f"{t.name}: after the rollout: {migration_facts.summarize(list(decision.waits_after))} (marked to run after the deploy)")
-    return decision
 
 
 def after_rollout(t: Target, release: Release, decision: migrations.Decision, serving: str) -> None:

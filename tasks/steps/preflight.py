@@ -12,6 +12,10 @@ from ..facts import host as host_facts
 from ..target import Target
 
 
+def explain(t: Target, ref: str) -> str:
+    return "docker and compose usable, checkout clean, free disk, and whether the ref serves already: then nothing else runs (one round trip)"
+
+
 @dataclass(frozen=True)
 class HostState:
     checkout: bool

@@ -19,6 +19,10 @@ from . import images, journal
 from .images import BuildGroup
 
 
+def explain(t: Target, ref: str) -> str:
+    return "what runs: each service's containers, their images and the revisions those were built from; recover after a killed run"
+
+
 @dataclass
 class HostView:
     """What a locked run knows about its host before changing anything."""

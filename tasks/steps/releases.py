@@ -8,6 +8,10 @@ from ..records import DeferredDrop, Outcome, Release, parse_release_log
 from ..target import Target
 
 
+def explain_record(t: Target, ref: str) -> str:
+    return f"the run's line in {t.release_log}"
+
+
 def read_log(t: Target) -> list[Release]:
     result = t.run(host.read_file_if_any(t.release_log), cwd=None, probe=True, stream=False)
     return parse_release_log(result.stdout)

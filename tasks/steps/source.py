@@ -13,6 +13,18 @@ from ..records import short
 from ..target import Target
 
 
+def explain_clone(t: Target, ref: str) -> str:
+    return f"only when {t.path} is no checkout yet: an empty repository there, origin set from DEPLOY_REPO_URL"
+
+
+def explain_fetch(t: Target, ref: str) -> str:
+    return f"resolve {ref} on origin to a commit, fetched unless it is here already"
+
+
+def explain_checkout(t: Target, ref: str) -> str:
+    return "that commit checked out, unless it is already"
+
+
 def init_checkout(t: Target) -> None:
     """First deploy: an empty repository with origin set; fetch and checkout follow."""
     t.run(git.init(t.path), cwd=None, stream=False)

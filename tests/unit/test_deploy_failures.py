@@ -50,7 +50,7 @@ def report_with_0002() -> str:
     lines = [safety.MARK + json.dumps({"kind": "database", "vendor": "postgresql", "version": 150008})]
     lines.append(safety.MARK + json.dumps({"kind": "migration", "app": "notes", "name": "0001_initial", "applied": True}))
     lines.append(safety.MARK + json.dumps({"kind": "migration", "app": "notes", "name": "0002_note_body", "applied": False}))
-    add = {"operation": "AddField", "description": "Add field body to note", "model": "note", "field": "body", "new": {"null": True, "has_default": False}}
+    add = {"operation": "AddField", "description": "Add field body to note", "reversible": True, "model": "note", "field": "body", "new": {"null": True, "has_default": False}}
     lines.append(safety.MARK + json.dumps({"kind": "pending", "app": "notes", "name": "0002_note_body", "composeship": None, "dependencies": ["notes.0001_initial"], "operations": [add]}))
     return "\n".join(lines) + "\n"
 

@@ -1,4 +1,5 @@
-"""steps/migrate.py's `before_rollout` on a recorded host: what the serving release, the
+"""steps/migrate.py's steps before the rollout (`plan`, `backup_before`, `migrate_before`,
+as a deploy runs them on the primary) on a recorded host: what the serving release, the
 release log and git's list of changed migration files decide, and which commands that
 takes — nothing but the diff when no migration file changed; the check in a one-off
 container, then the backup decision and `migrate`, when one was added; a refusal
@@ -13,8 +14,7 @@ from invoke import Result
 from tasks.errors import DeployError
 from tasks.facts import migration_safety as safety
 from tasks.records import Outcome, Release
-from tasks.steps import migrations
-from tasks.steps.migrate import before_rollout
+from tasks.steps import migrate, migrations
 from tests.unit.recorded_host import RecordedHost, web1
 
 OLD, NEW = "a" * 40, "b" * 40
@@ -43,8 +43,10 @@ def run(tmp_path, answers, entries, **settings):
     host = RecordedHost(answers)
     t = web1(tmp_path, host, **settings)
     release = Release("deploy", "web1", "ann", "main", "2026-12-02T00:00:00Z", previous=OLD, revision=NEW)
-    decision = before_rollout(t, release, OLD, NEW, entries, SERVICES, migrations.Options())
-    return decision, release, host.commands
+    planned = migrate.plan(t, OLD, NEW, entries, migrations.Options())
+    migrate.backup_before(t, release, planned, SERVICES)
+    migrate.migrate_before(t, release, planned)
+    return planned.decision, release, host.commands
 
 
 def kinds(commands: list[str]) -> list[str]:

@@ -80,6 +80,24 @@ def probes():
     return answers
 
 
+def swarm_probes():
+    """A manager whose stack runs the serving release (HEAD) with two django tasks."""
+    answers = probes()
+    spec = {"Spec": {"Name": "shop_django", "TaskTemplate": {"ContainerSpec": {"Image": f"shop_django:{HEAD[:12]}"}}, "Mode": {"Replicated": {"Replicas": 2}}}}
+    answers.update(
+        {
+            r"docker info --format": Result('{"LocalNodeState":"active","ControlAvailable":true}'),
+            r"sh -c 'ids=\$\(docker stack services": Result(json.dumps([spec])),
+            r"docker stack ps": Result(""),
+            r"test -f /srv/shop/docker-compose.production.yml": Result(""),
+            r"sh -c 'for f; do": Result(""),
+            # The image the stack's django spec names: the serving release's.
+            r"sh -c 'for r; do out=\$\(docker image inspect": Result(f"shop_django:{HEAD[:12]} sha256:d1 {HEAD}\n"),
+        }
+    )
+    return answers
+
+
 def test_deploy_dry_run_prints_the_whole_plan_in_order(tmp_path):
     environ = {
         "DEPLOY_CONFIG_DIR": str(tmp_path),
@@ -150,21 +168,8 @@ def test_a_dry_run_on_a_swarm_writes_the_stack_file_migrates_on_its_network_and_
         "DEPLOY_COMPOSE_FILE": "docker-compose.production.yml:docker-compose.swarm.yml",
     }
     settings = load("production", host="web1", environ=environ)
-    answers = probes()
-    spec = {"Spec": {"Name": "shop_django", "TaskTemplate": {"ContainerSpec": {"Image": f"shop_django:{HEAD[:12]}"}}, "Mode": {"Replicated": {"Replicas": 2}}}}
-    answers.update(
-        {
-            r"docker info --format": Result('{"LocalNodeState":"active","ControlAvailable":true}'),
-            r"sh -c 'ids=\$\(docker stack services": Result(json.dumps([spec])),
-            r"docker stack ps": Result(""),
-            r"test -f /srv/shop/docker-compose.production.yml": Result(""),
-            r"sh -c 'for f; do": Result(""),
-            # The image the stack's django spec names: the serving release's.
-            r"sh -c 'for r; do out=\$\(docker image inspect": Result(f"shop_django:{HEAD[:12]} sha256:d1 {HEAD}\n"),
-        }
-    )
     out = io.StringIO()
-    target = Target("web1", settings, PrintingExecutor(RecordedHost(answers), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
+    target = Target("web1", settings, PrintingExecutor(RecordedHost(swarm_probes()), host="web1", out=out), Report("deploy", "web1", dry_run=True, out=out))
     with target.report:
         deploy([target], "main")
     text = out.getvalue()

@@ -1,0 +1,93 @@
+"""pipelines/pipeline.py: a pipeline is its list of steps, and the plan a run prints
+first is that list. Each case runs a deploy on a recorded host and checks that the
+steps it went through (done or skipped, in the output) are the plan's, in the plan's
+order: the printed plan cannot promise a step the run leaves out or hide one it runs."""
+
+import io
+import re
+
+from invoke import Result
+
+from tasks.executor import Executor, PrintingExecutor
+from tasks.pipelines.deploy import DeployOptions, deploy
+from tasks.pipelines.pipeline import Step, Where, groups
+from tasks.report import Report
+from tasks.settings import load
+from tasks.target import Target
+from tests.unit.recorded_host import RecordedHost
+from tests.unit.test_deploy_failures import CHECK, READ_LOCK, TAKE_LOCK, Lock, report_with_0002
+from tests.unit.test_pipeline_dry_run import probes, swarm_probes
+
+ENVIRON = {"DEPLOY_PATH": "/srv/shop", "DEPLOY_HEALTHCHECK_URL": "http://127.0.0.1:8000/health/", "DEPLOY_HEALTHCHECK_TIMEOUT": "1"}
+
+
+def plan_of(output: str) -> list[str]:
+    # "  12. health        http://…": the name is padded, then two spaces.
+    return [m[1] for m in re.finditer(r"^(?:# )? +\d+\. (.+?)  ", output, re.M)]
+
+
+def steps_run(output: str, names: list[str]) -> list[str]:
+    """The plan's steps as the run went through them: sub-steps (the migration check,
+    each service's restart) left out, a step seen twice in a row once."""
+    ran = [m[1] for m in re.finditer(r"^(?:# )?(?:==>|---) (.+?) \[web1\]", output, re.M) if m[1] in names]
+    return [name for i, name in enumerate(ran) if i == 0 or ran[i - 1] != name]
+
+
+def run(tmp_path, *, dry_run=False, options=None, answers=probes, **environ) -> str:
+    lock = Lock()
+    host = RecordedHost({TAKE_LOCK: lock.take, READ_LOCK: lock.read, **answers(), CHECK: Result(report_with_0002()), r".*": Result("")})
+    settings = load("production", host="web1", environ={"DEPLOY_CONFIG_DIR": str(tmp_path), **ENVIRON, **environ})
+    out = io.StringIO()
+    executor = PrintingExecutor(host, host="web1", out=out) if dry_run else Executor(host, host="web1", out=out)
+    target = Target("web1", settings, executor, Report("deploy", "web1", dry_run=dry_run, out=out))
+    with target.report:
+        deploy([target], "main", options=options)
+    return out.getvalue()
+
+
+def test_a_release_with_a_migration_goes_through_every_step_of_its_plan_in_order(tmp_path):
+    output = run(tmp_path)
+    plan = plan_of(output)
+    assert plan[:4] == ["preflight", "clone", "lock", "observe"] and plan[-2:] == ["record", "unlock"]
+    assert steps_run(output, plan) == plan
+
+
+def test_a_dry_run_prints_the_same_plan_and_goes_through_it(tmp_path):
+    output = run(tmp_path, dry_run=True)
+    assert steps_run(output, plan_of(output)) == plan_of(output)
+    assert plan_of(output) == plan_of(run(tmp_path))
+
+
+def test_deploy_plan_prints_the_steps_it_takes_and_no_migrate_or_restart(tmp_path):
+    output = run(tmp_path, options=DeployOptions(plan_only=True))
+    plan = plan_of(output)
+    assert "migrate" not in plan and "restart" not in plan and "restart plan" in plan
+    assert steps_run(output, plan) == plan
+
+
+def test_on_a_swarm_the_plan_holds_its_steps_and_the_run_goes_through_them(tmp_path):
+    files = "docker-compose.production.yml:docker-compose.swarm.yml"
+    output = run(tmp_path, dry_run=True, answers=swarm_probes, DEPLOY_ENGINE="swarm", DEPLOY_COMPOSE_PROJECT="shop", DEPLOY_COMPOSE_FILE=files)
+    plan = plan_of(output)
+    assert plan.index("build") < plan.index("stack") < plan.index("plan")
+    assert steps_run(output, plan) == plan
+
+
+def test_consecutive_steps_on_the_same_hosts_are_one_group():
+    def step(name, where):
+        return Step(name, lambda t, ref: "", where=where)
+
+    steps = [
+        step("fetch", Where.EVERY_HOST),
+        step("build", Where.EVERY_HOST),
+        step("plan", Where.PRIMARY),
+        step("restart", Where.ROLLOUT),
+        step("health", Where.ROLLOUT),
+        step("post-migrate", Where.ONCE_SERVED),
+    ]
+    assert [(where, [s.name for s in group]) for where, group in groups(steps)] == [
+        (Where.EVERY_HOST, ["fetch", "build"]),
+        (Where.PRIMARY, ["plan"]),
+        (Where.ROLLOUT, ["restart", "health"]),
+        (Where.ONCE_SERVED, ["post-migrate"]),
+    ]
