@@ -22,7 +22,7 @@ from ..steps import database, health, images, lock, migrate, migrations, preflig
 from ..steps.look import look
 from ..target import Target
 from .common import OPENING, RECORD, UNLOCK, Cleanup, HostRun, describe, in_parallel, new_release, prune, revert, roll_back, short, under_lock
-from .pipeline import Step, Where, groups, names, plan_lines, print_plan
+from .pipeline import Step, Where, groups, names, plan_lines, print_plan, run_in_order
 
 
 @dataclass(frozen=True)
@@ -279,8 +279,7 @@ def _on_every_host(job: Deploy, group: list[Step]) -> None:
 
 
 def _apply(job: Deploy, run: HostRun, group: list[Step]) -> None:
-    for step in group:
-        step.apply(job, run)
+    run_in_order(group, job, run)
 
 
 def _roll_out(job: Deploy, group: list[Step], cleanup: Cleanup) -> None:

@@ -67,3 +67,9 @@ def groups(steps: list[Step]) -> list[tuple[Where, list[Step]]]:
 
 def names(group: list[Step]) -> str:
     return ", ".join(step.name for step in group)
+
+
+def run_in_order(steps: list[Step], job, run) -> None:
+    """A one-host pipeline's steps, one after the other."""
+    for step in steps:
+        step.apply(job, run)

@@ -1,10 +1,13 @@
-"""`rollback`, top to bottom: preflight, lock, observe (and recover), choose the release
-to go back to, plan (which migrations the undone releases applied), optionally back
-up and reverse them, switch image tags and checkout, restart in order, health gate,
-record, unlock. No build: a release's image is kept by its release tag, and only an
-image proven to be that release's is used."""
+"""`rollback`: the steps of `steps()` below, in order, under the lock: choose the
+release to go back to, plan (which migrations the undone releases applied), with
+--migrations check they are reversible, back up and reverse them, switch image tags
+and checkout, restart, health gate. No build: a release's image is kept by its
+release tag, and only an image proven to be that release's is used. A failure puts
+back what served (the migrations reversed applied again for it)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from ..commands import git
 from ..engine import engine_of
@@ -15,20 +18,8 @@ from ..records import Outcome, Release
 from ..steps import database, health, images, lock, releases
 from ..steps.preflight import preflight
 from ..target import Target
-from .common import HostRun, new_release, reapply, roll_back, short, under_lock
-from .pipeline import print_plan
-
-
-def rollback_plan(t: Target, target: str, with_migrations: bool, no_backup: bool) -> list[tuple[str, str]]:
-    return [
-        ("plan", f"migrations applied after {short(target)}, when git shows migration files it lacks: named" + (", reversed if all are reversible" if with_migrations else ", left applied")),
-        *([("backup", "--no-backup: none" if no_backup else "required before reversing: no backup, no reversal")] if with_migrations else []),
-        ("switch", f"image tags and checkout to {short(target)} (no build)"),
-        ("restart", engine_of(t).explain_restart(t)),
-        ("health", health.explain(t, target)),
-        ("record", releases.explain_record(t, target)),
-        ("unlock", lock.explain_unlock(t, target)),
-    ]
+from .common import OPENING, RECORD, UNLOCK, HostRun, new_release, reapply, roll_back, short, under_lock
+from .pipeline import Step, plan_lines, print_plan, run_in_order
 
 
 def choose(t: Target, entries: list[Release], current: str | None, to: str | None) -> Release:
@@ -45,12 +36,26 @@ def choose(t: Target, entries: list[Release], current: str | None, to: str | Non
     return chosen
 
 
+@dataclass
+class Rollback:
+    """One rollback: what was asked, and what a step leaves for the steps after it."""
+
+    to: str | None
+    with_migrations: bool
+    no_backup: bool
+    found: images.ReleaseImages | None = None  # the target's images, proven by label
+    # The plan step's: what the undone releases applied, and each app's target.
+    undo: list[str] = field(default_factory=list)
+    app_targets: dict[str, str] = field(default_factory=dict)
+
+
 def rollback(t: Target, to: str | None, with_migrations: bool, no_backup: bool = False) -> Release:
-    with t.step("preflight") as step:
-        state = preflight(t, first_deploy=False)
-        step.note = f"checkout at {short(state.revision)}"
+    job = Rollback(to, with_migrations, no_backup)
+    target = short(to) if to else "the release before the one serving"
+    print_plan(t, f"rollback to {target}", plan_lines(t, target, [PREFLIGHT, *OPENING, *steps(job), RECORD, UNLOCK]))
     run = HostRun(t, new_release(t, "rollback", ""))
-    under_lock([run], lock.new_lock("rollback", to or ""), lambda cleanup: _roll_back_to(run, to, with_migrations, no_backup), lambda problem: _undo(run, problem))
+    PREFLIGHT.apply(job, run)
+    under_lock([run], lock.new_lock("rollback", to or ""), lambda cleanup: run_in_order(steps(job), job, run), lambda problem: _undo(run, problem))
     return run.release
 
 
@@ -64,71 +69,56 @@ def _undo(run: HostRun, problem: BaseException) -> None:
         reapply(run, problem)
 
 
-def _roll_back_to(run: HostRun, to: str | None, with_migrations: bool, no_backup: bool) -> None:
+def _choose(job: Rollback, run: HostRun) -> None:
     t, view, release = run.t, run.view, run.release
-    if not view.serving.running or view.group is None:
-        raise HostError(f"nothing runs on {t.name}: there is no release to roll back from", f"deploy first (`fab -H {t.name} deploy`)")
+    with t.step("choose") as step:
+        if not view.serving.running or view.group is None:
+            raise HostError(f"nothing runs on {t.name}: there is no release to roll back from", f"deploy first (`fab -H {t.name} deploy`)")
+        chosen = choose(t, list(view.observed.releases), view.serving.revision, job.to)
+        target = chosen.revision
+        run.revision = release.revision = target
+        release.ref = chosen.ref
+        run.journal.target(target)
+        run.group = view.group
+        job.found = images.release_images(t, run.group, target)
+        if not job.found.complete:
+            raise DeployError(
+                f"the images of {short(target)} are no longer on {t.name} (or not proven to be that release's): {', '.join(job.found.missing())}",
+                f"deploy it again instead (`fab -H {t.name} deploy --ref {target}`), which rebuilds them",
+            )
+        step.note = f"from {view.serving.describe()} back to {short(target)} (deployed {chosen.started} by {chosen.user}); its images are there"
+
+
+def _plan(job: Rollback, run: HostRun) -> None:
+    t, view, target = run.t, run.view, run.revision
     current = view.serving.revision
-    chosen = choose(t, list(view.observed.releases), current, to)
-    target = chosen.revision
-    run.revision = release.revision = target
-    release.ref = chosen.ref
-    run.journal.target(target)
-    run.group = group = view.group
-    found = images.release_images(t, group, target)
-    if not found.complete:
-        raise DeployError(
-            f"the images of {short(target)} are no longer on {t.name} (or not proven to be that release's): {', '.join(found.missing())}",
-            f"deploy it again instead (`fab -H {t.name} deploy --ref {target}`), which rebuilds them",
-        )
-    t.report.say(f"{t.name}: from {view.serving.describe()} back to {short(target)} (deployed {chosen.started} by {chosen.user})")
-    print_plan(t, f"rollback to {short(target)}", rollback_plan(t, target, with_migrations, no_backup))
     with t.step("plan") as step:
         current_files = t.run(git.files_at(current or "HEAD"), probe=True, stream=False).stdout.split()
         target_files = t.run(git.files_at(target), probe=True, stream=False).stdout.split()
         if migration_facts.files_to_labels(current_files) <= migration_facts.files_to_labels(target_files):
             # Only a migration file that the target lacks can need reversing: git alone
             # shows there is none, without a one-off container.
-            undo, app_targets = [], {}
             step.note = f"no migration file was added after {short(target)}: nothing to reverse"
         else:
             known = database.plan(t) or []
-            undo, app_targets = migration_facts.undo_targets(known, current_files, target_files)
-            step.note = f"{len(undo)} applied after {short(target)}" + (f": {migration_facts.summarize([m.label for m in undo])}" if undo else "")
-        labels = [m.label for m in undo]
-    after_deploys = releases.post_deploy_among(view.observed.releases, labels)
-    if after_deploys and not with_migrations:
+            undo, job.app_targets = migration_facts.undo_targets(known, current_files, target_files)
+            job.undo = [m.label for m in undo]
+            step.note = f"{len(undo)} applied after {short(target)}" + (f": {migration_facts.summarize(job.undo)}" if undo else "")
+    after_deploys = releases.post_deploy_among(view.observed.releases, job.undo)
+    if after_deploys and not job.with_migrations:
         t.report.say(
             f"warning: {migration_facts.summarize(after_deploys)} ran after a deploy (a column or table dropped once no old code read it: marked post-deploy, or a drop composeship deferred); "
             f"the code of {short(target)} may still read what they removed, and its requests then fail: pass --migrations to reverse them first, or deploy a fix forward instead"
         )
-    if undo and not with_migrations:
-        t.skip("unmigrate", f"left applied: {', '.join(labels)} (pass --migrations to reverse them)")
-    elif undo:
-        _unmigrate(run, labels, app_targets, no_backup)
-    with t.step("switch") as step:
-        run.tags_moved = True
-        images.point_at(t, found.proven)
-        run.checked_out = True
-        t.run(git.checkout(target), stream=False)
-        step.note = f"{view.serving.describe()} -> {short(target)}"
-    # Decided as a deploy decides: the target's compose configuration as the checkout
-    # has it now, against the one the target was deployed with (a proxy whose image
-    # and configuration are the same is left alone).
-    run.group = group = images.build_group(t, code_arrived=not t.dry_run)
-    release.config = group.fingerprint
-    engine = engine_of(t)
-    engine.announce_restart(t, group, as_checked_out_now=t.dry_run)
-    same_config = releases.served_config(run.entries, target) == group.fingerprint != ""
-    engine.bring_to(t, group, found.proven, target, same_config=same_config)
-    health.gate(t)
-    release.result = Outcome.OK
 
 
-def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_backup: bool) -> None:
-    t, release = run.t, run.release
+def _reversible(job: Rollback, run: HostRun) -> None:
+    t = run.t
+    if not job.undo:
+        t.skip("reversible", "nothing to reverse")
+        return
     with t.step("reversible") as step:
-        blocked = database.irreversible(t, labels)
+        blocked = database.irreversible(t, job.undo)
         if blocked:
             named = "; ".join(f"{label} ({', '.join(ops)})" for label, ops in blocked.items())
             raise DeployError(
@@ -136,7 +126,13 @@ def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_
                 "roll back without --migrations (the schema stays as it is), or fix forward with a new migration",
             )
         step.note = "all reversible"
-    if no_backup:
+
+
+def _backup(job: Rollback, run: HostRun) -> None:
+    t, release = run.t, run.release
+    if not job.undo:
+        t.skip("backup", "nothing to reverse")
+    elif job.no_backup:
         t.skip("backup", "--no-backup: reversing without a backup")
     else:
         if not database.backup_available(t, run.group.all_services):
@@ -147,6 +143,86 @@ def _unmigrate(run: HostRun, labels: list[str], app_targets: dict[str, str], no_
         with t.step("backup") as step:
             release.backup = database.backup(t) or None
             step.note = release.backup or ""
+
+
+def _unmigrate(job: Rollback, run: HostRun) -> None:
+    t = run.t
+    if not job.undo:
+        t.skip("unmigrate", "nothing to reverse")
+    elif not job.with_migrations:
+        t.skip("unmigrate", f"left applied: {', '.join(job.undo)} (pass --migrations to reverse them)")
+    else:
+        _reverse(run, job.undo, job.app_targets)
+
+
+def _switch(job: Rollback, run: HostRun) -> None:
+    t, view, target = run.t, run.view, run.revision
+    with t.step("switch") as step:
+        run.tags_moved = True
+        images.point_at(t, job.found.proven)
+        run.checked_out = True
+        t.run(git.checkout(target), stream=False)
+        step.note = f"{view.serving.describe()} -> {short(target)}"
+
+
+def _restart(job: Rollback, run: HostRun) -> None:
+    # Decided as a deploy decides: the target's compose configuration as the checkout
+    # has it now, against the one the target was deployed with (a proxy whose image
+    # and configuration are the same is left alone).
+    t, target = run.t, run.revision
+    run.group = group = images.build_group(t, code_arrived=not t.dry_run)
+    run.release.config = group.fingerprint
+    engine = engine_of(t)
+    engine.announce_restart(t, group, as_checked_out_now=t.dry_run)
+    same_config = releases.served_config(run.entries, target) == group.fingerprint != ""
+    engine.bring_to(t, group, job.found.proven, target, same_config=same_config)
+
+
+def _health(job: Rollback, run: HostRun) -> None:
+    health.gate(run.t)
+    run.release.result = Outcome.OK
+
+
+def _preflight(job: Rollback, run: HostRun) -> None:
+    t = run.t
+    with t.step("preflight") as step:
+        state = preflight(t, first_deploy=False)
+        step.note = f"checkout at {short(state.revision)}"
+
+
+PREFLIGHT = Step("preflight", lambda t, target: "docker and compose usable, checkout present and clean", _preflight)
+
+
+def _explain_choose(t: Target, target: str) -> str:
+    return f"{target}, from the release log; its images must be there, proven to be its own (no build)"
+
+
+def _explain_plan(with_migrations: bool):
+    return lambda t, target: f"migrations applied after {target}, when git shows migration files it lacks: named" + (", reversed if all are reversible" if with_migrations else ", left applied")
+
+
+def _explain_backup(no_backup: bool):
+    return lambda t, target: "--no-backup: none" if no_backup else "required before reversing: no backup, no reversal"
+
+
+def steps(job: Rollback) -> list[Step]:
+    reversal = [
+        Step("reversible", lambda t, target: "every migration to reverse can be (else nothing changes)", _reversible),
+        Step("backup", _explain_backup(job.no_backup), _backup),
+    ]
+    return [
+        Step("choose", _explain_choose, _choose),
+        Step("plan", _explain_plan(job.with_migrations), _plan),
+        *(reversal if job.with_migrations else []),
+        Step("unmigrate", lambda t, target: "those migrations reversed, app by app" if job.with_migrations else "skipped: without --migrations they stay applied", _unmigrate),
+        Step("switch", lambda t, target: f"image tags and checkout to {target} (no build)", _switch),
+        Step("restart", lambda t, target: engine_of(t).explain_restart(t, target), _restart),
+        Step("health", health.explain, _health),
+    ]
+
+
+def _reverse(run: HostRun, labels: list[str], app_targets: dict[str, str]) -> None:
+    t, release = run.t, run.release
     # Drops deferred until the release served and never run: what they would drop is
     # still there, and reversing their migration must not create it again.
     owed = [drop for drop in releases.owed_drops(run.entries) if drop.migration in labels]

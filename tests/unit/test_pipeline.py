@@ -1,5 +1,5 @@
 """pipelines/pipeline.py: a pipeline is its list of steps, and the plan a run prints
-first is that list. Each case runs a deploy on a recorded host and checks that the
+first is that list. Each case runs a deploy, a rollback or a migrate-only on a recorded host and checks that the
 steps it went through (done or skipped, in the output) are the plan's, in the plan's
 order: the printed plan cannot promise a step the run leaves out or hide one it runs."""
 
@@ -10,13 +10,17 @@ from invoke import Result
 
 from tasks.executor import Executor, PrintingExecutor
 from tasks.pipelines.deploy import DeployOptions, deploy
+from tasks.pipelines.migrate_only import migrate_only
 from tasks.pipelines.pipeline import Step, Where, groups
+from tasks.pipelines.rollback import rollback
 from tasks.report import Report
 from tasks.settings import load
 from tasks.target import Target
 from tests.unit.recorded_host import RecordedHost
-from tests.unit.test_deploy_failures import CHECK, READ_LOCK, TAKE_LOCK, Lock, report_with_0002
+from tests.unit.test_deploy_failures import CHECK, MIGRATE, READ_LOCK, TAKE_LOCK, Lock, report_with_0002
 from tests.unit.test_pipeline_dry_run import probes, swarm_probes
+from tests.unit.test_rollback_pipeline import OPERATIONS, reversible, target_on
+from tests.unit.test_rollback_pipeline import with_migrations as migrated_between
 
 ENVIRON = {"DEPLOY_PATH": "/srv/shop", "DEPLOY_HEALTHCHECK_URL": "http://127.0.0.1:8000/health/", "DEPLOY_HEALTHCHECK_TIMEOUT": "1"}
 
@@ -91,3 +95,34 @@ def test_consecutive_steps_on_the_same_hosts_are_one_group():
         (Where.ROLLOUT, ["restart", "health"]),
         (Where.ONCE_SERVED, ["post-migrate"]),
     ]
+
+
+def rollback_output(tmp_path, with_migrations: bool) -> str:
+    t, _ = migrated_between(tmp_path, {OPERATIONS: reversible()}) if with_migrations else target_on(tmp_path, {})
+    with t.report:
+        rollback(t, None, with_migrations=with_migrations)
+    return t.report.out.getvalue()
+
+
+def test_a_rollback_goes_through_every_step_of_its_plan_in_order(tmp_path):
+    output = rollback_output(tmp_path, with_migrations=False)
+    plan = plan_of(output)
+    assert plan == ["preflight", "lock", "observe", "choose", "plan", "unmigrate", "switch", "restart", "health", "record", "unlock"]
+    assert steps_run(output, plan) == plan
+
+
+def test_a_rollback_that_reverses_migrations_goes_through_its_plan_in_order(tmp_path):
+    output = rollback_output(tmp_path, with_migrations=True)
+    plan = plan_of(output)
+    assert plan.index("plan") < plan.index("reversible") < plan.index("backup") < plan.index("unmigrate") < plan.index("switch")
+    assert steps_run(output, plan) == plan
+
+
+def test_migrate_only_goes_through_every_step_of_its_plan_in_order(tmp_path):
+    t, _ = target_on(tmp_path, {CHECK: Result(report_with_0002()), MIGRATE: Result("Running migrations:\n  Applying notes.0002_note_body... OK\n")})
+    with t.report:
+        migrate_only(t, force=False)
+    output = t.report.out.getvalue()
+    plan = plan_of(output)
+    assert plan == ["preflight", "lock", "observe", "align", "plan", "stale image", "backup", "migrate", "record", "unlock"]
+    assert steps_run(output, plan) == plan
