@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .commands import compose, git
 from .commands import swarm as swarm_commands
 from .errors import HostError
+from .facts import swarm as swarm_facts
 from .facts.host_state import Observed, Serving
 from .pipelines.pipeline import Step, Where
 from .records import Journal, short
@@ -216,8 +217,7 @@ class Swarm(Compose):
     def logs(self, t: Target, names: list[str], follow: bool, since: str | None, tail: int | None) -> None:
         stack = swarm.stack_name(t)
         if not names:
-            found = t.run(swarm_commands.stack_service_names(stack), cwd=None, probe=True, stream=False, check=False)
-            names = [name.removeprefix(f"{stack}_") for name in found.stdout.split()] if found.ok else []
+            names = t.probe(swarm_facts.service_names(stack), cwd=None)
         if not names:
             raise HostError(f"the stack {stack} runs no service on {t.name}", f"deploy it first (`fab -H {t.name} deploy`); `docker stack ls` there lists the stacks")
         t.run(swarm_commands.logs([f"{stack}_{name}" for name in names], follow=follow, since=since, tail=tail), cwd=None, interactive=follow)

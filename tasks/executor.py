@@ -16,7 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence, TextIO
+from typing import Mapping, Sequence, TextIO, TypeVar
 
 import paramiko
 from invoke.exceptions import CommandTimedOut
@@ -26,6 +26,8 @@ from .errors import CommandFailed, ConfigError, ConnectionLost, DeployError, Hos
 
 # A read-only command and the folder it runs in (None: no cd).
 Probe = tuple[Sequence[str], str | None]
+K = TypeVar("K")
+J = TypeVar("J")
 
 _DIAGNOSES = (
     ("Cannot connect to the Docker daemon", "Docker is not running on {host}", "start the Docker Engine (e.g. `systemctl start docker`) and try again"),
@@ -334,18 +336,19 @@ class Executor:
         except (OSError, EOFError, paramiko.SSHException) as problem:
             return Pending(command, done=Result(command, "", str(problem), -1))
 
-    def probe_batch(self, items: Sequence[Probe]) -> list[Result]:
-        """Several read-only commands (argv, cwd) in one round trip; unchecked results."""
-        commands = [render(argv, cwd) for argv, cwd in items]
+    def probe_batch(self, items: Mapping[K, Probe]) -> dict[K, Result]:
+        """Several read-only commands (argv, cwd) in one round trip; their unchecked
+        results under the keys they were asked under."""
+        commands = [render(argv, cwd) for argv, cwd in items.values()]
         result = self.run(["sh", "-c", batch_script(distinct(commands))], probe=True, stream=False, timeout=BATCH_TIMEOUT)
-        return self._answered(_in_order(parse_batch(result.stdout, distinct(commands)), commands))
+        return dict(zip(items, self._answered(_in_order(parse_batch(result.stdout, distinct(commands)), commands)), strict=True))
 
-    def probe_batch_when(self, test: Probe, items: Sequence[Probe], more: Sequence[Probe]) -> tuple[Result, list[Result]]:
+    def probe_batch_when(self, test: Probe, items: Mapping[K, Probe], more: Mapping[J, Probe]) -> tuple[Result, dict[K, Result], dict[J, Result] | None]:
         """`items` and `test` at once, then `more` too only when `test` exited 0: one round
         trip, and `test` (origin's answer, which may take a while) costs no wait of its
-        own. Returns test's result and the batch's results."""
+        own. Returns test's result, the items' results and more's (None: not asked)."""
         condition = render(*test)
-        asked, maybe = [render(argv, cwd) for argv, cwd in items], [render(argv, cwd) for argv, cwd in more]
+        asked, maybe = [render(argv, cwd) for argv, cwd in items.values()], [render(argv, cwd) for argv, cwd in more.values()]
         always = distinct(asked)
         extra = [command for command in distinct(maybe) if command not in always]
         script = "\n".join(
@@ -366,8 +369,10 @@ class Executor:
         listed, _, rest = result.stdout.partition(f"{TEST_MARK} ")
         code, _, batch = rest.partition("\n")
         passed = code.strip() == "0"
-        results = parse_batch(batch, always + (extra if passed else []))
-        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), self._answered(_in_order(results, asked + (maybe if passed else [])))
+        results = self._answered(_in_order(parse_batch(batch, always + (extra if passed else [])), asked + (maybe if passed else [])))
+        found = dict(zip(items, results[: len(asked)], strict=True))
+        further = dict(zip(more, results[len(asked) :], strict=True)) if passed else None
+        return Result(condition, listed.rstrip("\n"), "", int(code.strip() or 1)), found, further
 
     def _answered(self, results: list[Result]) -> list[Result]:
         """The results, unless a probe never answered (see _collect)."""

@@ -11,7 +11,7 @@ from invoke import task
 
 from . import applied_migrations, settings
 from .cli import DRY_RUN_HELP, handle_errors, remainder, service_names, tail_lines
-from .commands import compose, git
+from .commands import compose
 from .commands.compose import ComposeProject
 from .errors import ConfigError, DeployError, UsageError
 from .executor import Executor, PrintingExecutor
@@ -186,19 +186,15 @@ def _added_since(stack: LocalStack, against: str | None) -> tuple[str, list[str]
     back to what the local database lacks."""
     candidates = [against] if against else [f"origin/{stack.settings.ref}", "HEAD"]
     with stack.report.step("since") as step:
-        result = stack.run(git.migration_changes_since(candidates), probe=True, stream=False, check=False)
-        if result.exited == 3 and against is None:
+        found = probe(stack.executor, git_facts.migration_changes_since(candidates), cwd=stack.cwd)
+        if found.outside and against is None:
             step.note = f"{stack.settings.project_dir} is not in a git work tree: checking what the local database lacks"
             return "", [], []
-        if result.exited == 3:
+        if found.outside:
             raise UsageError(f"{stack.settings.project_dir} is not in a git work tree, so --against {against} means nothing there", "run it in a git checkout of the project, or leave --against out")
-        if result.exited == 4:
+        if found.unknown:
             raise UsageError(f"{' nor '.join(candidates)} names no commit in {stack.settings.project_dir}", "fetch first (`git fetch origin`), or name a ref with --against")
-        if not result.ok:
-            raise stack.executor.failure(result, shown=False)
-        lines = result.stdout.splitlines()
-        since = lines[0].removeprefix("since ") if lines and lines[0].startswith("since ") else "?"
-        changes = git_facts.parse_name_status("\n".join(lines[1:]))
+        since, changes = found.since, found.changes
         new = sorted(f"{folder}.{name}" for folder, name in migration_facts.files_to_labels([path for status, path in changes if status == "A"]))
         edited = sorted(path for status, path in changes if status in ("M", "D") and migration_facts.files_to_labels([path]))
         step.note = f"{since}: {len(new)} new migration file(s)" + (f" ({migration_facts.summarize(new)})" if new else "") + (f", {len(edited)} edited" if edited else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, Mapping, TypeVar
 
 from .commands import host
 from .commands.compose import ComposeProject
@@ -13,6 +14,8 @@ from .executor import Executor
 from .facts import Fact, probe
 from .report import Report
 from .settings import Settings
+
+K = TypeVar("K")
 
 # Fault drills: `COMPOSESHIP_PAUSE_AT=migrate:20` makes every run pause 20 s on the
 # host at the end of the `migrate` step, so that a signal, a cut connection or an
@@ -117,7 +120,13 @@ class Target:
 
     def check(self, argv, *, cwd: str | None = "") -> bool:
         """A read-only yes/no question: did argv exit 0?"""
-        return self.run(argv, cwd=cwd, probe=True, stream=False, check=False).ok
+        return self.probe(Fact("exit status", argv, read=lambda result: result.ok), cwd=cwd)
 
     def probe(self, fact: Fact, *, cwd: str | None = ""):
         return probe(self.executor, fact, cwd=self.path if cwd == "" else cwd)
+
+    def probe_all(self, facts: Mapping[K, Fact], *, cwd: str | None = "") -> dict[K, Any]:
+        """Several facts in one round trip, each read as it says, under the keys asked."""
+        where = self.path if cwd == "" else cwd
+        results = self.executor.probe_batch({key: (fact.argv, where) for key, fact in facts.items()})
+        return {key: fact.of(results[key], lambda failed, fact=fact: self.executor.failure(failed, shown=False, redact=fact.redact, todo=fact.todo)) for key, fact in facts.items()}

@@ -171,8 +171,8 @@ def duration_seconds(value, default: int) -> int:
     return max(0, int(-(-total // 1)))
 
 
-def config(project: ComposeProject) -> Fact[ComposeConfig]:
-    return Fact("compose config", cmd.config_json(project), parse_config, redact=True)
+def config(project: ComposeProject, todo: str = "") -> Fact[ComposeConfig]:
+    return Fact("compose config", cmd.config_json(project), parse_config, redact=True, todo=todo)
 
 
 _DRY_RUN_LINE = re.compile(r"Container (?P<name>\S+)\s+(?P<action>Recreate|Create|Creating|Starting)\b")
@@ -188,3 +188,8 @@ def parse_up_dry_run(stdout: str, project_name: str, services: list[str]) -> lis
             if re.fullmatch(rf"{re.escape(project_name)}[-_]{re.escape(service)}[-_]\d+", name):
                 touched.add(service)
     return [service for service in services if service in touched]
+
+
+def changed_by_up(project: ComposeProject, project_name: str, services: list[str]) -> Fact[list[str]]:
+    """`up --dry-run`: the services Compose would still change (it says so on stderr)."""
+    return Fact("compose up --dry-run", cmd.up_dry_run(project), lambda output: parse_up_dry_run(output, project_name, services), with_stderr=True)

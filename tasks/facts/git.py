@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..commands import git
 from ..errors import DeployError
+from ..executor import PROBE_TIMEOUT
 from . import Fact
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -65,3 +67,65 @@ def parse_name_status(stdout: str) -> list[tuple[str, str]]:
 
 def migration_changes(previous: str, revision: str) -> Fact[list[tuple[str, str]]]:
     return Fact("migration changes", git.migration_changes(previous, revision), parse_name_status)
+
+
+def files_at(revision: str) -> Fact[list[str]]:
+    return Fact(f"the files of {revision[:12]}", git.files_at(revision), str.split)
+
+
+def resolved(ref: str) -> Fact[str | None]:
+    """The commit `ref` names in this repository; None when it names none."""
+    return Fact(f"what {ref} names", git.resolve(ref), parse_revision, otherwise=None)
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    """What origin says `ref` names, and whether that commit is here already."""
+
+    stalled: bool  # origin did not answer within git.LIST_TIMEOUT
+    commit: str | None = None  # None: origin names no such branch or tag (or failed)
+    here: bool = False
+
+
+def remote_ref(ref: str, remote: str) -> Fact[RemoteRef]:
+    def read(result) -> RemoteRef:
+        if result.exited == git.TIMED_OUT:
+            return RemoteRef(stalled=True)
+        commit = parse_ls_remote(result.stdout, ref) if result.ok else None
+        return RemoteRef(False, commit, commit is not None and commit in parse_present(result.stdout))
+
+    # It bounds itself (LIST_TIMEOUT, then stalled); the probe's own bound comes after.
+    return Fact(f"what origin names {ref}", git.ls_remote_and_presence(ref, remote), read=read, timeout=git.LIST_TIMEOUT + PROBE_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class LocalChanges:
+    """`git.migration_changes_since`: the ref compared with and git's name-status lines,
+    or why there are none (`outside`: not a git work tree; `unknown`: no candidate
+    names a commit)."""
+
+    since: str = ""
+    changes: tuple[tuple[str, str], ...] = ()
+    outside: bool = False
+    unknown: bool = False
+
+
+def migration_changes_since(candidates: list[str]) -> Fact[LocalChanges]:
+    def read(result) -> LocalChanges:
+        if result.exited == 3:
+            return LocalChanges(outside=True)
+        if result.exited == 4:
+            return LocalChanges(unknown=True)
+        if not result.ok:
+            said = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DeployError(f"`git diff` of the migration files failed with exit code {result.exited}: {said}", "run `git status` in the project to see why")
+        lines = result.stdout.splitlines()
+        since = lines[0].removeprefix("since ") if lines and lines[0].startswith("since ") else "?"
+        return LocalChanges(since, tuple(parse_name_status("\n".join(lines[1:]))))
+
+    return Fact("migration files changed", git.migration_changes_since(candidates), read=read)
+
+
+def files_present(revision: str, paths: list[str]) -> Fact[list[str] | None]:
+    """Which of `paths` the commit has; None when the commit is not here."""
+    return Fact(f"files at {revision[:12]}", git.list_file(revision, *paths), parse_paths, otherwise=None)

@@ -17,6 +17,7 @@ from ..commands.images import REVISION_LABEL
 from ..errors import DeployError
 from ..executor import Probe
 from ..records import Journal, LockInfo, LockState, Release, parse_release_log, short
+from . import Fact
 from .compose import ComposeConfig, parse_config
 from .git import parse_dirty_files, parse_revision
 
@@ -203,22 +204,23 @@ class Observed:
         return [c for c in self.containers if c.oneoff and c.state == "running" and c.migrating]
 
 
-def batch(project: ComposeProject, path: str, lock_dir: str, journal: str, release_log: str) -> list[Probe]:
-    return [
-        (host.read_file_if_any(release_log), None),
-        (git.head(), path),
-        (git.status(), path),
-        (host.read_lock(lock_dir), None),
-        (host.read_file_if_any(journal), None),
-        (compose_cmd.config_json(project), path),
-        (compose_cmd.containers_and_images(project), path),
-    ]
+def batch(project: ComposeProject, path: str, lock_dir: str, journal: str, release_log: str) -> dict[str, Probe]:
+    return {
+        "release log": (host.read_file_if_any(release_log), None),
+        "head": (git.head(), path),
+        "status": (git.status(), path),
+        "lock": (host.read_lock(lock_dir), None),
+        "journal": (host.read_file_if_any(journal), None),
+        "config": (compose_cmd.config_json(project), path),
+        "containers": (compose_cmd.containers_and_images(project), path),
+    }
 
 
 def parse(results) -> Observed:
-    """The batch's results, in its order. The compose config's output holds resolved env
+    """The batch's results, by its keys. The compose config's output holds resolved env
     files: it is parsed, never quoted."""
-    log, head, status, lock, journal, config, containers = results
+    log, head, status, lock, journal = results["release log"], results["head"], results["status"], results["lock"], results["journal"]
+    config, containers = results["config"], results["containers"]
     # An empty checkout (a first deploy before its fetch) has no compose file yet.
     if not containers.ok and head.ok:
         raise DeployError(
@@ -234,3 +236,16 @@ def parse(results) -> Observed:
         containers=tuple(parse_containers(containers.stdout)) if containers.ok else (),
         releases=tuple(parse_release_log(log.stdout)),
     )
+
+
+def lock_state(lock_dir: str) -> Fact[LockState | None]:
+    return Fact("the deploy lock", host.read_lock(lock_dir), read=lambda result: parse_lock_state(result.exited, result.stdout))
+
+
+def release_log(path: str) -> Fact[list[Release]]:
+    return Fact("the release log", host.read_file_if_any(path), parse_release_log)
+
+
+def containers(project: ComposeProject) -> Fact[list[Container]]:
+    """The project's containers and their images; none when Compose cannot list them."""
+    return Fact("the project's containers", compose_cmd.containers_and_images(project), parse_containers, otherwise=[])

@@ -239,3 +239,27 @@ def parse_registry_check(stdout: str) -> RegistryAnswer:
 
 def registry_check(registry: str) -> Fact[RegistryAnswer]:
     return Fact("registry answers", cmd.registry_check(registry), parse_registry_check)
+
+
+def stack_services(stack: str) -> Fact[dict[str, SwarmService]]:
+    return Fact(f"the services of stack {stack}", cmd.stack_services(stack), lambda out: parse_services(out, stack), todo=f"run `docker stack services {stack}` on the manager to see why")
+
+
+def stack_tasks(stack: str) -> Fact[list[SwarmTask]]:
+    return Fact(f"the tasks of stack {stack}", cmd.stack_tasks(stack), lambda out: parse_tasks(out, stack), todo=f"run `docker stack ps {stack}` on the manager to see why")
+
+
+def service_names(stack: str) -> Fact[list[str]]:
+    """The stack's services, without the stack's prefix; none when it runs none."""
+    return Fact(f"the service names of stack {stack}", cmd.stack_service_names(stack), lambda out: [name.removeprefix(f"{stack}_") for name in out.split()], otherwise=[])
+
+
+def images_by_reference(references: list[str]) -> Fact[dict[str, InspectedImage]]:
+    """The manager's images by reference (a tag or a registry digest), with their
+    revision labels; one the manager lacks is left out (none when it answers nothing)."""
+    return Fact("images by reference", cmd.images_by_reference(references), parse_references, otherwise={})
+
+
+def last_log_lines(service: str, lines: int) -> Fact[list[str]]:
+    """A service's last log lines, whatever `docker service logs` exits with."""
+    return Fact(f"the log of {service}", cmd.service_logs(service, lines), read=lambda result: [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()][-lines:])

@@ -13,6 +13,7 @@ from ..commands import git
 from ..engine import engine_of
 from ..errors import DeployError, HostError
 from ..executor import Interrupted
+from ..facts import git as git_facts
 from ..facts import migrations as migration_facts
 from ..records import Outcome, Release
 from ..steps import database, health, images, lock, releases
@@ -93,8 +94,8 @@ def _plan(job: Rollback, run: HostRun) -> None:
     t, view, target = run.t, run.view, run.revision
     current = view.serving.revision
     with t.step("plan") as step:
-        current_files = t.run(git.files_at(current or "HEAD"), probe=True, stream=False).stdout.split()
-        target_files = t.run(git.files_at(target), probe=True, stream=False).stdout.split()
+        current_files = t.probe(git_facts.files_at(current or "HEAD"))
+        target_files = t.probe(git_facts.files_at(target))
         if migration_facts.files_to_labels(current_files) <= migration_facts.files_to_labels(target_files):
             # Only a migration file that the target lacks can need reversing: git alone
             # shows there is none, without a one-off container.

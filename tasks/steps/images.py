@@ -66,13 +66,12 @@ def build_group(t: Target, *, code_arrived: bool = True) -> BuildGroup:
     """The group as the checkout's compose file has it now. When the code has not
     arrived (a dry run of a first deploy only printed the checkout), the django
     service alone is assumed."""
-    result = t.run(compose.config_json(t.project), probe=True, stream=False, check=False, redact=True)
-    if not result.ok and not code_arrived:
+    fact = compose_facts.config(t.project, todo=f"run `{t.settings.compose_command} config` in {t.path} on {t.name} to see why")
+    config = t.probe(fact if code_arrived else fact.or_else(None))
+    if config is None:
         django = t.settings.django_service
         return BuildGroup([django], [django], [django], t.settings.compose_project or "", {django: django}, {django: ServiceConfig(django, django, (".", "Dockerfile"))})
-    if not result.ok:
-        raise t.executor.failure(result, shown=False, redact=True, todo=f"run `{t.settings.compose_command} config` in {t.path} on {t.name} to see why")
-    return group_of(compose_facts.parse_config(result.stdout), t.settings.django_service, t.settings.compose_file)
+    return group_of(config, t.settings.django_service, t.settings.compose_file)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from ..commands import host
 from ..errors import HostError, LockBroken, LockHeld
-from ..facts.host_state import parse_lock_state
+from ..facts.host_state import lock_state
 from ..records import LockInfo, LockState, lock_message
 from ..target import Target
 
@@ -39,8 +39,7 @@ def new_lock(kind: str, ref: str = "", message: str = "") -> LockInfo:
 
 
 def read(t: Target) -> LockState | None:
-    result = t.run(host.read_lock(t.lock_dir), cwd=None, probe=True, stream=False, check=False)
-    return parse_lock_state(result.exited, result.stdout)
+    return t.probe(lock_state(t.lock_dir), cwd=None)
 
 
 def held_by_todo(t: Target, state: LockState) -> str:

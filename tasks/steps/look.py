@@ -24,7 +24,7 @@ from . import images, preflight, releases, services, source
 
 @dataclass(frozen=True)
 class Look:
-    preflight: list[Result]  # the preflight batch's results, for preflight.judge
+    preflight: dict[str, Result]  # the preflight batch's results, for preflight.judge
     observed: Observed | None  # None: not readable before the first deploy, say
     resolved: str | None  # the commit origin says the ref names
 
@@ -34,14 +34,14 @@ def look(t: Target, ref: str) -> Look:
     observe = host_state.batch(t.project, t.path, t.lock_dir, t.journal_path, t.release_log)
     # What runs is read only when the ref may name the checkout: a real deploy reads it
     # again once the lock is held, so it would only cost the host's time twice.
-    remote, results = t.executor.probe_batch_when((git.ls_remote_naming_head(ref), t.path), checks, observe)
+    remote, checked, seen = t.executor.probe_batch_when((git.ls_remote_naming_head(ref), t.path), checks, observe)
     if remote.exited == git.TIMED_OUT:
         raise source.origin_stalled(t, "git ls-remote", git.LIST_TIMEOUT)
-    observed = _observed(results[len(checks) :]) if remote.ok else None
-    return Look(results[: len(checks)], observed, git_facts.parse_ls_remote(remote.stdout, ref) if remote.ok else None)
+    observed = _observed(seen) if seen is not None else None
+    return Look(checked, observed, git_facts.parse_ls_remote(remote.stdout, ref) if remote.ok else None)
 
 
-def _observed(results: list[Result]) -> Observed | None:
+def _observed(results: dict[str, Result]) -> Observed | None:
     try:
         return host_state.parse(results)
     except (DeployError, ValueError, KeyError):  # the locked run reads it again and says why

@@ -57,9 +57,10 @@ def plan(t: Target, previous: str | None, revision: str | None, entries: list[Re
     trusted = revision is not None and releases.deployed_ok(entries, previous)
     changes = []
     if previous and revision and revision != previous:
-        diff = t.run(git_facts.migration_changes(previous, revision).argv, probe=True, stream=False, check=False)
-        trusted = trusted and diff.ok
-        changes = git_facts.parse_name_status(diff.stdout) if diff.ok else []
+        # git failing to compare them (the serving commit is gone, say): not trusted.
+        diff = t.probe(git_facts.migration_changes(previous, revision).or_else(None))
+        trusted = trusted and diff is not None
+        changes = diff or []
     owed = releases.owed_drops(entries)
     look = migrations.Look.of(previous, trusted, changes)
     if not look.check:

@@ -24,19 +24,19 @@ class HostState:
     revision: str | None
 
 
-def batch(t: Target) -> list[Probe]:
+def batch(t: Target) -> dict[str, Probe]:
     """The read-only commands preflight judges, for `Executor.probe_batch`."""
-    return [
-        (["docker", "version", "--format", "{{.Server.Version}}"], None),
-        (["docker", "compose", "version", "--short"], None),
-        (host.has_program("git"), None),
-        (host.is_file(f"{t.path}/.git/HEAD"), None),
-        (git.head(), t.path),
-        (host.are_files([f"{t.path}/{name}" for name in t.settings.compose_files]), None),
-        (git.status(), t.path),
-        (host_facts.free_disk_mb(t.path).argv, None),
-        (host.has_program("curl"), None),
-    ]
+    return {
+        "docker": (["docker", "version", "--format", "{{.Server.Version}}"], None),
+        "compose": (["docker", "compose", "version", "--short"], None),
+        "git": (host.has_program("git"), None),
+        "checkout": (host.is_file(f"{t.path}/.git/HEAD"), None),
+        "head": (git.head(), t.path),
+        "compose files": (host.are_files([f"{t.path}/{name}" for name in t.settings.compose_files]), None),
+        "status": (git.status(), t.path),
+        "disk": (host_facts.free_disk_mb(t.path).argv, None),
+        "curl": (host.has_program("curl"), None),
+    }
 
 
 def preflight(t: Target, *, first_deploy: bool = True, require_clean: bool = True) -> HostState:
@@ -45,8 +45,9 @@ def preflight(t: Target, *, first_deploy: bool = True, require_clean: bool = Tru
 
 
 def judge(t: Target, results, *, first_deploy: bool = True, require_clean: bool = True) -> HostState:
-    """The results of `batch`, in its order: what to fix, or the state to go on from."""
-    docker, compose, git_present, checkout_test, head, compose_file, status, disk, curl = results
+    """The results of `batch`, by its keys: what to fix, or the state to go on from."""
+    docker, compose, git_present, checkout_test, head = results["docker"], results["compose"], results["git"], results["checkout"], results["head"]
+    compose_file, status, disk, curl = results["compose files"], results["status"], results["disk"], results["curl"]
     for result in (docker, compose):
         if not result.ok:
             raise t.executor.failure(result, shown=False)

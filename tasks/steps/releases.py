@@ -3,8 +3,8 @@ read back into the same Release records it is written from."""
 
 from __future__ import annotations
 
-from ..commands import host
-from ..records import DeferredDrop, Outcome, Release, parse_release_log
+from ..facts import host_state
+from ..records import DeferredDrop, Outcome, Release
 from ..target import Target
 
 
@@ -13,8 +13,7 @@ def explain_record(t: Target, ref: str) -> str:
 
 
 def read_log(t: Target) -> list[Release]:
-    result = t.run(host.read_file_if_any(t.release_log), cwd=None, probe=True, stream=False)
-    return parse_release_log(result.stdout)
+    return t.probe(host_state.release_log(t.release_log), cwd=None)
 
 
 def releases_served(entries: list[Release]) -> list[Release]:

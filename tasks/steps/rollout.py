@@ -12,10 +12,10 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from ..commands import rollout as commands
-from ..commands.compose import containers_and_images
 from ..errors import DeployError
+from ..facts import host_state
 from ..facts.compose import ServiceConfig
-from ..facts.host_state import Container, parse_containers
+from ..facts.host_state import Container
 from ..target import Target
 
 
@@ -133,7 +133,7 @@ def _remove_new(t: Target, project_name: str, services: Sequence[str], old: dict
     finds containers through Docker's DNS sends them requests from the moment they run
     (those that do answer, on pages other than the health check), and a container
     removed by force would cut those requests off half-way."""
-    current = parse_containers(t.run(containers_and_images(t.project), probe=True, stream=False, check=False).stdout)
+    current = t.probe(host_state.containers(t.project))
     olds = {cid for ids in old.values() for cid in ids}
     stops: dict[int, list[str]] = {}
     for c in current:

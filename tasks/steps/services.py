@@ -81,12 +81,8 @@ def changed_by_compose(t: Target, group: BuildGroup, known: Sequence[str]) -> li
     """What Compose would still change (`up --dry-run`: another image or configuration),
     besides `known`. Asked after the first wave, whose services then run: Compose's
     dry run gives up on stopped dependencies (after an engine restart, say)."""
-    result = t.run(compose.up_dry_run(t.project), probe=True, stream=False, check=False)
-    if not result.ok and known:
-        return []
-    if not result.ok:
-        raise t.executor.failure(result, shown=False)
-    changed = compose_facts.parse_up_dry_run(result.stdout + result.stderr, group.project_name, group.all_services)
+    fact = compose_facts.changed_by_up(t.project, group.project_name, group.all_services)
+    changed = t.probe(fact.or_else([]) if known else fact)
     return [service for service in changed if service not in known]
 
 
@@ -97,7 +93,8 @@ def what_runs(t: Target, group: BuildGroup) -> tuple[list[Container], dict[str, 
     docker commands, one round trip."""
     names = sorted({config.image for config in group.configs.values() if config.image})
     listed = _containers(group.project_name)
-    containers, found = t.executor.probe_batch([(listed.argv, None), (image_commands.inspect(names), None)])
+    read = t.executor.probe_batch({"containers": (listed.argv, None), "images": (image_commands.inspect(names), None)})
+    containers, found = read["containers"], read["images"]
     if not containers.ok:
         raise t.executor.failure(containers, shown=False)
     return listed.parse(containers.stdout), image_facts.parse_inspect(found.stdout)

@@ -56,21 +56,22 @@ def _failure(t: Target, result: Result) -> Missing:
 
 def check_tools(t: Target) -> Tools:
     """One round trip: Docker and Compose usable by the user, git, curl, the folder."""
-    docker, compose, git_present, curl, user, checkout, head, exists, empty, disk = t.executor.probe_batch(
-        [
-            (["docker", "version", "--format", "{{.Server.Version}}"], None),
-            (["docker", "compose", "version", "--short"], None),
-            (host.has_program("git"), None),
-            (host.has_program("curl"), None),
-            (host.who_am_i(), None),
-            (host.is_file(f"{t.path}/.git/HEAD"), None),
-            (git.head(), t.path),
-            (host.is_dir(t.path), None),
-            (host.is_empty_dir(t.path), None),
-            (host_facts.free_disk_mb(t.path).argv, None),
-        ]
+    read = t.executor.probe_batch(
+        {
+            "docker": (["docker", "version", "--format", "{{.Server.Version}}"], None),
+            "compose": (["docker", "compose", "version", "--short"], None),
+            "git": (host.has_program("git"), None),
+            "curl": (host.has_program("curl"), None),
+            "user": (host.who_am_i(), None),
+            "checkout": (host.is_file(f"{t.path}/.git/HEAD"), None),
+            "head": (git.head(), t.path),
+            "exists": (host.is_dir(t.path), None),
+            "empty": (host.is_empty_dir(t.path), None),
+            "disk": (host_facts.free_disk_mb(t.path).argv, None),
+        }
     )
-    tools = Tools(user=user.stdout.strip() or "the deploy user")
+    docker, compose, git_present, curl, checkout, head, disk = read["docker"], read["compose"], read["git"], read["curl"], read["checkout"], read["head"], read["disk"]
+    tools = Tools(user=read["user"].stdout.strip() or "the deploy user")
     if docker.ok:
         tools.docker = docker.stdout.strip()
         if compose.ok:
@@ -86,7 +87,7 @@ def check_tools(t: Target) -> Tools:
         tools.missing.append(Missing(f"curl is not installed on {t.name}", "install curl: the health gate polls DEPLOY_HEALTHCHECK_URL with it"))
     tools.checkout = checkout.ok
     tools.revision = git_facts.parse_revision(head.stdout) if checkout.ok and head.ok else None
-    tools.path_exists, tools.path_empty = exists.ok, empty.ok
+    tools.path_exists, tools.path_empty = read["exists"].ok, read["empty"].ok
     if disk.ok:
         free = host_facts.parse_free_mb(disk.stdout)
         if free < t.settings.min_free_disk_mb:
@@ -173,18 +174,20 @@ def read_needs(t: Target) -> Needs | Missing:
     """Two round trips: the compose files, the project's .env and the ports in use; then
     whether each env file the services need exists."""
     names = t.settings.compose_files
-    *texts, dotenv, sockets, containers = t.executor.probe_batch(
-        [
-            *[(host.read_file(f"{t.path}/{name}"), None) for name in names],
-            (host.read_file_if_any(f"{t.path}/.env"), None),
-            (host.listening_sockets(), None),
-            (host.published_by_containers(), None),
-        ]
+    read = t.executor.probe_batch(
+        {
+            **{("compose file", name): (host.read_file(f"{t.path}/{name}"), None) for name in names},
+            ".env": (host.read_file_if_any(f"{t.path}/.env"), None),
+            "sockets": (host.listening_sockets(), None),
+            "containers": (host.published_by_containers(), None),
+        }
     )
+    dotenv, sockets, containers = read[".env"], read["sockets"], read["containers"]
     env = compose_file.parse_dotenv(dotenv.stdout if dotenv.ok else "")
     files: dict[str, list[str]] = {}
     ports: list[compose_file.PublishedPort] = []
-    for name, text in zip(names, texts, strict=True):
+    for name in names:
+        text = read[("compose file", name)]
         if not text.ok:
             return Missing(
                 f"the compose file {name} is not in {t.path} on {t.name}",
@@ -197,10 +200,10 @@ def read_needs(t: Target) -> Needs | Missing:
         for path, services in compose_file.env_files(doc, env).items():
             files.setdefault(path, []).extend(service for service in services if service not in files.get(path, []))
         ports += [port for port in compose_file.published_ports(doc, env) if port not in ports]
-    checks = t.executor.probe_batch([(host.is_file(f"{t.path}/{path}"), None) for path in files]) if files else []
+    checks = t.executor.probe_batch({path: (host.is_file(f"{t.path}/{path}"), None) for path in files}) if files else {}
     return Needs(
         env_files=files,
-        present={path: result.ok for path, result in zip(files, checks, strict=True)},
+        present={path: checks[path].ok for path in files},
         ports=ports,
         listening=host_facts.parse_listening_ports(sockets.stdout) if sockets.ok else set(),
         published=host_facts.parse_published(containers.stdout) if containers.ok else {},

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from ..commands import git
 from ..errors import DeployError, HostError
-from ..executor import PROBE_TIMEOUT
 from ..facts import git as git_facts
 from ..records import short
 from ..target import Target
@@ -49,13 +48,11 @@ def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> Fetched:
     """Ask origin what `ref` names (a branch or tag) and fetch unless that commit is
     here already. A commit id is looked up after the fetch."""
     remote = "origin" if checkout_exists else t.settings.repo_url
-    # It bounds itself (LIST_TIMEOUT, then origin_stalled says what to check); the probe
-    # bound comes after it.
-    listed = t.run(git.ls_remote_and_presence(ref, remote), cwd="" if checkout_exists else None, probe=True, stream=False, check=False, timeout=git.LIST_TIMEOUT + PROBE_TIMEOUT)
-    if listed.exited == git.TIMED_OUT:
+    listed = t.probe(git_facts.remote_ref(ref, remote), cwd="" if checkout_exists else None)
+    if listed.stalled:
         raise origin_stalled(t, "git ls-remote", git.LIST_TIMEOUT)
-    found = git_facts.parse_ls_remote(listed.stdout, ref) if listed.ok else None
-    if found and checkout_exists and found in git_facts.parse_present(listed.stdout):
+    found = listed.commit
+    if found and checkout_exists and listed.here:
         return Fetched(found, here_already=True)
     fetched = t.run(git.fetch(), stream=False, check=False)
     if fetched.exited == git.TIMED_OUT:
@@ -64,9 +61,9 @@ def fetch(t: Target, ref: str, *, checkout_exists: bool = True) -> Fetched:
         raise t.executor.failure(fetched, shown=False, todo="check that the server can reach origin (`git remote -v` in DEPLOY_PATH)")
     if found:
         return Fetched(found)
-    local = t.run(git.resolve(ref), probe=True, stream=False, check=False)
-    if local.ok:
-        return Fetched(git_facts.parse_revision(local.stdout))
+    local = t.probe(git_facts.resolved(ref))
+    if local:
+        return Fetched(local)
     if fetched.printed:
         return Fetched(None)
     raise DeployError(
@@ -80,9 +77,9 @@ def checkout(t: Target, revision: str | None, ref: str):
     # Exit 0 with no output: the commit is there and lacks the file. Any other failure:
     # the commit is not on the host (a dry run does not fetch), and checkout will tell.
     files = t.settings.compose_files
-    listed = t.run(git.list_file(target, *files), probe=True, stream=False, check=False)
-    missing = [name for name in files if name not in listed.stdout.split("\n")]
-    if listed.ok and missing:
+    present = t.probe(git_facts.files_present(target, files))
+    missing = [name for name in files if name not in (present or [])]
+    if present is not None and missing:
         raise HostError(
             f"{', '.join(missing)} does not exist at {ref} ({short(target)})",
             "commit the compose file, or set DEPLOY_COMPOSE_FILE to the one your project uses",

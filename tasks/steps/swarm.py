@@ -68,10 +68,7 @@ def check_registry(t: Target) -> None:
 
 
 def services(t: Target) -> dict[str, facts.SwarmService]:
-    result = t.run(commands.stack_services(stack_name(t)), cwd=None, probe=True, stream=False, check=False)
-    if not result.ok:
-        raise t.executor.failure(result, shown=False, todo=f"run `docker stack services {stack_name(t)}` on {t.name} to see why")
-    return facts.parse_services(result.stdout, stack_name(t))
+    return t.probe(facts.stack_services(stack_name(t)), cwd=None)
 
 
 def images_by_reference(t: Target, references: list[str]) -> dict[str, facts.InspectedImage]:
@@ -79,17 +76,16 @@ def images_by_reference(t: Target, references: list[str]) -> dict[str, facts.Ins
     with their revision labels; one the manager lacks is left out."""
     if not references:
         return {}
-    inspected = t.run(commands.images_by_reference(references), cwd=None, probe=True, stream=False, check=False)
-    return facts.parse_references(inspected.stdout) if inspected.ok else {}
+    return t.probe(facts.images_by_reference(references), cwd=None)
 
 
 def services_and_tasks(t: Target) -> tuple[dict[str, facts.SwarmService], list[facts.SwarmTask]] | None:
     """The stack's services and tasks, in one round trip; None when either cannot be read."""
     stack = stack_name(t)
-    found, tasks = t.executor.probe_batch([(commands.stack_services(stack), None), (commands.stack_tasks(stack), None)])
-    if not (found.ok and tasks.ok):
+    read = t.probe_all({"services": facts.stack_services(stack).or_else(None), "tasks": facts.stack_tasks(stack).or_else(None)}, cwd=None)
+    if read["services"] is None or read["tasks"] is None:
         return None
-    return facts.parse_services(found.stdout, stack), facts.parse_tasks(tasks.stdout, stack)
+    return read["services"], read["tasks"]
 
 
 def serves_already(t: Target, seen: Look) -> str | None:
@@ -122,8 +118,7 @@ def task_rows(t: Target) -> list[dict]:
     """The stack's tasks meant to run, for `status`: one row each, with the revision of
     its image where the manager has that image (two round trips)."""
     stack = stack_name(t)
-    result = t.run(commands.stack_tasks(stack), cwd=None, probe=True, stream=False, check=False)
-    tasks = [task for task in facts.parse_tasks(result.stdout, stack) if task.desired == "Running"] if result.ok else []
+    tasks = [task for task in t.probe(facts.stack_tasks(stack).or_else([]), cwd=None) if task.desired == "Running"]
     references = sorted({task.image for task in tasks})
     labelled = images_by_reference(t, references)
     rows = []
@@ -209,9 +204,8 @@ def wait_converged(t: Target, wanted: dict[str, str], timeout: float) -> None:
     stack = stack_name(t)
     deadline = time.monotonic() + timeout
     while True:
-        found, tasks = t.executor.probe_batch([(commands.stack_services(stack), None), (commands.stack_tasks(stack), None)])
-        now = facts.parse_services(found.stdout, stack) if found.ok else {}
-        running = facts.parse_tasks(tasks.stdout, stack) if tasks.ok else []
+        read = t.probe_all({"services": facts.stack_services(stack).or_else({}), "tasks": facts.stack_tasks(stack).or_else([])}, cwd=None)
+        now, running = read["services"], read["tasks"]
         state = facts.converged(now, running, wanted)
         if state.done or t.executor.dry_run:
             return
@@ -234,6 +228,5 @@ def wait_converged(t: Target, wanted: dict[str, str], timeout: float) -> None:
 def _logs(t: Target, services: list[str]) -> list[str]:
     lines = []
     for service in services[:2]:
-        result = t.run(commands.service_logs(f"{stack_name(t)}_{service}", 3), cwd=None, probe=True, stream=False, check=False)
-        lines += [f"{service} log: {line.strip()}" for line in (result.stdout + result.stderr).splitlines() if line.strip()][-3:]
+        lines += [f"{service} log: {line}" for line in t.probe(facts.last_log_lines(f"{stack_name(t)}_{service}", 3), cwd=None)]
     return lines

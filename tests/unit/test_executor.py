@@ -81,30 +81,30 @@ def test_probe_batch_runs_one_command_on_the_host():
     context = Context()
     out = io.StringIO()
     executor = Executor(context, out=out)
-    results = executor.probe_batch([(["echo", "a b"], None), (["pwd"], "/tmp")])
-    assert [r.stdout for r in results] == ["a b\n", "/tmp\n"]
+    results = executor.probe_batch({"echo": (["echo", "a b"], None), "where": (["pwd"], "/tmp")})
+    assert {key: r.stdout for key, r in results.items()} == {"echo": "a b\n", "where": "/tmp\n"}
     assert executor.commands_run == 1 and out.getvalue() == ""
 
 
 def test_a_batch_runs_a_probe_asked_twice_once(tmp_path):
     counter = tmp_path / "runs"
     probe = (["sh", "-c", 'echo x >> "$0"; wc -l < "$0"', str(counter)], None)
-    results = Executor(Context(), out=io.StringIO()).probe_batch([probe, (["echo", "b"], None), probe])
-    assert [r.stdout.strip() for r in results] == ["1", "b", "1"]
+    results = Executor(Context(), out=io.StringIO()).probe_batch({"first": probe, "b": (["echo", "b"], None), "again": probe})
+    assert {key: r.stdout.strip() for key, r in results.items()} == {"first": "1", "b": "b", "again": "1"}
     assert counter.read_text() == "x\n"
 
 
 def test_a_conditional_batch_runs_the_more_probes_only_when_its_test_passes():
     executor = Executor(Context(), out=io.StringIO())
-    items, more = [(["echo", "always"], None)], [(["echo", "more"], None), (["sh", "-c", "echo err >&2; exit 3"], None)]
-    test, results = executor.probe_batch_when((["sh", "-c", "printf 'a\\nb'"], None), items, more)
+    items, more = {"always": (["echo", "always"], None)}, {"more": (["echo", "more"], None), "err": (["sh", "-c", "echo err >&2; exit 3"], None)}
+    test, results, further = executor.probe_batch_when((["sh", "-c", "printf 'a\\nb'"], None), items, more)
     assert (test.ok, test.stdout) == (True, "a\nb")
-    assert [(r.stdout, r.stderr, r.exited) for r in results] == [("always\n", "", 0), ("more\n", "", 0), ("", "err\n", 3)]
-    test, results = executor.probe_batch_when((["sh", "-c", "echo listed; exit 1"], "/nonexistent"), items, more)
-    assert not test.ok and test.stdout == ""
-    test, results = executor.probe_batch_when((["sh", "-c", "echo listed; exit 1"], "/tmp"), items, more)
+    assert {key: (r.stdout, r.stderr, r.exited) for key, r in {**results, **further}.items()} == {"always": ("always\n", "", 0), "more": ("more\n", "", 0), "err": ("", "err\n", 3)}
+    test, results, further = executor.probe_batch_when((["sh", "-c", "echo listed; exit 1"], "/nonexistent"), items, more)
+    assert not test.ok and test.stdout == "" and further is None
+    test, results, further = executor.probe_batch_when((["sh", "-c", "echo listed; exit 1"], "/tmp"), items, more)
     assert (test.exited, test.stdout) == (1, "listed")
-    assert [r.stdout for r in results] == ["always\n"]
+    assert {key: r.stdout for key, r in results.items()} == {"always": "always\n"} and further is None
     assert executor.commands_run == 3
 
 
@@ -115,9 +115,9 @@ def test_a_conditional_batch_runs_its_items_while_the_test_runs(tmp_path):
     executor = Executor(Context(), out=io.StringIO())
     waits_for_flag = ["sh", "-c", 'for i in $(seq 50); do [ -e "$0" ] && exit 0; sleep 0.1; done; exit 1', str(flag)]
     item = (["touch", str(flag)], None)
-    test, results = executor.probe_batch_when((waits_for_flag, None), [item], [item, (["echo", "more"], None)])
+    test, results, further = executor.probe_batch_when((waits_for_flag, None), {"touch": item}, {"touch again": item, "more": (["echo", "more"], None)})
     assert test.ok
-    assert [(r.command.split()[0], r.exited) for r in results] == [("touch", 0), ("touch", 0), ("echo", 0)]
+    assert [(key, r.command.split()[0], r.exited) for key, r in {**results, **further}.items()] == [("touch", "touch", 0), ("touch again", "touch", 0), ("more", "echo", 0)]
 
 
 def test_a_batch_runs_its_probes_at_once(tmp_path):
@@ -152,10 +152,10 @@ def test_a_probe_that_never_answers_is_given_up_after_the_probe_timeout(monkeypa
     hung_docker.chmod(0o755)
     executor = Executor(Context(), out=io.StringIO())
     with pytest.raises(HostError, match=r"the Docker Engine on local did not answer within 1s \(`\S+/docker version`\)"):
-        executor.probe_batch([(["echo", "fast"], None), ([str(hung_docker), "version"], None)])
+        executor.probe_batch({"fast": (["echo", "fast"], None), "docker": ([str(hung_docker), "version"], None)})
     with pytest.raises(HostError, match=r"`sleep 30` did not answer within 1s on local"):
-        executor.probe_batch_when((["true"], None), [(["echo", "fast"], None)], [(["sleep", "30"], None)])
-    assert [r.stdout for r in executor.probe_batch([(["echo", "a"], None), (["sleep", "0.2"], None)])] == ["a\n", ""]
+        executor.probe_batch_when((["true"], None), {"fast": (["echo", "fast"], None)}, {"slow": (["sleep", "30"], None)})
+    assert [r.stdout for r in executor.probe_batch({"a": (["echo", "a"], None), "sleep": (["sleep", "0.2"], None)}).values()] == ["a\n", ""]
     with pytest.raises(HostError, match=r"`sleep 30` did not answer within 1s on local"):
         executor.run(["sleep", "30"], probe=True, stream=False)
 

@@ -18,20 +18,20 @@ def target(tmp_path, **settings):
 
 
 def answers(**changes):
-    """The batch's results in its order, as a healthy host with a clean checkout gives them."""
+    """The batch's results by its keys, as a healthy host with a clean checkout gives them."""
     ok = {
         "docker": Result("docker version", "24.0.7\n", "", 0),
         "compose": Result("docker compose version", "2.24.0\n", "", 0),
         "git": Result("command -v git", "/usr/bin/git\n", "", 0),
         "checkout": Result("test -f .git/HEAD", "", "", 0),
         "head": Result("git rev-parse HEAD", REVISION + "\n", "", 0),
-        "compose_file": Result("test -f docker-compose.production.yml", "", "", 0),
+        "compose files": Result("test -f docker-compose.production.yml", "", "", 0),
         "status": Result("git status --porcelain", "", "", 0),
         "disk": Result("df -Pk", DF.format(free=20 * 1024 * 1024), "", 0),
         "curl": Result("command -v curl", "/usr/bin/curl\n", "", 0),
     }
     ok.update(changes)
-    return list(ok.values())
+    return ok
 
 
 def failed(command, stderr="", exited=1):
@@ -58,7 +58,7 @@ def test_no_checkout_is_a_first_deploy_only_with_a_repository_url(tmp_path):
     [
         pytest.param({"git": failed("command -v git")}, "git is not installed on web1 — install git on the server", id="no git"),
         pytest.param(
-            {"compose_file": failed("test -f docker-compose.production.yml")},
+            {"compose files": failed("test -f docker-compose.production.yml")},
             "compose file docker-compose.production.yml is missing in /srv/shop on web1 — commit it to your repository, or set DEPLOY_COMPOSE_FILE to the file you use",
             id="no compose file",
         ),
