@@ -17,7 +17,7 @@ from .errors import ConfigError, DeployError, UsageError
 from .executor import Executor, PrintingExecutor
 from .facts import compose as compose_facts
 from .facts import git as git_facts
-from .facts import migration_safety, probe
+from .facts import host_state, migration_safety, probe
 from .facts import migrations as migration_facts
 from .report import Report
 
@@ -63,8 +63,8 @@ class LocalStack:
         return names
 
     def running(self, service: str) -> bool:
-        states = probe(self.executor, compose_facts.containers(self.project), cwd=self.cwd)
-        return any(s.service == service and s.state == "running" for s in states)
+        found = probe(self.executor, host_state.containers(self.project), cwd=self.cwd)
+        return any(c.service == service and c.state == "running" and not c.oneoff for c in found)
 
     def restart(self, services: list[str]) -> None:
         for service in services:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping, Protocol, TypeVar
 
 from .commands import host
 from .commands.compose import ComposeProject
@@ -36,6 +36,13 @@ def drill_pause(environ=None, variable: str = PAUSE_VARIABLE) -> tuple[str, floa
         return None
 
 
+class StepJournal(Protocol):
+    """What a target tells the journal of the run holding its lock (steps/journal.py's
+    RunJournal): the step it enters, before the step runs."""
+
+    def enter(self, step: str) -> None: ...
+
+
 @dataclass
 class Target:
     name: str
@@ -44,7 +51,7 @@ class Target:
     report: Report
     project: ComposeProject = field(init=False)
     # Set while this run holds the lock: every step is written to it first.
-    journal: object | None = None
+    journal: StepJournal | None = None
     drilled: bool = False
     step_name: str = ""
 

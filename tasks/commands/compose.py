@@ -118,10 +118,6 @@ def config_services(project: ComposeProject) -> list[str]:
     return compose(project, "config", "--services")
 
 
-def ps_json(project: ComposeProject, all_states: bool = True) -> list[str]:
-    return compose(project, "ps", *(["--all"] if all_states else []), "--format", "json")
-
-
 CONTAINER_FORMAT = '{"kind":"container","id":{{json .Id}},"name":{{json .Name}},"image":{{json .Image}},"state":{{json .State}},"labels":{{json .Config.Labels}},"cmd":{{json .Config.Cmd}}}'
 
 

@@ -23,48 +23,6 @@ def services(project: ComposeProject) -> Fact[list[str]]:
 
 
 @dataclass(frozen=True)
-class ContainerState:
-    service: str
-    name: str
-    state: str  # running, exited, restarting, created, ...
-    health: str  # healthy, unhealthy, starting, or "" without a healthcheck
-    image: str
-    status: str = ""
-
-    @property
-    def ready(self) -> bool:
-        return self.state == "running" and self.health in ("", "healthy")
-
-
-@reads("`docker compose ps`", "check that Compose v2 is installed (`docker compose version`)")
-def parse_ps(stdout: str) -> list[ContainerState]:
-    """`docker compose ps --format json`: one object per line (Compose >= 2.21) or
-    one JSON array (older Compose v2)."""
-    text = stdout.strip()
-    if not text:
-        return []
-    try:
-        rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as problem:
-        raise DeployError(f"could not read `docker compose ps` output ({problem})", "check that Compose v2 is installed") from None
-    return [
-        ContainerState(
-            service=row.get("Service", ""),
-            name=row.get("Name", ""),
-            state=row.get("State", ""),
-            health=row.get("Health", "") or "",
-            image=row.get("Image", ""),
-            status=row.get("Status", ""),
-        )
-        for row in rows
-    ]
-
-
-def containers(project: ComposeProject) -> Fact[list[ContainerState]]:
-    return Fact("compose containers", cmd.ps_json(project), parse_ps)
-
-
-@dataclass(frozen=True)
 class ServiceConfig:
     name: str
     image: str

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..commands import git
 from ..errors import DeployError
 from ..executor import PROBE_TIMEOUT
+from ..records import short
 from . import Fact
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -70,7 +71,7 @@ def migration_changes(previous: str, revision: str) -> Fact[list[tuple[str, str]
 
 
 def files_at(revision: str) -> Fact[list[str]]:
-    return Fact(f"the files of {revision[:12]}", git.files_at(revision), str.split)
+    return Fact(f"the files of {short(revision)}", git.files_at(revision), str.split)
 
 
 def resolved(ref: str) -> Fact[str | None]:
@@ -128,4 +129,4 @@ def migration_changes_since(candidates: list[str]) -> Fact[LocalChanges]:
 
 def files_present(revision: str, paths: list[str]) -> Fact[list[str] | None]:
     """Which of `paths` the commit has; None when the commit is not here."""
-    return Fact(f"files at {revision[:12]}", git.list_file(revision, *paths), parse_paths, otherwise=None)
+    return Fact(f"files at {short(revision)}", git.list_file(revision, *paths), parse_paths, otherwise=None)

@@ -84,7 +84,6 @@ def test_logs_flags():
 
 def test_probes():
     assert compose.config_services(LOCAL)[-2:] == ["config", "--services"]
-    assert compose.ps_json(LOCAL)[-4:] == ["ps", "--all", "--format", "json"]
 
 
 def test_the_containers_of_a_project_are_found_by_its_label_with_the_name_as_an_argument():

@@ -9,22 +9,6 @@ def test_services_one_per_line():
     assert compose.parse_services("django\npostgres\nceleryworker\n") == ["django", "postgres", "celeryworker"]
 
 
-def test_ps_of_a_running_production_stack():
-    states = compose.parse_ps((RECORDED / "compose_ps.jsonl").read_text())
-    by_service = {s.service: s for s in states}
-    assert by_service["django"].state == "running" and by_service["django"].health == "healthy"
-    assert by_service["django"].ready
-    assert by_service["celeryworker"].health == "" and by_service["celeryworker"].ready
-    assert by_service["postgres"].image == "example_production_postgres"
-
-
-def test_ps_accepts_the_older_array_format_and_empty_output():
-    rows = '[{"Service": "django", "Name": "x-django-1", "State": "exited", "Health": "", "Image": "i"}]'
-    [state] = compose.parse_ps(rows)
-    assert (state.service, state.state, state.ready) == ("django", "exited", False)
-    assert compose.parse_ps("") == []
-
-
 def test_plan_marks_applied_and_pending_in_order():
     plan = migrations.parse_plan((RECORDED / "showmigrations_plan.txt").read_text())
     labels = [m.label for m in plan]

@@ -34,7 +34,6 @@ MANY = hypothesis_settings(max_examples=120, deadline=None, suppress_health_chec
 
 PARSERS = {
     "compose config": compose.parse_config,
-    "compose ps": compose.parse_ps,
     "compose up --dry-run": lambda out: compose.parse_up_dry_run(out, "shop", ["django"]),
     "containers and images": host_state.parse_containers,
     "lock state": lambda out: host_state.parse_lock_state(0, out),
