@@ -30,6 +30,8 @@ from .test_zero_downtime import django_containers
 
 STEPS = ["lock", "fetch", "checkout", "build", "plan", "check", "backup", "migrate", "rollout", "restart", "health", "post-migrate", "record"]
 FAULTS = ["SIGTERM", "SIGKILL", "SSH cut", "engine restart"]
+# What runs after the fault, taken in turn across the table: each step meets each.
+NEXT_RUNS = ["deploy of the same ref", "deploy of the next ref", "rollback"]
 TABLE = REPO / ".sandbox" / "fault-table.md"
 CELLS = REPO / ".sandbox" / "fault-cells"
 
@@ -53,6 +55,7 @@ def deployed_drill(host, folder, **options):
     first = project.fab("deploy")
     assert first.returncode == 0, first.stdout + first.stderr
     project.last_migration = "0001_initial"
+    project.versions = {project.head(): project.page("/version/")[1]}
     return project
 
 
@@ -99,7 +102,29 @@ def new_release(project, label: str, post_deploy: bool = False) -> tuple[str, st
     mark = '    composeship = "post-deploy"\n' if post_deploy else ""
     revision = project.origin.commit(f"{label}; {version}", {"VERSION": f"{version}\n", f"notes/migrations/{name}.py": MIGRATION.format(previous=project.last_migration, mark=mark)})
     project.last_migration = name
+    project.versions[revision] = version
     return revision, version
+
+
+def next_ref(project, after: str) -> tuple[str, str]:
+    """A code-only release on top of `after` (which it contains, migration and all)."""
+    version = f"{project.versions[after]}-next"
+    revision = project.origin.commit(f"the next ref; {version}", {"VERSION": f"{version}\n"})
+    project.versions[revision] = version
+    return revision, version
+
+
+def next_run(step: str, fault: str) -> str:
+    return NEXT_RUNS[(STEPS.index(step) + FAULTS.index(fault)) % len(NEXT_RUNS)]
+
+
+def with_an_earlier_release(project) -> None:
+    """A rollback needs a release before the one that serves: a fresh drill gets one."""
+    if len({entry["revision"] for entry in project.releases() if entry["result"] == "ok"}) >= 2:
+        return
+    revision, _ = next_ref(project, project.head())
+    deployed = project.fab("deploy", "--ref", revision)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
 
 def lock_info(project) -> dict:
@@ -136,11 +161,11 @@ def left_with(project, old_version: str, new_version: str) -> str:
     return serving + (", lock held" if project.locked() else "") + (", journal" if journal else "")
 
 
-def next_runs(project, revision: str) -> tuple[str, subprocess.CompletedProcess]:
-    """Deploy the same revision again, doing what each refusal says."""
+def next_runs(project, *command: str) -> tuple[str, subprocess.CompletedProcess]:
+    """`fab COMMAND`, doing what each refusal says until it goes through."""
     said = []
     for _ in range(3):
-        result = project.fab("deploy", "--ref", revision)
+        result = project.fab(*command)
         if result.returncode == 0:
             return ("; ".join(said + ["recovered"])), result
         last = result.stderr.strip().splitlines()[-1]
@@ -206,6 +231,9 @@ def test_an_engine_restart_at_each_step_is_recovered(engine_drill, step):
 
 
 def fault_at(project, step: str, fault: str) -> None:
+    then = next_run(step, fault)
+    if then == "rollback":
+        with_an_earlier_release(project)
     old_revision, old_version = project.head(), project.page("/version/")[1]
     entries_before = len(project.releases())
     revision, version = new_release(project, f"{fault} at {step}", post_deploy=step == "post-migrate")
@@ -245,29 +273,42 @@ def fault_at(project, step: str, fault: str) -> None:
         # What runs next may be a look, not a deploy: `status` must tell what the
         # killed run left, as it is.
         left += f" → status: {status_tells(project, (old_version, old_revision), (version, revision))}"
-    how, recovered = next_runs(project, revision)
-    assert project.page("/version/") == (200, version), recovered.stdout
-    assert serving_revision(project) == revision == project.head()
-    # The name `docker compose run` starts (a one-off, `fab manage`) is the release too.
+    if then == "deploy of the next ref":
+        expected, _ = next_ref(project, revision)
+        how, recovered = next_runs(project, "deploy", "--ref", expected)
+    elif then == "rollback":
+        how, recovered = next_runs(project, "rollback")
+        expected = project.releases()[-1]["revision"]
+        assert expected not in (revision, None), project.releases()[-1]
+    else:
+        expected = revision
+        how, recovered = next_runs(project, "deploy", "--ref", revision)
+    # What the next run leaves, as a user would check it: the site, the image the
+    # containers run, the checkout, the name `docker compose run` starts (a one-off,
+    # `fab manage`), no lock, no journal, no container of a stopped rollout.
+    assert project.page("/version/") == (200, project.versions[expected]), recovered.stdout
+    assert serving_revision(project) == expected == project.head()
     latest = project.docker("image", "inspect", "--format", '{{index .Config.Labels "org.opencontainers.image.revision"}}', f"{project.image('django')}:latest", check=True)
-    assert latest.stdout.strip() == revision, "latest names what serves"
+    assert latest.stdout.strip() == expected, "latest names what serves"
     assert not project.locked()
     assert not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
     assert len(django_containers(project)) == 1, "no container of a stopped rollout is left"
-    applied = project.stack.applied_migrations()
-    assert f"notes.{project.last_migration}" in applied
+    if then != "rollback":  # a rollback leaves applied what was, and applies nothing
+        assert f"notes.{project.last_migration}" in project.stack.applied_migrations()
 
     # The release log tells the truth about both runs: the faulted one (when it got as
-    # far as leaving a line) did not claim a success it did not have, and the last says ok.
+    # far as leaving a line) did not claim a success it did not have, and the last (the
+    # next run's) says ok and names what serves.
     entries = project.releases()[entries_before:]
-    assert entries and entries[-1]["result"] == "ok" and entries[-1]["revision"] == revision
+    assert entries and entries[-1]["result"] == "ok" and entries[-1]["revision"] == expected, entries
+    assert entries[-1]["kind"] == ("rollback" if then == "rollback" else "deploy")
     for entry in entries[:-1]:
         assert entry["revision"] == revision and entry["previous"] == old_revision, entry
         assert entry["result"] in ("interrupted", "failed", "rolled back", "ok", "serving; post-deploy migrations failed"), (entry, out, err)
         if entry["result"] == "ok":
             # Stopped once the release was complete: every migration applied, or recorded.
             assert run.returncode == 0 or step in ("post-migrate", "record"), entry
-    record_cell(step, fault, f"{left} → {how}")
+    record_cell(step, fault, f"{left} → {then}: {how}")
 
 
 @pytest.mark.xdist_group("faults-engine")
