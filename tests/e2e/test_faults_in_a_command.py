@@ -7,6 +7,7 @@ stale lock, checkout and `latest` at what serves."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -259,3 +260,37 @@ def test_a_stalled_origin_ends_the_run_with_what_to_check_and_changes_nothing(pr
     assert "origin did not answer `git ls-remote`" in result.stderr and "within 30s" in result.stderr, result.stderr
     assert (project.head(), project.page("/version/"), len(project.releases())) == before
     assert not project.locked()
+
+
+def test_a_rollback_killed_mid_rollout_then_the_rollback_again(project):
+    """A rollback (no --migrations) is killed while the older release's containers run
+    beside the newer ones: `status` says what the host runs, and the next rollback finds
+    the dead run's journal, puts back what served before it, then rolls back itself.
+    Checkout, `latest` and the release log name what serves at every stage."""
+    older, older_version = project.head(), project.page("/version/")[1]
+    revision, version = new_release(project, "rolled back, killed")
+    deployed(project, revision, version)
+    run = start_fab(project, "rollback", COMPOSESHIP_PAUSE_AT="rollout:120")
+    wait_for_line(run, "drill: pausing")
+    run.kill()
+    run.communicate(timeout=60)
+    end_pause(project)
+    assert len(django_containers(project)) == 2, "both releases' containers run"
+    # The killed run's sshd ends once it has seen the connection go.
+    holder, deadline = Path(f"/proc/{lock_info(project)['sshd_pid']}"), time.monotonic() + 30
+    while holder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status = json.loads(project.fab("status", "--json").stdout)[0]
+    assert (status["interrupted_run"]["kind"], status["interrupted_run"]["target"]) == ("rollback", older), status
+    assert status["lock"]["holder_alive"] is False, status["lock"]
+    assert project.fab("unlock", "--force").returncode == 0
+    again = project.fab("rollback")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert project.page("/version/") == (200, older_version)
+    assert serving_revision(project) == latest_revision(project) == project.head() == older
+    assert len(django_containers(project)) == 1 and not project.locked()
+    assert not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    last_two = project.releases()[-2:]
+    assert [(entry["kind"], entry["result"], entry["revision"]) for entry in last_two] == [("rollback", "interrupted", older), ("rollback", "ok", older)], last_two
+    # And forward again: the release rolled back from deploys as a release does.
+    deployed(project, revision, version)
