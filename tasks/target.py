@@ -54,6 +54,8 @@ class Target:
     journal: StepJournal | None = None
     drilled: bool = False
     step_name: str = ""
+    # The commands that change the host run so far in the current step (for the drill).
+    changes_in_step: int = 0
 
     def __post_init__(self):
         self.project = ComposeProject.from_settings(self.settings)
@@ -93,6 +95,7 @@ class Target:
             if self.journal is not None:
                 self.journal.enter(name)
             outer, self.step_name = self.step_name, name
+            self.changes_in_step = 0
             try:
                 yield record
             finally:
@@ -118,8 +121,14 @@ class Target:
         return self.executor.run(argv, cwd=self.path if cwd == "" else cwd, **options)
 
     def drill_in(self, argv):
+        """COMPOSESHIP_PAUSE_IN=STEP[#N]:SECONDS: the step's first (or Nth) command that
+        changes the host holds still once it has run."""
         pause = drill_pause(variable=PAUSE_IN_VARIABLE)
-        if not pause or pause[0] != self.step_name or self.drilled:
+        step, _, nth = pause[0].partition("#") if pause else ("", "", "")
+        if not pause or step != self.step_name or self.drilled:
+            return argv
+        self.changes_in_step += 1
+        if self.changes_in_step < int(nth or 1):
             return argv
         self.drilled = True
         self.report.say(f"drill: the next command on {self.name} in {self.step_name} holds still {pause[1]:g}s once it has run ({PAUSE_IN_VARIABLE})")

@@ -63,10 +63,12 @@ def _preflight(job: Deploy, run: HostRun) -> None:
     with t.step("preflight") as step:
         seen = look(t, job.ref)
         state = preflight.judge(t, seen.preflight)
-        step.note = f"checkout at {short(state.revision)}" if state.checkout else "first deploy: will clone"
+        # A repository without a commit is a first clone stopped half-way: cloned again.
+        cloning = not state.checkout or (state.revision is None and bool(t.settings.repo_url))
+        step.note = "first deploy: will clone" if cloning else f"checkout at {short(state.revision)}"
         step.note += engine_of(t).check_host(t)
         job.serving[t.name] = engine_of(t).serves_already(t, seen)
-    if not state.checkout:
+    if cloning:
         job.no_checkout.add(t.name)
 
 

@@ -108,9 +108,10 @@ class Checkout:
 
 def prepare_checkout(t: Target, tools: Tools, ref: str) -> Checkout:
     """Create DEPLOY_PATH and clone DEPLOY_REPO_URL into it at `ref`, unless there is a
-    checkout already (left exactly as it is)."""
-    if tools.checkout:
-        return Checkout(f"checkout at {short(tools.revision, 'no commit')}, left as it is", readable=True)
+    checkout already (left exactly as it is). A repository without a commit is a first
+    clone that was stopped half-way: it is finished."""
+    if tools.checkout and tools.revision is not None:
+        return Checkout(f"checkout at {short(tools.revision)}, left as it is", readable=True)
     if not t.settings.repo_url:
         return Checkout(
             "no checkout",
@@ -123,7 +124,9 @@ def prepare_checkout(t: Target, tools: Tools, ref: str) -> Checkout:
         )
     if not tools.git:
         return Checkout("no checkout: git is missing")
-    if tools.path_exists and not tools.path_empty:
+    if tools.checkout:
+        note = f"a first clone stopped half-way (a repository without a commit) finished in {t.path}"
+    elif tools.path_exists and not tools.path_empty:
         # Files put there by hand (.env, .envs/) stay: the clone goes around them.
         note = f"cloned into {t.path}, beside the files already there"
     else:

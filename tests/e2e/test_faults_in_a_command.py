@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .remote import as_user, destroy_remote_project
+from .remote import as_user, destroy_remote_project, make_remote_project
 from .test_faults import deployed_drill, end_pause, lock_info, new_release
 from .test_truth import serving_revision, start_fab, wait_for_line
 from .test_zero_downtime import django_containers
@@ -294,3 +294,29 @@ def test_a_rollback_killed_mid_rollout_then_the_rollback_again(project):
     assert [(entry["kind"], entry["result"], entry["revision"]) for entry in last_two] == [("rollback", "interrupted", older), ("rollback", "ok", older)], last_two
     # And forward again: the release rolled back from deploys as a release does.
     deployed(project, revision, version)
+
+
+def test_a_setup_stopped_in_its_first_clone_is_finished_by_the_next_setup(sandbox_host, tmp_path):
+    """SIGTERM once `git init` of setup's first clone has run (the step's second command
+    that changes the host, after the folder's creation): the repository is there with
+    no commit. The next `setup` finishes the clone instead of taking it for a checkout,
+    and the first deploy then serves."""
+    fresh = make_remote_project(sandbox_host, tmp_path)
+    try:
+        run = start_fab(fresh, "setup", COMPOSESHIP_PAUSE_IN="checkout#2:120")
+        wait_for_line(run, "drill: the next command")
+        time.sleep(1.5)
+        run.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        end_pause(fresh)
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 143, out + err
+        assert (Path(fresh.path) / ".git").is_dir() and as_user(fresh.host["user"], "git", "-C", fresh.path, "rev-parse", "--verify", "--quiet", "HEAD").returncode != 0
+        again = fresh.fab("setup")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "is ready" in again.stdout and fresh.head() == fresh.origin.revisions[-1], again.stdout
+        deployed = fresh.fab("deploy")
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert fresh.page("/version/")[0] == 200 and serving_revision(fresh) == fresh.head()
+    finally:
+        destroy_remote_project(fresh)

@@ -18,7 +18,7 @@ from tasks.settings import load
 from tasks.target import Target
 from tests.unit.recorded_host import RecordedHost
 from tests.unit.test_deploy_failures import CHECK, MIGRATE, READ_LOCK, TAKE_LOCK, Lock, report_with_0002
-from tests.unit.test_pipeline_dry_run import probes, swarm_probes
+from tests.unit.test_pipeline_dry_run import NEW, probes, swarm_probes
 from tests.unit.test_rollback_pipeline import OPERATIONS, reversible, target_on
 from tests.unit.test_rollback_pipeline import with_migrations as migrated_between
 
@@ -126,3 +126,19 @@ def test_migrate_only_goes_through_every_step_of_its_plan_in_order(tmp_path):
     plan = plan_of(output)
     assert plan == ["preflight", "lock", "observe", "align", "plan", "stale image", "backup", "migrate", "record", "unlock"]
     assert steps_run(output, plan) == plan
+
+
+def test_a_repository_without_a_commit_goes_through_the_clone_step(tmp_path):
+    """A first clone stopped after `git init`: preflight takes it for a first deploy, and
+    the clone step runs (again) instead of being skipped for a checkout."""
+
+    def headless():
+        return {
+            **probes(),
+            r"git rev-parse --verify --quiet 'HEAD\^\{commit\}'": Result(exited=1),
+            r"git ls-remote .* git@example.com:me/shop.git main": Result(f"{NEW}\trefs/heads/main\n"),
+        }
+
+    output = run(tmp_path, dry_run=True, answers=headless, DEPLOY_REPO_URL="git@example.com:me/shop.git")
+    assert "first deploy: will clone" in output and "--- clone [web1] skipped" not in output
+    assert "git init -q -- /srv/shop" in output

@@ -201,6 +201,25 @@ def test_dry_run_prints_the_clone_and_changes_nothing(tmp_path):
     assert all(re.search(r"docker|command -v|id -un|test -|git rev-parse|df -Pk|ls -A|git ls-remote|git ls-tree", c) for c in recorded.commands)
 
 
+def test_a_repository_without_a_commit_is_a_first_clone_stopped_half_way_and_is_finished(tmp_path):
+    """`.git/HEAD` is there but names no commit (a setup stopped after `git init`): the
+    dry run shows the clone being finished, not a checkout left as it is."""
+    recorded = ready_host(
+        **{
+            r"cd /srv/shop && git rev-parse --verify --quiet": Result(exited=1),
+            r"git ls-remote .* git@example.com:me/shop.git main": Result(f"{NEW}\trefs/heads/main\n"),
+            r"cd /srv/shop && git ls-tree": Result(exited=128),
+        }
+    )
+    t = target(tmp_path, recorded, dry_run=True, DEPLOY_REPO_URL="git@example.com:me/shop.git")
+    assert run_setup(t) == []
+    out = t.report.out.getvalue()
+    assert "left as it is" not in out
+    commands = [line for line in out.splitlines() if line and not line.startswith("#")]
+    assert commands[1:3] == ["git init -q -- /srv/shop", "cd /srv/shop && sh -c 'git remote get-url origin >/dev/null 2>&1 || git remote add origin \"$0\"' git@example.com:me/shop.git"]
+    assert commands[-1] == f"cd /srv/shop && git checkout --quiet --detach {NEW}"
+
+
 @pytest.mark.parametrize(
     "swarm, listed",
     [
