@@ -174,3 +174,33 @@ def test_a_rollback_that_reversed_migrations_and_then_failed_applies_them_again_
     assert order(host) == ["backup", "unapply", "to older tags", "start new", "health", "reapply", "start new", "health", "record"]
     line = record_of(host)
     assert line["result"] == "rolled back" and line["unapplied"] == ["notes.0002_note_body"] and "notes.0002_note_body applied again" in line["error"], line
+
+
+def test_a_reversal_that_stops_half_way_switches_nothing_and_says_what_is_still_applied(tmp_path):
+    """Two migrations to reverse; Django reverses the newer one, then fails on the other:
+    the old code is not switched in, what was reversed is applied again for the code
+    that serves, and the release log names both."""
+    files_at_head = "notes/migrations/0001_initial.py\nnotes/migrations/0002_note_body.py\nnotes/migrations/0003_note_tag.py\n"
+    half_way = Result(
+        "Operations to perform:\n  Target specific migration: 0001_initial, from notes\nRunning migrations:\n  Unapplying notes.0003_note_tag... OK\n  Unapplying notes.0002_note_body...",
+        stderr="django.db.utils.ProgrammingError: boom\n",
+        exited=1,
+    )
+    t, host = with_migrations(
+        tmp_path,
+        {
+            FILES_AT_HEAD: Result(files_at_head),
+            SHOWMIGRATIONS: Result("[X]  notes.0001_initial\n[X]  notes.0002_note_body\n[X]  notes.0003_note_tag\n"),
+            OPERATIONS: Result("OPERATIONS " + json.dumps({"notes.0002_note_body": [["AddField", True, "a"]], "notes.0003_note_tag": [["AddField", True, "b"]]}) + "\n"),
+            UNAPPLY: half_way,
+            REAPPLY: Result("Running migrations:\n  Applying notes.0003_note_tag... OK\n"),
+        },
+    )
+    with pytest.raises(DeployError) as stopped:
+        with t.report:
+            rollback(t, None, with_migrations=True)
+    assert "the reversal stopped half-way on web1" in stopped.value.what
+    assert "reversed notes.0003_note_tag; still applied notes.0002_note_body" in stopped.value.what, stopped.value.what
+    assert order(host) == ["backup", "unapply", "reapply", "record"], "no switch, no restart: the reversed one applied again"
+    line = record_of(host)
+    assert line["result"] == "failed" and line["unapplied"] == ["notes.0003_note_tag"] and "notes.0003_note_tag" in line["migrations"], line
