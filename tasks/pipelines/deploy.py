@@ -18,7 +18,7 @@ from ..engine import engine_of
 from ..errors import DeployError
 from ..executor import Stopped
 from ..records import Outcome, Release
-from ..steps import database, health, images, lock, migrate, migrations, preflight, source, swarm
+from ..steps import database, health, images, lock, migrate, migrations, preflight, services, source, swarm
 from ..steps.look import look
 from ..target import Target
 from .common import OPENING, RECORD, UNLOCK, Cleanup, HostRun, describe, in_parallel, new_release, prune, revert, roll_back, short, under_lock
@@ -72,17 +72,18 @@ def _preflight(job: Deploy, run: HostRun) -> None:
         job.no_checkout.add(t.name)
 
 
+def _clone_needed(job: Deploy, run: HostRun) -> str | None:
+    return None if run.t.name in job.no_checkout else f"{run.t.path} is a checkout already"
+
+
 def _clone(job: Deploy, run: HostRun) -> None:
     t = run.t
-    if t.name not in job.no_checkout:
-        t.skip("clone", f"{t.path} is a checkout already")
-        return
     with t.step("clone") as step:
         source.init_checkout(t)
         step.note = "origin set from DEPLOY_REPO_URL"
 
 
-CHECKS = [Step("preflight", preflight.explain, _preflight), Step("clone", source.explain_clone, _clone)]
+CHECKS = [Step("preflight", preflight.explain, _preflight), Step("clone", source.explain_clone, _clone, skip=_clone_needed)]
 
 
 # Under the lock.
@@ -95,11 +96,12 @@ def _fetch(job: Deploy, run: HostRun) -> None:
         step.note = (f"{job.ref} is {short(run.revision)}" if run.revision else job.ref) + (", here already: nothing fetched" if fetched.here_already else "")
 
 
+def _checked_out_already(job: Deploy, run: HostRun) -> str | None:
+    return f"{short(run.revision)} is checked out already" if run.revision and run.revision == run.view.observed.checkout else None
+
+
 def _checkout(job: Deploy, run: HostRun) -> None:
     t, observed = run.t, run.view.observed
-    if run.revision and run.revision == observed.checkout:
-        t.skip("checkout", f"{short(run.revision)} is checked out already")
-        return
     with t.step("checkout") as step:
         # Set first: a stop during the command arrives once it has run.
         run.checked_out = True
@@ -160,20 +162,22 @@ def _health(job: Deploy, run: HostRun) -> None:
     run.release.result = Outcome.OK
 
 
+def _no_release_added(job: Deploy, run: HostRun) -> str | None:
+    return "the revision served already: no release was added" if not run.revision or run.revision == run.previous else None
+
+
 def _prune(job: Deploy, run: HostRun) -> None:
-    if not run.revision or run.revision == run.previous:
-        run.t.skip("prune", "the revision served already: no release was added")
-        return
     prune(run)
 
 
-def _post_migrate(job: Deploy, run: HostRun) -> None:
+def _nothing_after(job: Deploy, run: HostRun) -> str | None:
     decision = job.planned.decision if job.planned else None
-    if decision is None or decision.after is None:
-        run.t.skip("post-migrate", "no migration is marked to run after the deploy, and no drop waits")
-        return
+    return "no migration is marked to run after the deploy, and no drop waits" if decision is None or decision.after is None else None
+
+
+def _post_migrate(job: Deploy, run: HostRun) -> None:
     serving = f"the new release {short(run.revision)} serves on {', '.join(r.t.name for r in job.runs)}"
-    migrate.after_rollout(run.t, run.release, decision, serving)
+    migrate.after_rollout(run.t, run.release, job.planned.decision, serving)
 
 
 def _show_plan(job: Deploy, run: HostRun) -> None:
@@ -184,13 +188,9 @@ def _preview_restart(job: Deploy, run: HostRun) -> None:
     engine_of(run.t).preview_restart(run)
 
 
-def _explain_preview(t: Target, ref: str) -> str:
-    return "what the restart would do as it stands now: each service to restart and how, an outage said first; then checkout and tags go back"
-
-
 FETCH_AND_BUILD = [
     Step("fetch", source.explain_fetch, _fetch),
-    Step("checkout", source.explain_checkout, _checkout),
+    Step("checkout", source.explain_checkout, _checkout, skip=_checked_out_already),
     Step("build", images.explain_build, _build),
 ]
 
@@ -198,7 +198,7 @@ FETCH_AND_BUILD = [
 def steps(t: Target, options: DeployOptions) -> list[Step]:
     """The deploy under the lock, in order (`t`: the first host, whose engine decides)."""
     if options.plan_only:
-        return [*FETCH_AND_BUILD, Step("plan", migrate.explain_plan, _show_plan, Where.PRIMARY), Step("restart plan", _explain_preview, _preview_restart)]
+        return [*FETCH_AND_BUILD, Step("plan", migrate.explain_plan, _show_plan, Where.PRIMARY), Step("restart plan", services.explain_preview, _preview_restart)]
     engine = engine_of(t)
     return [
         *FETCH_AND_BUILD,
@@ -208,8 +208,8 @@ def steps(t: Target, options: DeployOptions) -> list[Step]:
         Step("migrate", migrate.explain_migrate, _migrate, Where.PRIMARY),
         Step("restart", engine.explain_restart, _restart, Where.ROLLOUT),
         Step("health", health.explain, _health, Where.ROLLOUT),
-        Step("prune", images.explain_prune, _prune, Where.ROLLOUT),
-        Step("post-migrate", migrate.explain_after, _post_migrate, Where.ONCE_SERVED),
+        Step("prune", images.explain_prune, _prune, Where.ROLLOUT, skip=_no_release_added),
+        Step("post-migrate", migrate.explain_after, _post_migrate, Where.ONCE_SERVED, skip=_nothing_after),
     ]
 
 

@@ -31,14 +31,17 @@ class Where(Enum):
 
 @dataclass(frozen=True)
 class Step:
-    """`explain(t, ref)`: the step's line in the printed plan. `apply(run, host_run)`:
-    what it does on one host; it opens the step of the same name in the output (or
-    says why it skips it), so that the journal names the step while it runs."""
+    """`explain(t, ref)`: the step's line in the printed plan. `skip(job, host_run)`: the
+    decision, from what the steps before found — why the step is not needed on this
+    host, or None to do it. `apply(job, host_run)`: what it does on one host; it opens
+    the step of the same name in the output, so that the journal names the step while
+    it runs (a decision that needs the host's answer is made there, and says so)."""
 
     name: str
     explain: Callable[[Target, str], str]
     apply: Callable[[Any, Any], None] | None = None
     where: Where = Where.EVERY_HOST
+    skip: Callable[[Any, Any], str | None] | None = None
 
 
 def plan_lines(t: Target, ref: str, steps: list[Step]) -> list[tuple[str, str]]:
@@ -70,6 +73,10 @@ def names(group: list[Step]) -> str:
 
 
 def run_in_order(steps: list[Step], job, run) -> None:
-    """A one-host pipeline's steps, one after the other."""
+    """Steps on one host, one after the other: each skipped with its reason, or applied."""
     for step in steps:
-        step.apply(job, run)
+        why = step.skip(job, run) if step.skip is not None else None
+        if why:
+            run.t.skip(step.name, why)
+        else:
+            step.apply(job, run)

@@ -113,11 +113,22 @@ def _plan(job: Rollback, run: HostRun) -> None:
         )
 
 
+def _nothing_to_reverse(job: Rollback, run: HostRun) -> str | None:
+    return None if job.undo else "nothing to reverse"
+
+
+def _no_backup_wanted(job: Rollback, run: HostRun) -> str | None:
+    return _nothing_to_reverse(job, run) or ("--no-backup: reversing without a backup" if job.no_backup else None)
+
+
+def _left_applied(job: Rollback, run: HostRun) -> str | None:
+    if not job.with_migrations and job.undo:
+        return f"left applied: {', '.join(job.undo)} (pass --migrations to reverse them)"
+    return _nothing_to_reverse(job, run)
+
+
 def _reversible(job: Rollback, run: HostRun) -> None:
     t = run.t
-    if not job.undo:
-        t.skip("reversible", "nothing to reverse")
-        return
     with t.step("reversible") as step:
         blocked = database.irreversible(t, job.undo)
         if blocked:
@@ -131,29 +142,18 @@ def _reversible(job: Rollback, run: HostRun) -> None:
 
 def _backup(job: Rollback, run: HostRun) -> None:
     t, release = run.t, run.release
-    if not job.undo:
-        t.skip("backup", "nothing to reverse")
-    elif job.no_backup:
-        t.skip("backup", "--no-backup: reversing without a backup")
-    else:
-        if not database.backup_available(t, run.group.all_services):
-            raise DeployError(
-                f"cannot back up the database on {t.name} (no running `{database.POSTGRES_SERVICE}` service with a `backup` command), and a rollback never reverses migrations without a backup",
-                "start the postgres service (or add cookiecutter-django's maintenance commands), or pass --no-backup to reverse without one",
-            )
-        with t.step("backup") as step:
-            release.backup = database.backup(t) or None
-            step.note = release.backup or ""
+    if not database.backup_available(t, run.group.all_services):
+        raise DeployError(
+            f"cannot back up the database on {t.name} (no running `{database.POSTGRES_SERVICE}` service with a `backup` command), and a rollback never reverses migrations without a backup",
+            "start the postgres service (or add cookiecutter-django's maintenance commands), or pass --no-backup to reverse without one",
+        )
+    with t.step("backup") as step:
+        release.backup = database.backup(t) or None
+        step.note = release.backup or ""
 
 
 def _unmigrate(job: Rollback, run: HostRun) -> None:
-    t = run.t
-    if not job.undo:
-        t.skip("unmigrate", "nothing to reverse")
-    elif not job.with_migrations:
-        t.skip("unmigrate", f"left applied: {', '.join(job.undo)} (pass --migrations to reverse them)")
-    else:
-        _reverse(run, job.undo, job.app_targets)
+    _reverse(run, job.undo, job.app_targets)
 
 
 def _switch(job: Rollback, run: HostRun) -> None:
@@ -208,14 +208,14 @@ def _explain_backup(no_backup: bool):
 
 def steps(job: Rollback) -> list[Step]:
     reversal = [
-        Step("reversible", lambda t, target: "every migration to reverse can be (else nothing changes)", _reversible),
-        Step("backup", _explain_backup(job.no_backup), _backup),
+        Step("reversible", lambda t, target: "every migration to reverse can be (else nothing changes)", _reversible, skip=_nothing_to_reverse),
+        Step("backup", _explain_backup(job.no_backup), _backup, skip=_no_backup_wanted),
     ]
     return [
         Step("choose", _explain_choose, _choose),
         Step("plan", _explain_plan(job.with_migrations), _plan),
         *(reversal if job.with_migrations else []),
-        Step("unmigrate", lambda t, target: "those migrations reversed, app by app" if job.with_migrations else "skipped: without --migrations they stay applied", _unmigrate),
+        Step("unmigrate", lambda t, target: "those migrations reversed, app by app" if job.with_migrations else "skipped: without --migrations they stay applied", _unmigrate, skip=_left_applied),
         Step("switch", lambda t, target: f"image tags and checkout to {target} (no build)", _switch),
         Step("restart", lambda t, target: engine_of(t).explain_restart(t, target), _restart),
         Step("health", health.explain, _health),

@@ -20,6 +20,10 @@ from .images import BuildGroup
 from .rollout import Strategy, strategy
 
 
+def explain_preview(t: Target, ref: str) -> str:
+    return "what the restart would do as it stands now: each service to restart and how, an outage said first; then checkout and tags go back"
+
+
 def restart_order(preferred: Sequence[str], services: Sequence[str]) -> list[str]:
     first = [name for name in preferred if name in services]
     return first + [name for name in services if name not in first]

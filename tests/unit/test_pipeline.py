@@ -5,16 +5,20 @@ order: the printed plan cannot promise a step the run leaves out or hide one it 
 
 import io
 import re
+from types import SimpleNamespace as S
 
 from invoke import Result
 
 from tasks.executor import Executor, PrintingExecutor
+from tasks.pipelines import deploy as d
+from tasks.pipelines import rollback as r
 from tasks.pipelines.deploy import DeployOptions, deploy
 from tasks.pipelines.migrate_only import migrate_only
 from tasks.pipelines.pipeline import Step, Where, groups
 from tasks.pipelines.rollback import rollback
 from tasks.report import Report
 from tasks.settings import load
+from tasks.steps.migrations import Decision
 from tasks.target import Target
 from tests.unit.recorded_host import RecordedHost
 from tests.unit.test_deploy_failures import CHECK, MIGRATE, READ_LOCK, TAKE_LOCK, Lock, report_with_0002
@@ -142,3 +146,33 @@ def test_a_repository_without_a_commit_goes_through_the_clone_step(tmp_path):
     output = run(tmp_path, dry_run=True, answers=headless, DEPLOY_REPO_URL="git@example.com:me/shop.git")
     assert "first deploy: will clone" in output and "--- clone [web1] skipped" not in output
     assert "git init -q -- /srv/shop" in output
+
+
+def test_each_steps_decision_as_data():
+    """Why a step is not needed, from what the steps before it found (None: do it)."""
+    host = S(name="web1", path="/srv/shop")
+
+    def run(revision=None, checkout=None, previous=None):
+        return S(t=host, revision=revision, previous=previous, view=S(observed=S(checkout=checkout)))
+
+    assert d._clone_needed(S(no_checkout={"web1"}), run()) is None
+    assert d._clone_needed(S(no_checkout=set()), run()) == "/srv/shop is a checkout already"
+    assert d._checked_out_already(None, run("a" * 40, checkout="a" * 40)) == "aaaaaaaaaaaa is checked out already"
+    assert d._checked_out_already(None, run("a" * 40, checkout="b" * 40)) is None
+    assert d._checked_out_already(None, run(None, checkout="b" * 40)) is None  # a dry run that only printed the fetch
+    assert d._no_release_added(None, run("a" * 40, previous="a" * 40)) == "the revision served already: no release was added"
+    assert d._no_release_added(None, run("a" * 40, previous="b" * 40)) is None
+    assert d._nothing_after(S(planned=None), run()) is not None
+    assert d._nothing_after(S(planned=S(decision=Decision(before=None))), run()) is not None
+    assert d._nothing_after(S(planned=S(decision=Decision(before=None, after=object()))), run()) is None
+
+    def job(undo=(), with_migrations=True, no_backup=False):
+        return r.Rollback(None, with_migrations, no_backup, undo=list(undo))
+
+    assert r._nothing_to_reverse(job(), None) == "nothing to reverse"
+    assert r._nothing_to_reverse(job(["notes.0002_x"]), None) is None
+    assert r._no_backup_wanted(job(["notes.0002_x"], no_backup=True), None) == "--no-backup: reversing without a backup"
+    assert r._no_backup_wanted(job(["notes.0002_x"]), None) is None
+    assert r._left_applied(job(["notes.0002_x"], with_migrations=False), None) == "left applied: notes.0002_x (pass --migrations to reverse them)"
+    assert r._left_applied(job(["notes.0002_x"]), None) is None
+    assert r._left_applied(job(with_migrations=False), None) == "nothing to reverse"
