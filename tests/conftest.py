@@ -46,31 +46,36 @@ def pytest_collection_modifyitems(items):
 
 def pytest_sessionstart(session):
     if _controller(session.config):
+        from tests.e2e import fault_rows
         from tests.e2e.load import ROWS
         from tests.e2e.test_faults import CELLS
 
-        shutil.rmtree(CELLS, ignore_errors=True)
-        shutil.rmtree(ROWS, ignore_errors=True)
+        for folder in (CELLS, ROWS, fault_rows.ROWS):
+            shutil.rmtree(folder, ignore_errors=True)
         if _runs_end_to_end(session.config) and shutil.which("docker"):
             warm_build_cache()
 
 
 def pytest_sessionfinish(session):
     if _controller(session.config):
-        from tests.e2e import load, test_faults
+        from tests.e2e import fault_rows, load, test_faults
 
         test_faults.write_table()
+        fault_rows.write_table(_failed)
         load.write_table()
         write_timeline()
 
 
 TIMELINE = Path(__file__).resolve().parents[1] / ".sandbox" / "test-timeline.tsv"
 _timeline: list[tuple[str, str, str, float, float]] = []
+_failed: set[str] = set()
 
 
 def pytest_runtest_logreport(report):
     """Each test phase's worker and wall-clock span, kept by the controller: the suite's
     time is its busiest worker's, and the timeline shows which tests make it."""
+    if report.failed:
+        _failed.add(report.nodeid)
     start, stop = getattr(report, "start", None), getattr(report, "stop", None)
     if start is not None and stop is not None:
         worker = getattr(getattr(report, "node", None), "gateway", None)

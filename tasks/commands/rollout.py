@@ -71,26 +71,38 @@ def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval
     return ["sh", "-c", script, "sh", project_name, str(timeout), f"{interval:g}", *words]
 
 
+# The retire script's exit code when the new containers never got Docker's "healthy",
+# which a drain needs first: nothing was drained or stopped.
+NOT_DRAINED = 3
+
+
 def retire(stops: dict[int, Sequence[str]], settle: float, drain: str = "", new: Sequence[str] = (), timeout: int = 60) -> list[str]:
     """Take old containers out of service (grace seconds -> container ids: each group
     gets its `stop_grace_period`). With a drain command (a proxy that routes by Docker
-    health), first wait until Docker reports every `new` container healthy, run the
-    command in each old one and wait until Docker no longer reports it healthy. Then
-    wait `settle` seconds for the proxy to catch up, stop all groups at once and
-    remove them."""
+    health), first wait until Docker reports every `new` container that has a
+    healthcheck healthy (else exit NOT_DRAINED, nothing changed), then run the command
+    in each old container that has one and wait until Docker no longer reports it
+    healthy. A drain command that fails or does not end in time, or a container still
+    healthy after it, is said on stderr (`warning: ...`) and the container is stopped
+    all the same: the new ones answer, and that is what a rollout without a drain does.
+    Then wait `settle` seconds for the proxy to catch up, stop all groups at once and
+    remove them. Every wait ends by `timeout` seconds from the start."""
     health = "docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}'"
     script = (
         'settle="$1" drain="$2" end=$(( $(date +%s) + $3 )) n="$4"; shift 4; new=""; '
         'while [ "$n" -gt 0 ]; do new="$new $1"; shift; n=$((n - 1)); done; '
         'groups="$*"; old=""; while [ "$#" -gt 0 ]; do n="$2"; shift 2; '
         'while [ "$n" -gt 0 ]; do old="$old $1"; shift; n=$((n - 1)); done; done; '
+        f'health() {{ {health} "$1"; }}; short() {{ echo "$1" | cut -c1-12; }}; '
         'if [ -n "$drain" ]; then '
-        f'for id in $new; do until [ "$({health} "$id")" = healthy ]; do '
-        '[ "$(date +%s)" -lt "$end" ] || { echo "container $(echo "$id" | cut -c1-12) is not reported healthy by Docker: not draining the old ones" >&2; exit 1; }; sleep 0.25; done; done; '
-        'for id in $old; do l=$(( end - $(date +%s) )); [ "$l" -gt 1 ] || l=1; '
-        'timeout "$l" docker exec "$id" sh -c "$drain" || { echo "the drain command failed or did not end in $(echo "$id" | cut -c1-12)" >&2; exit 1; }; done; '
-        f'for id in $old; do while [ "$({health} "$id")" = healthy ]; do '
-        '[ "$(date +%s)" -lt "$end" ] || { echo "container $(echo "$id" | cut -c1-12) still reports healthy after the drain command" >&2; exit 1; }; sleep 0.25; done; done; '
+        # Only what has a healthcheck can be reported healthy, or be drained by it.
+        'for id in $new; do [ -n "$(health "$id")" ] || continue; until [ "$(health "$id")" = healthy ]; do '
+        f'[ "$(date +%s)" -lt "$end" ] || {{ echo "container $(short "$id") is not reported healthy by Docker: not draining the old ones" >&2; exit {NOT_DRAINED}; }}; sleep 0.25; done; done; '
+        'drained=""; for id in $old; do [ -n "$(health "$id")" ] || continue; l=$(( end - $(date +%s) )); [ "$l" -gt 1 ] || l=1; '
+        'if timeout "$l" docker exec "$id" sh -c "$drain"; then drained="$drained $id"; '
+        'else echo "warning: the drain command failed or did not end in $(short "$id"): stopped without it" >&2; fi; done; '
+        'for id in $drained; do while [ "$(health "$id")" = healthy ]; do '
+        'if [ "$(date +%s)" -ge "$end" ]; then echo "warning: container $(short "$id") still reports healthy after the drain command: stopped as it is" >&2; break; fi; sleep 0.25; done; done; '
         "fi; "
         'sleep "$settle"; set -- $groups; '
         'pids=""; all=""; while [ "$#" -gt 0 ]; do grace="$1" n="$2"; shift 2; ids=""; '

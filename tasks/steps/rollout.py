@@ -77,7 +77,20 @@ def roll_out(t: Target, services: Sequence[str], running: dict[str, list[Contain
     t.drill("rollout")
     settings = t.settings
     retire = commands.retire(stops, _settle_left(settings.rollout_settle, started, bool(settings.rollout_drain_command)), settings.rollout_drain_command or "", new, timeout)
-    t.run(retire, cwd=None, stream=False, label=f"stop the old {', '.join(services)} container(s)")
+    retired = t.run(retire, cwd=None, stream=False, check=False, label=f"stop the old {', '.join(services)} container(s)")
+    if retired.exited == commands.NOT_DRAINED:
+        # Nothing was drained or stopped: as when the new ones never answered.
+        _remove_new(t, project_name, services, old, configs)
+        raise DeployError(
+            f"the new {', '.join(services)} container(s) on {t.name} were not reported healthy by Docker within {timeout}s"
+            f" (a drain, DEPLOY_ROLLOUT_DRAIN_COMMAND, waits for it): {what_it_said(retired)}",
+            "they were removed and the old containers kept serving, none drained; check the service's healthcheck (`docker inspect` shows Docker's view of it) and deploy again",
+        )
+    for line in retired.stderr.splitlines():
+        if line.startswith("warning: "):
+            t.report.say(f"{t.name}: {line}")
+    if not retired.ok:
+        raise t.executor.failure(retired, shown=False)
     return new
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from .fault_rows import record_row
 from .remote import as_user, destroy_remote_project, make_remote_project
-from .test_faults import deployed_drill, end_pause, lock_info, new_release
+from .test_faults import deployed_drill, end_pause, lock_info, new_release, next_ref
 from .test_truth import serving_revision, start_fab, wait_for_line
 from .test_zero_downtime import django_containers
 
@@ -63,6 +65,7 @@ def test_a_stop_while_the_lock_is_taken_releases_it(project):
     said = stopped_during(project, "lock", revision)
     assert not project.locked(), said
     assert serving_revision(project) == latest_revision(project) == project.head() == old
+    record_row("deploy", "lock: during the command", "SIGTERM", "old release serves, the lock it took released", "deploy of the same ref: recovered")
     # The next run is not told to break a dead run's lock.
     deployed(project, revision, version)
 
@@ -77,6 +80,7 @@ def test_a_stop_during_the_checkout_puts_it_back(project):
     assert project.releases()[-1]["result"] == "interrupted" and project.releases()[-1]["previous"] == old
     status = project.fab("status")
     assert status.returncode == 0 and old[:12] in status.stdout, status.stdout + status.stderr
+    record_row("deploy", "checkout: during the command", "SIGTERM", "old release serves, the checkout back on it", "status, then deploy of the same ref: recovered")
     deployed(project, revision, version)
 
 
@@ -93,6 +97,7 @@ def test_a_stop_while_the_tags_move_puts_latest_back(project):
     assert serving_revision(project) == older
     assert latest_revision(project) == older, said
     assert project.head() == older, said
+    record_row("deploy", "build: while the tags move to images already there", "SIGTERM", "old release serves, `latest` back on it", "deploy of the same ref: recovered")
     deployed(project, newer, newer_version)
 
 
@@ -107,12 +112,14 @@ def test_a_stop_during_the_build_and_one_during_the_scale_up_each_leave_what_ser
     assert project.page("/version/") == (200, old_version), said
     assert serving_revision(project) == latest_revision(project) == project.head() == old, said
     assert not project.locked() and (project.releases()[-1]["result"], project.releases()[-1]["step"]) == ("interrupted", "build")
+    record_row("deploy", "build: during `docker compose build`", "SIGTERM", "old release serves, checkout and `latest` back on it", "deploy of the same ref: recovered")
 
     said = stopped_during(project, "restart", revision)
     assert project.page("/version/") == (200, old_version), said
     assert serving_revision(project) == latest_revision(project) == project.head() == old, said
     assert len(django_containers(project)) == 1, "the stopped run's new container is gone"
     assert not project.locked() and project.releases()[-1]["result"] in ("interrupted", "rolled back"), project.releases()[-1]
+    record_row("deploy", "restart: while the new containers start beside the old", "SIGTERM", "old release serves alone, the new containers gone", "deploy of the same ref: recovered")
     deployed(project, revision, version)
 
 
@@ -137,6 +144,13 @@ def test_after_a_kill_mid_rollout_migrate_only_goes_back_to_what_served(project)
     assert serving_revision(project) == latest_revision(project) == project.head() == old
     killed = [entry for entry in project.releases() if entry["revision"] == revision]
     assert [entry["result"] for entry in killed] == ["interrupted"] and killed[0]["step"] == "restart"
+    record_row(
+        "deploy",
+        "rollout: both releases' containers answer",
+        "SIGKILL",
+        "both releases' containers, lock held, journal",
+        "`unlock --force`, then migrate-only: the killed run's containers stopped, what served before put back; recovered",
+    )
     deployed(project, revision, version)
 
 
@@ -171,6 +185,13 @@ def test_a_run_whose_lock_was_broken_changes_nothing_more_and_leaves_the_new_hol
     assert serving_revision(project) == latest_revision(project) == project.head() == revision
     assert [entry["result"] for entry in project.releases() if entry["revision"] == revision][-1] == "ok"
     assert not project.locked() and not journal.exists()
+    record_row(
+        "deploy",
+        "after its build: its lock broken by `unlock --force`, another deploy holding the host",
+        "`unlock --force` of a live run",
+        "the broken run stopped, undoing nothing; the other run's lock, journal and checkout untouched",
+        "the other deploy goes on: recovered",
+    )
 
 
 SLOW_MIGRATION = """from django.db import migrations
@@ -212,6 +233,13 @@ def test_a_migrate_container_that_outlives_its_lost_connection_stops_the_next_ru
     project.docker("wait", migrating[0], timeout=60)
     deployed(project, revision, f"slow-{number}")
     assert project.stack.sql(f"select count(*) from django_migrations where app = 'notes' and name = '{name}'") == ["1"]
+    record_row(
+        "deploy",
+        "migrate: during the command",
+        "SSH cut",
+        "old release serves, lock released, its migrate container still running",
+        "deploy of the same ref: refused until its migrate container ended; recovered",
+    )
 
 
 def test_a_rollback_stopped_after_reversing_migrations_applies_them_again_for_the_code_it_leaves(project):
@@ -237,6 +265,13 @@ def test_a_rollback_stopped_after_reversing_migrations_applies_them_again_for_th
     # What runs next is told the truth: the release serves with its migrations.
     again = project.fab("deploy", "--ref", revision)
     assert again.returncode == 0 and label in project.stack.applied_migrations(), again.stdout + again.stderr
+    record_row(
+        "rollback --migrations",
+        "switch: after its reversal of migrations",
+        "SIGTERM",
+        "the newer release serves, its reversed migration applied again and both recorded",
+        "deploy of the same ref: recovered",
+    )
 
 
 def test_a_stalled_origin_ends_the_run_with_what_to_check_and_changes_nothing(project):
@@ -260,6 +295,13 @@ def test_a_stalled_origin_ends_the_run_with_what_to_check_and_changes_nothing(pr
     assert "origin did not answer `git ls-remote`" in result.stderr and "within 30s" in result.stderr, result.stderr
     assert (project.head(), project.page("/version/"), len(project.releases())) == before
     assert not project.locked()
+    record_row(
+        "deploy",
+        "preflight: `git ls-remote` of origin",
+        "origin stalled (accepts, never answers)",
+        "nothing changed; `origin did not answer … within 30s`",
+        "refused with a clear message, nothing changed",
+    )
 
 
 def test_a_rollback_killed_mid_rollout_then_the_rollback_again(project):
@@ -292,6 +334,13 @@ def test_a_rollback_killed_mid_rollout_then_the_rollback_again(project):
     assert not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
     last_two = project.releases()[-2:]
     assert [(entry["kind"], entry["result"], entry["revision"]) for entry in last_two] == [("rollback", "interrupted", older), ("rollback", "ok", older)], last_two
+    record_row(
+        "rollback",
+        "rollout: both releases' containers answer",
+        "SIGKILL",
+        "both releases' containers, lock held, journal → status: a dead rollback and its target",
+        "`unlock --force`, then rollback: what served before it put back, then rolled back; recovered",
+    )
     # And forward again: the release rolled back from deploys as a release does.
     deployed(project, revision, version)
 
@@ -315,8 +364,191 @@ def test_a_setup_stopped_in_its_first_clone_is_finished_by_the_next_setup(sandbo
         again = fresh.fab("setup")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "is ready" in again.stdout and fresh.head() == fresh.origin.revisions[-1], again.stdout
+        record_row("setup", "its first clone: once `git init` ran", "SIGTERM", "a repository without a commit", "setup again, then the first deploy: recovered")
         deployed = fresh.fab("deploy")
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert fresh.page("/version/")[0] == 200 and serving_revision(fresh) == fresh.head()
     finally:
         destroy_remote_project(fresh)
+
+
+def test_a_stop_while_the_old_containers_retire_puts_the_old_release_back_alone(project):
+    """SIGTERM while the old containers are stopped (the restart's third command that
+    changes the host, after the scale-up and the wait): the retire finishes, so the new
+    release serves alone for a moment; then the run stops as a failure in the restart
+    does, and the old release is rolled out again. One release serves, and checkout,
+    `latest` and the release log name it; the next ref then deploys."""
+    old, old_version = project.head(), project.page("/version/")[1]
+    revision, _ = new_release(project, "stopped while the old containers retire")
+    run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_IN="restart#3:120")
+    said = wait_for_line(run, "drill: the next command")
+    time.sleep(1.5)
+    run.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    end_pause(project)
+    out, err = run.communicate(timeout=180)
+    said = "".join(said) + out + err
+    assert run.returncode == 143 and "docker stop --time" in said, said
+    assert project.page("/version/") == (200, old_version), said
+    assert serving_revision(project) == latest_revision(project) == project.head() == old, said
+    assert len(django_containers(project)) == 1 and not project.locked()
+    entry = project.releases()[-1]
+    assert (entry["revision"], entry["result"], entry["step"]) == (revision, "rolled back", "restart"), entry
+    record_row("deploy", "restart: while the old containers are stopped", "SIGTERM", "old release serves (rolled back)", "deploy of the next ref: recovered")
+    following, version = next_ref(project, revision)
+    deployed(project, following, version)
+
+
+def test_a_migrate_only_stopped_during_its_migrate_records_what_it_applied(project):
+    """migrate-only, SIGTERM while its `migrate` runs: the command finishes (stopping the
+    wait would leave it running unlocked), the lock is released, and the release log
+    says the run was interrupted and names the migration it applied. `status` then shows
+    nothing pending, and the next migrate-only applies nothing."""
+    label = project.last_migration
+    previous = f"{int(label[:4]) - 1:04d}"
+    target = next(name for name in project.stack.sql("select name from django_migrations where app = 'notes'") if name.startswith(previous))
+    unapplied = project.fab("manage", "--", "migrate", "notes", target)
+    assert unapplied.returncode == 0 and f"notes.{label}" not in project.stack.applied_migrations(), unapplied.stdout + unapplied.stderr
+    run = start_fab(project, "migrate-only", COMPOSESHIP_PAUSE_IN="migrate:120")
+    said = wait_for_line(run, "drill: the next command")
+    time.sleep(1.5)
+    run.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    end_pause(project)
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 143, "".join(said) + out + err
+    assert f"notes.{label}" in project.stack.applied_migrations()
+    assert not project.locked() and not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    entry = project.releases()[-1]
+    assert (entry["kind"], entry["result"], entry["step"]) == ("migrate-only", "interrupted", "migrate"), entry
+    assert f"notes.{label}" in entry["migrations"], entry
+    status = json.loads(project.fab("status", "--json").stdout)[0]
+    assert status["pending_migrations"] == [], status
+    again = project.fab("migrate-only")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert project.releases()[-1]["result"] == "ok" and project.releases()[-1]["migrations"] == [], project.releases()[-1]
+    record_row("migrate-only", "migrate: during the command", "SIGTERM", f"its migration applied and recorded ({label})", "status, then migrate-only: recovered")
+
+
+BROKEN_MIGRATION = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "{previous}"),
+    ]
+
+    operations = [
+        migrations.RunSQL("UPDATE table_that_does_not_exist SET x = 1"),
+    ]
+"""
+
+
+def test_a_deploy_killed_in_its_own_cleanup_is_recovered_by_the_next_run(project):
+    """The release's migration fails; while the cleanup puts things back (its image
+    tags moved, the checkout not yet), the run is killed. The host keeps the lock, the
+    journal and a checkout of the failed release: `status` says so, and the next deploy
+    (of a fixed release) recovers what served, then deploys."""
+    old, old_version = project.head(), project.page("/version/")[1]
+    number = int(project.last_migration[:4]) + 1
+    name = f"{number:04d}_broken"
+    broken = project.origin.commit("a broken migration", {"VERSION": f"broken-{number}\n", f"notes/migrations/{name}.py": BROKEN_MIGRATION.format(previous=project.last_migration)})
+    run = start_fab(project, "deploy", "--ref", broken, COMPOSESHIP_PAUSE_IN="revert:120")
+    said = wait_for_line(run, "drill: the next command")
+    time.sleep(1.5)
+    run.kill()
+    run.communicate(timeout=60)
+    end_pause(project)
+    assert project.page("/version/") == (200, old_version), "".join(said)
+    assert serving_revision(project) == old and project.head() == broken
+    assert project.locked() and (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    holder, deadline = Path(f"/proc/{lock_info(project)['sshd_pid']}"), time.monotonic() + 30
+    while holder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status = json.loads(project.fab("status", "--json").stdout)[0]
+    assert status["revision"] == old and status["lock"]["holder_alive"] is False and status["interrupted_run"]["target"] == broken, status
+    fixed = project.origin.commit("the migration fixed", {"VERSION": f"fixed-{number}\n", f"notes/migrations/{name}.py": MIGRATION_THAT_WORKS.format(previous=project.last_migration)})
+    project.last_migration = name
+    project.versions[fixed] = f"fixed-{number}"
+    refused = project.fab("deploy", "--ref", fixed)
+    assert refused.returncode != 0 and "unlock --force" in refused.stderr, refused.stdout + refused.stderr
+    assert project.fab("unlock", "--force").returncode == 0
+    deployed(project, fixed, f"fixed-{number}")
+    assert f"notes.{name}" in project.stack.applied_migrations()
+    killed = [entry for entry in project.releases() if entry["revision"] == broken]
+    assert [entry["result"] for entry in killed] == ["interrupted"] and killed[0]["previous"] == old, killed
+    record_row(
+        "deploy",
+        "the cleanup after a failed migration: while it puts the checkout back",
+        "SIGKILL",
+        "old release serves; the checkout on the failed one, lock held, journal → status: serving the old release, the lock of a dead run, the stopped run's journal",
+        "deploy of a fixed ref: refused: locked by the dead run; `unlock --force`; recovered",
+    )
+
+
+MIGRATION_THAT_WORKS = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("notes", "{previous}"),
+    ]
+
+    operations = [
+        migrations.RunSQL("SELECT 1", migrations.RunSQL.noop),
+    ]
+"""
+
+
+def test_a_healthcheck_and_a_drain_command_that_never_end_are_cut_off_and_one_release_serves(project):
+    """Waits that never end on their own, each cut off within DEPLOY_HEALTHCHECK_TIMEOUT
+    (not the 600 s the command would take). A release whose container healthcheck
+    hangs: the run fails saying why, the old release serves alone, and checkout,
+    `latest` and the release log name it. Then the healthcheck mended, with a drain
+    command that hangs in the old container: the new one answers, so the old one is
+    stopped as without a drain, and the run says so."""
+    old, old_version = project.head(), project.page("/version/")[1]
+    compose_file = project.origin.work / "docker-compose.production.yml"
+    healthy = compose_file.read_text()
+    hanging = re.sub(r'test: \["CMD", "bash".*\n', 'test: ["CMD", "sleep", "600"]\n', healthy, count=1)
+    assert hanging != healthy
+    revision = project.origin.commit("a healthcheck that hangs", {"VERSION": "hangs\n", "docker-compose.production.yml": hanging})
+    began = time.monotonic()
+    hung = project.fab("deploy", "--ref", revision, DEPLOY_HEALTHCHECK_TIMEOUT="8", timeout=300)
+    took = time.monotonic() - began
+    assert hung.returncode == 1 and "did not answer within 8s" in hung.stderr, hung.stdout + hung.stderr
+    assert took < 120, took
+    assert project.page("/version/") == (200, old_version)
+    assert serving_revision(project) == latest_revision(project) == project.head() == old
+    assert len(django_containers(project)) == 1 and not project.locked()
+    assert project.releases()[-1]["result"] in ("failed", "rolled back") and project.releases()[-1]["revision"] == revision, project.releases()[-1]
+    record_row(
+        "deploy",
+        "restart: a container healthcheck that never ends (`sleep 600`)",
+        "a wait that never ends",
+        "old release serves alone, the new container gone; `did not answer within 8s`",
+        "the next ref deploys: recovered",
+    )
+
+    mended = project.origin.commit("the healthcheck mended", {"VERSION": "mended\n", "docker-compose.production.yml": healthy})
+    project.versions[mended] = "mended"
+    began = time.monotonic()
+    drained = project.fab("deploy", "--ref", mended, DEPLOY_HEALTHCHECK_TIMEOUT="20", DEPLOY_ROLLOUT_DRAIN_COMMAND="sleep 600", timeout=300)
+    took = time.monotonic() - began
+    # The new containers answer: the old ones are stopped as without a drain, and it is said.
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    assert "warning: the drain command failed or did not end in" in drained.stdout, drained.stdout
+    assert took < 150, took
+    assert project.page("/version/") == (200, "mended")
+    assert serving_revision(project) == latest_revision(project) == project.head() == mended
+    assert len(django_containers(project)) == 1 and not project.locked()
+    assert project.releases()[-1]["result"] == "ok", project.releases()[-1]
+    record_row(
+        "deploy",
+        "restart: a drain command that never ends (`sleep 600`)",
+        "a wait that never ends",
+        "cut off within DEPLOY_HEALTHCHECK_TIMEOUT, said in a warning; the new containers answered, so the old ones were stopped as without a drain: the release serves",
+        "nothing to recover: ok",
+    )

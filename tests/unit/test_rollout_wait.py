@@ -97,3 +97,76 @@ def test_before_dockers_first_check_the_error_shows_what_the_rollouts_own_check_
     result = subprocess.run(argv, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "container new1: running, starting\n  health: HTTP/1.1 503 Service Unavailable\n  log: booting\n" in result.stderr, result.stderr
+
+
+# The retire script with a drain command. Each container's Docker health is the text of
+# $STATE/ID (empty: no healthcheck); `docker exec` (the drain) makes it "unhealthy",
+# unless $DRAIN is "fails" (exit 1), "hangs" (sleep) or "ignored" (it stays healthy).
+DOCKER_FOR_RETIRE = """#!/bin/sh
+echo "$*" >> "$CALLS"
+case "$1" in
+  inspect) cat "$STATE/$4" ;;
+  exec)
+    case "$DRAIN" in
+      fails) exit 1 ;;
+      hangs) sleep 30 ;;
+      ignored) ;;
+      *) echo unhealthy > "$STATE/$2" ;;
+    esac ;;
+esac
+"""
+
+
+def run_retire(tmp_path: Path, health: dict[str, str], drain: str = "", timeout: int = 2):
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    state.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text(DOCKER_FOR_RETIRE)
+    (bin_dir / "docker").chmod(0o755)
+    for container, status in health.items():
+        (state / container).write_text(status + "\n" if status else "")
+    calls = tmp_path / "calls"
+    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(state), "CALLS": str(calls), "DRAIN": drain}
+    argv = rollout.retire({10: ["old1"]}, 0, "touch /tmp/draining", ["new1"], timeout)
+    result = subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=60)
+    return result, calls.read_text().splitlines() if calls.exists() else []
+
+
+def stopped(calls: list[str]) -> bool:
+    return "stop --time 10 old1" in calls and "rm old1" in calls
+
+
+def test_a_drain_runs_in_the_old_container_once_docker_calls_the_new_one_healthy(tmp_path):
+    result, calls = run_retire(tmp_path, {"new1": "healthy", "old1": "healthy"})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "exec old1 sh -c touch /tmp/draining" in calls and stopped(calls)
+
+
+def test_containers_without_a_healthcheck_are_neither_waited_for_nor_drained(tmp_path):
+    # A worker next to the web service: Docker never calls it healthy, and no proxy
+    # routes to it by health.
+    result, calls = run_retire(tmp_path, {"new1": "", "old1": ""})
+    assert result.returncode == 0, result.stderr
+    assert not any(call.startswith("exec") for call in calls) and stopped(calls)
+
+
+def test_a_new_container_docker_never_calls_healthy_stops_nothing(tmp_path):
+    result, calls = run_retire(tmp_path, {"new1": "starting", "old1": "healthy"})
+    assert result.returncode == rollout.NOT_DRAINED
+    assert "container new1 is not reported healthy by Docker: not draining the old ones" in result.stderr
+    assert not any(call.startswith(("exec", "stop", "rm")) for call in calls)
+
+
+def test_a_drain_that_fails_or_never_ends_is_said_and_the_old_container_stops_all_the_same(tmp_path):
+    for how in ("fails", "hangs"):
+        result, calls = run_retire(tmp_path / how, {"new1": "healthy", "old1": "healthy"}, drain=how)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "warning: the drain command failed or did not end in old1: stopped without it\n"
+        assert stopped(calls)
+
+
+def test_an_old_container_still_healthy_after_its_drain_is_said_and_stopped(tmp_path):
+    result, calls = run_retire(tmp_path, {"new1": "healthy", "old1": "healthy"}, drain="ignored")
+    assert result.returncode == 0
+    assert result.stderr == "warning: container old1 still reports healthy after the drain command: stopped as it is\n"
+    assert stopped(calls)
