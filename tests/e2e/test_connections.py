@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .fault_rows import record_row
 from .helpers import assert_one_error_line, tool
 from .test_deploy import deploy_ok
 from .test_truth import start_fab, wait_for_line
@@ -43,6 +44,13 @@ def test_a_silently_dropped_connection_ends_the_run_in_bounded_time(remote_proje
         assert project.fab("unlock", "--force").returncode == 0
     deploy_ok(project)
     assert project.page("/version/") == (200, "1.1.0")
+    record_row(
+        "deploy",
+        "build: the connection silently dropped (iptables)",
+        "SSH cut, unnoticed by TCP",
+        "the run ends within a minute: `the SSH connection … was lost`; old release serves",
+        "deploy of the same ref: recovered",
+    )
 
 
 def _ssh_config_via(jump: dict, final: dict, folder: Path, jump_known_hosts: Path) -> Path:

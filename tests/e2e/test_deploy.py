@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from .fault_rows import record_row
 from .helpers import assert_one_error_line
 from .remote import BROKEN_MIGRATION_0002, MIGRATION_0002
 
@@ -191,6 +192,9 @@ def test_a_locked_host_and_a_full_disk_at_the_lock_refuse_a_deploy(remote_projec
         filler.unlink()
         deploy_ok(project)
         assert project.page("/version/") == (200, "1.1.0")
+        record_row(
+            "deploy", "lock: writing it", "a full disk where the lock is written", "nothing changed, no lock left; `could not take the lock … df -h`", "the same deploy once there is room: recovered"
+        )
     finally:
         subprocess.run(["umount", str(state)], check=True)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from .fault_rows import record_row
 from .helpers import REPO
 from .remote import destroy_remote_project, engine, make_remote_project
 from .test_truth import serving_revision, start_fab
@@ -341,3 +342,10 @@ def test_a_hung_engine_ends_the_deploy_in_bounded_time_and_changes_nothing(engin
     again = project.fab("deploy", "--ref", revision)
     assert again.returncode == 0, again.stdout + again.stderr
     assert project.page("/version/") == (200, version)
+    record_row(
+        "deploy",
+        "preflight: its first read of the engine",
+        "a hung Docker Engine (SIGSTOP)",
+        "nothing changed; `the Docker Engine … did not answer within 30s`",
+        "the same deploy once the engine runs: recovered",
+    )

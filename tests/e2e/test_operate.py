@@ -4,6 +4,7 @@ migrations), releases, status, prune, manage, logs, backups, hooks."""
 import json
 import subprocess
 
+from .fault_rows import record_row
 from .helpers import assert_one_error_line
 from .remote import MIGRATION_0002, destroy_remote_project, make_remote_project
 from .test_deploy import MODEL_WITH_BODY, deploy_ok
@@ -188,6 +189,13 @@ def test_hooks(remote_project):
     assert project.page("/version/") == (200, "1.0.0")
     assert project.head() == project.origin.revisions[0] and not project.locked()
     assert len(project.releases()) == 1
+    record_row(
+        "deploy",
+        "pre-deploy hook: `sleep 600` in it",
+        "a hook that never ends",
+        "killed at DEPLOY_HOOK_TIMEOUT (2 s) with its children; nothing changed on the host",
+        "refused with a clear message, nothing changed",
+    )
 
 
 def test_rollback_never_reverses_migrations_without_a_backup(remote_project):

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .fault_rows import record_row
 from .helpers import BIN, REPO, assert_one_error_line
 from .remote import as_user
 from .test_deploy import SLOW_MIGRATION_0002, deploy_ok
@@ -167,6 +168,13 @@ def test_sigkill_during_a_slow_migration_is_detected_and_recovered(remote_projec
     assert (killed["result"], killed["step"], killed["revision"], killed["previous"]) == ("interrupted", "migrate", revision, old)
     assert (ok["result"], ok["revision"]) == ("ok", revision)
     assert not project.locked()
+    record_row(
+        "deploy",
+        "migrate: during a 20 s migration",
+        "SIGKILL",
+        "old release serves, lock held, journal, its migrate container still running",
+        "deploy of the same ref: refused: locked by the dead run; `unlock --force`; refused until its migrate container ended; recovered",
+    )
 
 
 def test_a_lock_folder_without_owner_info_can_be_seen_and_broken(remote_project):
