@@ -8,6 +8,10 @@ from typing import Sequence
 
 from .compose import ComposeProject, compose
 
+# `index`, not `.State.Health`: the docker CLI formats a container as a map, and a
+# missing key (no healthcheck) would fail the whole template.
+_HEALTH = '{{with index .State "Health"}}{{.Status}}{{end}}'
+_STATE = '{{.Id}} {{.State.Status}} {{.State.ExitCode}} {{with index .State "Health"}}{{.Status}}{{else}}-{{end}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'
 _FILTERS = '--filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s" --filter label=com.docker.compose.oneoff=False'
 
 
@@ -42,23 +46,25 @@ def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval
         'case "$old" in *" $id "*) continue;; esac; echo "new $s $id"; printf "%s" "$check" > "$t/c/$id"; printf "%s\\n" "$answer" > "$t/a/$id"; done; done; '
         '[ -n "$(ls "$t/c")" ] || { echo "no new container was started" >&2; exit 1; }; '
         'address() { a=$(docker inspect --format \'{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}\' "$1" 2>/dev/null); echo "${a%% *}"; }; '
-        'answers() { read -r port path host < "$t/a/$1"; [ -n "$port" ] || return 0; ip=$(address "$1"); [ -n "$ip" ] || return 1; '
+        'answers() { read -r port path host < "$t/a/$1"; [ -n "$port" ] || return 0; ip="$2"; [ -n "$ip" ] || return 1; '
         'code=$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 -H "Host: $host" "http://$ip:$port$path"); '
         'echo "$code" > "$t/a/$1.last"; [ "${code:-000}" != 000 ] && [ "$code" -lt 500 ]; }; '
+        # Each round reads every new container at once: id, state, exit code, Docker's
+        # health ("-": no healthcheck) and its first address.
+        f'inspect() {{ docker inspect --format \'{_STATE}\' $(ls "$t/c") > "$t/state" 2>/dev/null; }}; '
         # A one-off service that ran to completion (exit code 0) is as ready as it gets.
-        "ready() { state=$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' \"$1\" 2>/dev/null); "
-        '[ "$state" = "exited 0" ] && return 0; [ "${state%% *}" = running ] || return 1; '
-        '[ "$(docker inspect --format \'{{if .State.Health}}{{.State.Health.Status}}{{end}}\' "$1")" = healthy ] && return 0; '
+        'ready() { line=$(grep "^$1 " "$t/state"); [ -n "$line" ] || return 1; set -- $line; '
+        '[ "$2 $3" = "exited 0" ] && return 0; [ "$2" = running ] || return 1; [ "$4" = healthy ] && return 0; '
         # A healthcheck that hangs is cut off (at most 30 s, and never past the end).
         'c=$(cat "$t/c/$1"); if [ -n "$c" ]; then l=$(( end - $(date +%s) )); [ "$l" -gt 1 ] || l=1; [ "$l" -lt 30 ] || l=30; '
-        'timeout "$l" docker exec "$1" sh -c "$c" > "$t/o/$1" 2>&1 || return 1; fi; answers "$1"; }; '
-        'while :; do waiting=""; for id in $(ls "$t/c"); do ready "$id" || waiting="$waiting $id"; done; '
+        'timeout "$l" docker exec "$1" sh -c "$c" > "$t/o/$1" 2>&1 || return 1; fi; answers "$1" "$5"; }; '
+        'while :; do inspect; waiting=""; for id in $(ls "$t/c"); do ready "$id" || waiting="$waiting $id"; done; '
         '[ -n "$waiting" ] || exit 0; '
         'if [ "$(date +%s)" -ge "$end" ]; then for id in $waiting; do '
-        'echo "container $(echo "$id" | cut -c1-12): $(docker inspect --format \'{{.State.Status}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}\' "$id" 2>&1)" >&2; '
+        'echo "container $(echo "$id" | cut -c1-12): $(docker inspect --format \'{{.State.Status}}{{with index .State "Health"}}, {{.Status}}{{end}}\' "$id" 2>&1)" >&2; '
         # Docker's own healthcheck log, or, before Docker's first check (a long
         # interval), what the check said when the rollout ran it.
-        "h=$(docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' \"$id\" 2>/dev/null | grep . | tail -n 3); "
+        'h=$(docker inspect --format \'{{with index .State "Health"}}{{range .Log}}{{.Output}}{{end}}{{end}}\' "$id" 2>/dev/null | grep . | tail -n 3); '
         '[ -n "$h" ] || h=$(grep . "$t/o/$id" 2>/dev/null | tail -n 3); [ -z "$h" ] || printf "%s\\n" "$h" | sed "s/^/  health: /" >&2; '
         'if [ -s "$t/a/$id.last" ]; then read -r port path host < "$t/a/$id"; echo "  app: http://$(address "$id"):$port$path answered $(cat "$t/a/$id.last") (000: nothing)" >&2; fi; '
         "docker logs --tail 5 \"$id\" 2>&1 | sed 's/^/  log: /' >&2; done; exit 1; fi; "
@@ -87,13 +93,13 @@ def retire(stops: dict[int, Sequence[str]], settle: float, drain: str = "", new:
     all the same: the new ones answer, and that is what a rollout without a drain does.
     Then wait `settle` seconds for the proxy to catch up, stop all groups at once and
     remove them. Every wait ends by `timeout` seconds from the start."""
-    health = "docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}'"
+    health = f"docker inspect --format '{_HEALTH}'"
     script = (
         'settle="$1" drain="$2" end=$(( $(date +%s) + $3 )) n="$4"; shift 4; new=""; '
         'while [ "$n" -gt 0 ]; do new="$new $1"; shift; n=$((n - 1)); done; '
         'groups="$*"; old=""; while [ "$#" -gt 0 ]; do n="$2"; shift 2; '
         'while [ "$n" -gt 0 ]; do old="$old $1"; shift; n=$((n - 1)); done; done; '
-        f'health() {{ {health} "$1"; }}; short() {{ echo "$1" | cut -c1-12; }}; '
+        f'health() {{ {health} "$1" 2>/dev/null; }}; short() {{ echo "$1" | cut -c1-12; }}; '
         'if [ -n "$drain" ]; then '
         # Only what has a healthcheck can be reported healthy, or be drained by it.
         'for id in $new; do [ -n "$(health "$id")" ] || continue; until [ "$(health "$id")" = healthy ]; do '

@@ -23,7 +23,8 @@ def gate(t: Target) -> None:
     with t.step("health") as step:
         # Only polls: a stop signal need not wait for it.
         result = t.run(host.wait_for_http(url, timeout), cwd=None, stream=False, check=False, interruptible=True)
-        answer = (result.stdout.strip().splitlines() or ["no answer"])[-1]
+        # curl's complaint quotes the URL: shown as the plan shows it.
+        answer = (result.stdout.strip().splitlines() or ["no answer"])[-1].replace(url, redact_url(url))
         step.note = answer if not result.printed else ""
         if not result.ok:
-            raise DeployError(f"{redact_url(url)} did not answer 2xx within {timeout}s (last: {answer.replace(url, redact_url(url))})", "")
+            raise DeployError(f"{redact_url(url)} did not answer 2xx within {timeout}s (last: {answer})", "")

@@ -1,6 +1,6 @@
-"""`rollback` and `migrate-only` on a recorded host (the real executor, each command
-answered from a table): what each sends, in order, when it goes through and when its
-target fails, and the release log's line."""
+"""`rollback` on a recorded host (the real executor, each command answered from a
+table): what it sends, in order, when it goes through and when its target fails, and
+the release log's line."""
 
 import io
 import json
@@ -12,13 +12,12 @@ from invoke import Result
 
 from tasks.errors import DeployError
 from tasks.executor import Executor
-from tasks.pipelines.migrate_only import migrate_only
 from tasks.pipelines.rollback import rollback
 from tasks.report import Report
 from tasks.settings import load
 from tasks.target import Target
 from tests.unit.recorded_host import RecordedHost
-from tests.unit.test_deploy_failures import CHECK, KINDS, MIGRATE, READ_LOCK, TAKE_LOCK, Lock, kinds, report_with_0002
+from tests.unit.test_deploy_failures import CHECK, KINDS, MIGRATE, READ_LOCK, TAKE_LOCK, Lock, kinds
 from tests.unit.test_pipeline_dry_run import HEAD, image, probes
 
 OLDER = "0" * 40
@@ -51,7 +50,8 @@ def target_on(tmp_path, extra: dict) -> tuple[Target, RecordedHost]:
         # Both revisions have the same migration files: nothing to reverse.
         r"git ls-tree --name-only": Result("notes/migrations/0001_initial.py\n"),
     }
-    answers = {**extra, TAKE_LOCK: lock.take, READ_LOCK: lock.read, **answers, r".*": Result("")}
+    # `extra` first (the first pattern that matches answers), and its answers win.
+    answers = {**extra, TAKE_LOCK: lock.take, READ_LOCK: lock.read, **answers, **extra, r".*": Result("")}
     host = RecordedHost(answers)
     environ = {"DEPLOY_CONFIG_DIR": str(tmp_path), "DEPLOY_PATH": "/srv/shop", "DEPLOY_HEALTHCHECK_URL": "http://127.0.0.1:8000/health/", "DEPLOY_HEALTHCHECK_TIMEOUT": "1"}
     out = io.StringIO()
@@ -94,17 +94,6 @@ def test_a_rollback_whose_target_fails_its_health_gate_puts_what_served_back_and
     assert [k for k in later if k in ("tags back", "checkout back", "start new", "health", "record", "unlock")] == ["tags back", "checkout back", "start new", "health", "record", "unlock"]
     line = record_of(host)
     assert (line["kind"], line["result"], line["revision"]) == ("rollback", "rolled back", OLDER)
-
-
-def test_migrate_only_migrates_with_the_image_that_serves_and_records_it(tmp_path):
-    t, host = target_on(tmp_path, {CHECK: Result(report_with_0002()), MIGRATE: Result("Running migrations:\n  Applying notes.0002_note_body... OK\n")})
-    with t.report:
-        migrate_only(t, force=False)
-    assert [k for k in kinds(host.commands) if k in ("start new", "up")] == [], "nothing restarted"
-    migrates = [c for c in host.commands if re.match(MIGRATE, c)]
-    assert len(migrates) == 1
-    line = record_of(host)
-    assert (line["kind"], line["result"], line["revision"], line["migrations"]) == ("migrate-only", "ok", HEAD, ["notes.0002_note_body"])
 
 
 # The release that serves added notes/migrations/0002_note_body.py; the one before lacks it.

@@ -9,13 +9,15 @@ from pathlib import Path
 from tasks.commands import rollout
 
 # `docker ps` lists one old and one new container; the new one runs, has no healthcheck,
-# and its address is 10.0.0.9. `curl` answers with the code in $CURL_CODE, and records
+# and its address is 10.0.0.9 (read with the rest of its state, all new containers in
+# one `docker inspect`). `curl` answers with the code in $CURL_CODE, and records
 # the URL and Host header it was asked for.
 DOCKER = """#!/bin/sh
 case "$1 $2" in
   "ps --all") printf 'old1\\nnew1\\n' ;;
   "inspect --format")
     case "$3" in
+      *.Id*) shift 3; for id in "$@"; do echo "$id running 0 - 10.0.0.9 "; done ;;
       *State.Status*) echo running ;;
       *State.Health*) echo "" ;;
       *IPAddress*) echo "10.0.0.9 " ;;
@@ -77,7 +79,8 @@ case "$1 $2" in
   "ps --all") printf 'old1\\nnew1\\n' ;;
   "inspect --format")
     case "$3" in
-      *Health.Log*) echo "" ;;
+      *.Id*) shift 3; for id in "$@"; do echo "$id running 0 starting 10.0.0.9 "; done ;;
+      *".Log"*) echo "" ;;
       *State.Status*ExitCode*) echo "running 0" ;;
       *State.Status*) echo "running, starting" ;;
       *Health.Status*) echo starting ;;
