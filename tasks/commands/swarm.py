@@ -14,13 +14,18 @@ def swarm_state() -> list[str]:
     return ["docker", "info", "--format", SWARM_FORMAT]
 
 
+# `--detach=true` where the CLI knows the flag (26 and later, which may one day wait by
+# default); older CLIs (Debian 12's 20.10) never wait and refuse the flag.
+_STACK_DEPLOY = 'if docker stack deploy --help 2>/dev/null | grep -q -e --detach; then exec docker stack deploy --detach=true "$@"; fi; exec docker stack deploy "$@"'
+
+
 def stack_deploy(stack: str, stack_file: str, *, registry: bool) -> list[str]:
     """Returns once the swarm has the new spec: composeship then waits for the tasks
     itself, bounded, and says what they do (`--detach=false` can wait forever on a
     service that never converges). Without a registry (one node) the images are the
     engine's own, so their digests are not looked up."""
     resolve = ["--with-registry-auth", "--resolve-image", "always"] if registry else ["--resolve-image", "never"]
-    return ["docker", "stack", "deploy", "--detach=true", "--prune", *resolve, "-c", stack_file, stack]
+    return ["sh", "-c", _STACK_DEPLOY, "sh", "--prune", *resolve, "-c", stack_file, stack]
 
 
 def stack_services(stack: str) -> list[str]:

@@ -7,10 +7,24 @@ from tasks.commands.compose import ComposeProject
 
 
 def test_the_stack_is_deployed_without_waiting_and_without_a_registry_lookup_on_one_node():
-    assert swarm.stack_deploy("shop", "/srv/shop/.git/composeship/stack.json", registry=False) == [
-        "docker", "stack", "deploy", "--detach=true", "--prune", "--resolve-image", "never", "-c", "/srv/shop/.git/composeship/stack.json", "shop",
-    ]  # fmt: skip
+    argv = swarm.stack_deploy("shop", "/srv/shop/.git/composeship/stack.json", registry=False)
+    assert argv[4:] == ["--prune", "--resolve-image", "never", "-c", "/srv/shop/.git/composeship/stack.json", "shop"]
     assert swarm.stack_deploy("shop", "stack.json", registry=True)[4:8] == ["--prune", "--with-registry-auth", "--resolve-image", "always"]
+
+
+def test_detach_is_asked_for_only_of_a_cli_that_knows_the_flag(tmp_path):
+    """CLI 26 and later know `--detach` (and may one day wait by default); Debian 12's
+    20.10 refuses it, and never waits."""
+    calls = tmp_path / "calls"
+    for help_text in ("  -d, --detach   Exit immediately\n", "  -c, --compose-file\n"):
+        fake = tmp_path / "docker"
+        fake.write_text(f'#!/bin/sh\ncase "$*" in *--help*) printf "{help_text}";; *) echo "$*" >> {calls};; esac\n')
+        fake.chmod(0o755)
+        subprocess.run(swarm.stack_deploy("shop", "stack.json", registry=False), check=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert calls.read_text().splitlines() == [
+        "stack deploy --detach=true --prune --resolve-image never -c stack.json shop",
+        "stack deploy --prune --resolve-image never -c stack.json shop",
+    ]
 
 
 def test_a_one_off_container_on_a_swarm_joins_the_stacks_network_and_starts_nothing_else():
