@@ -29,6 +29,9 @@ DATABASES = {
         "NAME": os.environ.get("POSTGRES_DB", "example"),
         "USER": os.environ.get("POSTGRES_USER", "example"),
         "PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
+        # As cookiecutter-django's production settings: a connection per worker kept for
+        # a minute, instead of a new one (and its password exchange) per request.
+        "CONN_MAX_AGE": int(os.environ.get("CONN_MAX_AGE", "60")),
     }
 }
 
