@@ -122,7 +122,10 @@ CONTAINER_FORMAT = '{"kind":"container","id":{{json .Id}},"name":{{json .Name}},
 
 
 # Given the container ids in $ids: each container, then each image they run, as JSON lines.
-_INSPECT_IDS = '[ -n "$ids" ] || exit 0; docker inspect --format "$c" $ids || exit 1; docker image inspect --format "$i" $(docker inspect --format \'{{.Image}}\' $ids | sort -u) 2>/dev/null; exit 0'
+_INSPECT_IDS = (
+    '[ -n "$ids" ] || exit 0; out=$(docker inspect --format "{{.Image}} $c" $ids) || exit 1; printf "%s\\n" "$out" | cut -d" " -f2-; '
+    'docker image inspect --format "$i" $(printf "%s\\n" "$out" | cut -d" " -f1 | sort -u) 2>/dev/null; exit 0'
+)
 
 
 def containers_and_images(project: ComposeProject) -> list[str]:
@@ -166,11 +169,13 @@ def verify_running(project_name: str, expected: dict[str, str]) -> list[str]:
     aside) and all of them run the expected image id; otherwise name each one that
     does not, on stderr, and exit 1."""
     script = (
-        'p="$1"; shift; bad=0; while [ "$#" -ge 2 ]; do s="$1"; want="$2"; shift 2; '
-        'ids=$(docker ps --quiet --no-trunc --filter "label=com.docker.compose.project=$p" '
-        '--filter "label=com.docker.compose.service=$s" --filter label=com.docker.compose.oneoff=False) || exit 2; '
-        'if [ -z "$ids" ]; then echo "$s: no running container" >&2; bad=1; continue; fi; '
-        "for id in $ids; do got=$(docker inspect --format '{{.Image}}' \"$id\") || exit 2; "
+        'p="$1"; shift; ids=$(docker ps --quiet --no-trunc --filter "label=com.docker.compose.project=$p" --filter label=com.docker.compose.oneoff=False) || exit 2; '
+        # Every running container at once: its service, id and image.
+        'seen=""; [ -z "$ids" ] || seen=$(docker inspect --format \'{{index .Config.Labels "com.docker.compose.service"}} {{.Id}} {{.Image}}\' $ids) || exit 2; '
+        'bad=0; while [ "$#" -ge 2 ]; do s="$1"; want="$2"; shift 2; '
+        'mine=$(printf "%s\\n" "$seen" | awk -v s="$s" \'$1 == s { print $2, $3 }\'); '
+        'if [ -z "$mine" ]; then echo "$s: no running container" >&2; bad=1; continue; fi; '
+        'for id in $(printf "%s\\n" "$mine" | cut -d" " -f1); do got=$(printf "%s\\n" "$mine" | awk -v i="$id" \'$1 == i { print $2 }\'); '
         'if [ "$got" != "$want" ]; then echo "$s: container $(echo "$id" | cut -c1-12) runs image $(echo "$got" | cut -c8-19), not $(echo "$want" | cut -c8-19)" >&2; bad=1; fi; done; '
         "done; exit $bad"
     )

@@ -12,7 +12,9 @@ from .compose import ComposeProject, compose
 # missing key (no healthcheck) would fail the whole template.
 _HEALTH = '{{with index .State "Health"}}{{.Status}}{{end}}'
 _STATE = '{{.Id}} {{.State.Status}} {{.State.ExitCode}} {{with index .State "Health"}}{{.Status}}{{else}}-{{end}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'
-_FILTERS = '--filter "label=com.docker.compose.project=$p" --filter "label=com.docker.compose.service=$s" --filter label=com.docker.compose.oneoff=False'
+# The project's containers (one-off ones aside), each as `ID SERVICE`: one listing for
+# every service of the rollout.
+_LIST = 'docker ps --all --no-trunc --filter "label=com.docker.compose.project=$p" --filter label=com.docker.compose.oneoff=False --format \'{{.ID}} {{.Label "com.docker.compose.service"}}\''
 
 
 def scale_up(project: ComposeProject, counts: dict[str, int]) -> list[str]:
@@ -40,9 +42,10 @@ def wait_ready(project_name: str, waits: Sequence[tuple], timeout: int, interval
     script = (
         'p="$1" end=$(( $(date +%s) + $2 )) pause="$3"; shift 3; '
         't=$(mktemp -d) || exit 1; trap \'rm -rf "$t"\' EXIT; mkdir "$t/c" "$t/a" "$t/o"; '
+        f"all=$({_LIST}) || exit 1; "
         'while [ "$#" -gt 0 ]; do s="$1" n="$2"; shift 2; old=" "; '
         'while [ "$n" -gt 0 ]; do old="$old$1 "; shift; n=$((n - 1)); done; check="$1" answer="$2"; shift 2; '
-        f"for id in $(docker ps --all --quiet --no-trunc {_FILTERS}); do "
+        'for id in $(printf "%s\\n" "$all" | awk -v s="$s" \'$2 == s { print $1 }\'); do '
         'case "$old" in *" $id "*) continue;; esac; echo "new $s $id"; printf "%s" "$check" > "$t/c/$id"; printf "%s\\n" "$answer" > "$t/a/$id"; done; done; '
         '[ -n "$(ls "$t/c")" ] || { echo "no new container was started" >&2; exit 1; }; '
         'address() { a=$(docker inspect --format \'{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}\' "$1" 2>/dev/null); echo "${a%% *}"; }; '

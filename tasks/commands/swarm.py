@@ -28,6 +28,12 @@ def stack_deploy(stack: str, stack_file: str, *, registry: bool) -> list[str]:
     return ["sh", "-c", _STACK_DEPLOY, "sh", "--prune", *resolve, "-c", stack_file, stack]
 
 
+def shown(stack_deploy_argv: list[str]) -> str:
+    """How the dry run and the output show `stack_deploy`: the command it runs, the
+    flag in brackets (given where the CLI knows it)."""
+    return "docker stack deploy [--detach=true] " + shlex.join(stack_deploy_argv[4:])
+
+
 def stack_services(stack: str) -> list[str]:
     """Every service of the stack, as `docker service inspect` has it: one JSON array."""
     script = 'ids=$(docker stack services --quiet "$0") || exit 1; [ -n "$ids" ] || { echo "[]"; exit 0; }; exec docker service inspect $ids'

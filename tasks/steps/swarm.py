@@ -166,7 +166,8 @@ def write_files(t: Target, group: BuildGroup, revision: str, pinned: dict[str, s
 
 
 def deploy_stack(t: Target) -> None:
-    t.run(commands.stack_deploy(stack_name(t), stack_file_path(t), registry=bool(t.settings.registry)), cwd=None, stream=False, label="docker stack deploy")
+    argv = commands.stack_deploy(stack_name(t), stack_file_path(t), registry=bool(t.settings.registry))
+    t.run(argv, cwd=None, stream=False, label="docker stack deploy", display=commands.shown(argv))
 
 
 def images_for(t: Target, group: BuildGroup, revision: str) -> dict[str, str]:

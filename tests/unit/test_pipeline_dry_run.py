@@ -179,7 +179,7 @@ def test_a_dry_run_on_a_swarm_writes_the_stack_file_migrates_on_its_network_and_
     writes = [line for line in commands if line.startswith("write /srv/shop/.git/composeship/")]
     assert [line.split(" (")[0] for line in writes] == ["write /srv/shop/.git/composeship/stack.json", "write /srv/shop/.git/composeship/swarm-network.yml"]
     deploys = [line for line in commands if "docker stack deploy" in line]
-    assert deploys == ["docker stack deploy --detach=true --prune --resolve-image never -c /srv/shop/.git/composeship/stack.json shop"]
+    assert deploys == ["docker stack deploy [--detach=true] --prune --resolve-image never -c /srv/shop/.git/composeship/stack.json shop"]
     order = [next(i for i, line in enumerate(commands) if needle in line) for needle in ("write /srv/shop/.git/composeship/stack.json", " migrate --noinput", "docker stack deploy")]
     assert order == sorted(order), "the stack file, then the migration, then the stack"
     assert not any(" up -d" in line for line in commands), "no compose container on a swarm"

@@ -14,7 +14,7 @@ from tasks.commands import rollout
 # the URL and Host header it was asked for.
 DOCKER = """#!/bin/sh
 case "$1 $2" in
-  "ps --all") printf 'old1\\nnew1\\n' ;;
+  "ps --all") printf 'old1 django\\nnew1 django\\n' ;;
   "inspect --format")
     case "$3" in
       *.Id*) shift 3; for id in "$@"; do echo "$id running 0 - 10.0.0.9 "; done ;;
@@ -76,7 +76,7 @@ def test_a_service_that_is_no_web_service_is_ready_when_it_runs(tmp_path):
 # health is "starting" with an empty log, and the check, run by the rollout, says 503.
 DOCKER_BEFORE_ITS_FIRST_CHECK = """#!/bin/sh
 case "$1 $2" in
-  "ps --all") printf 'old1\\nnew1\\n' ;;
+  "ps --all") printf 'old1 django\\nnew1 django\\n' ;;
   "inspect --format")
     case "$3" in
       *.Id*) shift 3; for id in "$@"; do echo "$id running 0 starting 10.0.0.9 "; done ;;
