@@ -504,7 +504,7 @@ class Migration(migrations.Migration):
 
 def test_a_healthcheck_and_a_drain_command_that_never_end_are_cut_off_and_one_release_serves(project):
     """Waits that never end on their own, each cut off within DEPLOY_HEALTHCHECK_TIMEOUT
-    (not the 600 s the command would take). A release whose container healthcheck
+    (not the hour the command would take). A release whose container healthcheck
     hangs: the run fails saying why, the old release serves alone, and checkout,
     `latest` and the release log name it. Then the healthcheck mended, with a drain
     command that hangs in the old container: the new one answers, so the old one is
@@ -512,7 +512,7 @@ def test_a_healthcheck_and_a_drain_command_that_never_end_are_cut_off_and_one_re
     old, old_version = project.head(), project.page("/version/")[1]
     compose_file = project.origin.work / "docker-compose.production.yml"
     healthy = compose_file.read_text()
-    hanging = re.sub(r'test: \["CMD", "bash".*\n', 'test: ["CMD", "sleep", "600"]\n', healthy, count=1)
+    hanging = re.sub(r'test: \["CMD", "bash".*\n', 'test: ["CMD", "sleep", "3599"]\n', healthy, count=1)
     assert hanging != healthy
     revision = project.origin.commit("a healthcheck that hangs", {"VERSION": "hangs\n", "docker-compose.production.yml": hanging})
     began = time.monotonic()
@@ -526,7 +526,7 @@ def test_a_healthcheck_and_a_drain_command_that_never_end_are_cut_off_and_one_re
     assert project.releases()[-1]["result"] in ("failed", "rolled back") and project.releases()[-1]["revision"] == revision, project.releases()[-1]
     record_row(
         "deploy",
-        "restart: a container healthcheck that never ends (`sleep 600`)",
+        "restart: a container healthcheck that never ends (`sleep 3599`)",
         "a wait that never ends",
         "old release serves alone, the new container gone; `did not answer within 8s`",
         "the next ref deploys: recovered",
@@ -535,7 +535,7 @@ def test_a_healthcheck_and_a_drain_command_that_never_end_are_cut_off_and_one_re
     mended = project.origin.commit("the healthcheck mended", {"VERSION": "mended\n", "docker-compose.production.yml": healthy})
     project.versions[mended] = "mended"
     began = time.monotonic()
-    drained = project.fab("deploy", "--ref", mended, DEPLOY_HEALTHCHECK_TIMEOUT="20", DEPLOY_ROLLOUT_DRAIN_COMMAND="sleep 600", timeout=300)
+    drained = project.fab("deploy", "--ref", mended, DEPLOY_HEALTHCHECK_TIMEOUT="20", DEPLOY_ROLLOUT_DRAIN_COMMAND="sleep 3598", timeout=300)
     took = time.monotonic() - began
     # The new containers answer: the old ones are stopped as without a drain, and it is said.
     assert drained.returncode == 0, drained.stdout + drained.stderr
@@ -547,7 +547,7 @@ def test_a_healthcheck_and_a_drain_command_that_never_end_are_cut_off_and_one_re
     assert project.releases()[-1]["result"] == "ok", project.releases()[-1]
     record_row(
         "deploy",
-        "restart: a drain command that never ends (`sleep 600`)",
+        "restart: a drain command that never ends (`sleep 3598`)",
         "a wait that never ends",
         "cut off within DEPLOY_HEALTHCHECK_TIMEOUT, said in a warning; the new containers answered, so the old ones were stopped as without a drain: the release serves",
         "nothing to recover: ok",
