@@ -179,6 +179,10 @@ class Executor:
         self.out = out or sys.stdout
         self.commands_run = 0
         self.unreachable = ""
+        # The transport this executor closed itself after a failure: the next command
+        # may open a new connection (the cleanup does). Any other that died went
+        # unseen, between two commands.
+        self._dropped = None
 
     def run(
         self,
@@ -262,6 +266,16 @@ class Executor:
         if self.unreachable:
             # Reconnecting failed once already: fail at once instead of a timeout each.
             raise ConnectionLost(f"{self.host} is unreachable", f"check that {self.host} is up and reachable", command=command, host=self.host)
+        if self.died_unseen():
+            # The run must not go on over a new connection as if nothing happened: the
+            # lock names the dead one, and `status` would tell others its run is gone.
+            self._drop()
+            raise ConnectionLost(
+                f"the SSH connection to {self.host} was lost before `{command}` (between two commands)",
+                f"the last command may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
+                command=command,
+                host=self.host,
+            )
         was_connected = self.connected()
         try:
             if stop is None:
@@ -290,6 +304,7 @@ class Executor:
     def _drop(self) -> None:
         """Close a connection that failed, so that the next command opens a new one
         instead of trying the dying transport again."""
+        self._dropped = getattr(self.context, "transport", None)
         try:
             self.context.close()
         except Exception:  # noqa: BLE001 - it is being thrown away
@@ -298,6 +313,12 @@ class Executor:
     def connected(self) -> bool:
         transport = getattr(self.context, "transport", None)
         return transport is not None and transport.is_active()
+
+    def died_unseen(self) -> bool:
+        """Did the connection die since the last command, without this executor
+        closing it? (Fabric would open a new one for the next command.)"""
+        transport = getattr(self.context, "transport", None)
+        return transport is not None and transport is not self._dropped and not transport.is_active()
 
     def lost_connection(self) -> bool:
         """A command that ended without an exit status because its connection died
@@ -331,6 +352,8 @@ class Executor:
         `Pending.result()` waits."""
         command = render(argv, cwd)
         self.commands_run += 1
+        if self.died_unseen():
+            return Pending(command, done=Result(command, "", "the SSH connection was lost", -1))
         try:
             return Pending(command, promise=self.context.run(command, hide="both", warn=True, in_stream=False, asynchronous=True))
         except (OSError, EOFError, paramiko.SSHException) as problem:

@@ -137,7 +137,18 @@ def end_pause(project) -> None:
     subprocess.run(["pkill", "-u", project.host["user"], "-x", "sleep"], capture_output=True)
 
 
+def wait_for_hold(project, seconds: int = 120, timeout: float = 90) -> None:
+    """Until the run holds still on the host (its `sleep SECONDS` runs): the line that
+    says so is printed before the sleep starts, and after a command that takes a while
+    (a migrate container) the sleep starts only once it is done."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["pgrep", "-u", project.host["user"], "-f", "-x", f"sleep {seconds}"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, f"the run never held still on the host (no `sleep {seconds}` after {timeout:g} s)"
+        time.sleep(0.1)
+
+
 def cause(fault: str, run: subprocess.Popen, project) -> None:
+    wait_for_hold(project)
     if fault == "SIGTERM":
         run.send_signal(signal.SIGTERM)
     elif fault == "SIGKILL":
@@ -240,6 +251,7 @@ def fault_at(project, step: str, fault: str) -> None:
     revision, version = new_release(project, f"{fault} at {step}", post_deploy=step == "post-migrate")
     # PYTHONFAULTHANDLER: a run that hangs is ended with SIGABRT, which prints where each
     # of its threads was.
+    end_pause(project)  # a pause an earlier cell's stopped run left going would look like this run's
     run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT=f"{step}:120", PYTHONFAULTHANDLER="1")
     seen = []
     for line in run.stdout:

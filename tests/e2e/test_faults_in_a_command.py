@@ -19,7 +19,7 @@ import pytest
 
 from .fault_rows import record_row
 from .remote import as_user, destroy_remote_project, make_remote_project
-from .test_faults import deployed_drill, end_pause, lock_info, new_release, next_ref
+from .test_faults import deployed_drill, end_pause, lock_info, new_release, next_ref, wait_for_hold
 from .test_truth import serving_revision, start_fab, wait_for_line
 from .test_zero_downtime import django_containers
 
@@ -37,7 +37,7 @@ def stopped_during(project, step: str, revision: str):
     """`fab deploy --ref revision`, SIGTERM while the step's first changing command runs."""
     run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_IN=f"{step}:120")
     wait_for_line(run, "drill: the next command")
-    time.sleep(1.5)  # the command has run; its shell sleeps
+    wait_for_hold(project)
     run.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     end_pause(project)
@@ -130,6 +130,7 @@ def test_after_a_kill_mid_rollout_migrate_only_goes_back_to_what_served(project)
     revision, version = new_release(project, "killed mid-rollout")
     run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT="rollout:120")
     wait_for_line(run, "drill: pausing")
+    wait_for_hold(project)
     run.kill()
     run.communicate(timeout=60)
     end_pause(project)
@@ -165,10 +166,12 @@ def test_a_run_whose_lock_was_broken_changes_nothing_more_and_leaves_the_new_hol
     revision, version = new_release(project, "its lock broken")
     first = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT="check:120")
     wait_for_line(first, "drill: pausing")
+    wait_for_hold(project)
     broken = project.fab("unlock", "--force")
     assert broken.returncode == 0, broken.stdout + broken.stderr
     second = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_AT="build:121")
     wait_for_line(second, "drill: pausing")
+    wait_for_hold(project, 121)
     holder = lock_info(project)
     journal = Path(project.path) / ".git" / "composeship" / "journal.json"
     assert journal.exists() and project.head() == revision
@@ -242,6 +245,51 @@ def test_a_migrate_container_that_outlives_its_lost_connection_stops_the_next_ru
     )
 
 
+def test_a_connection_cut_between_two_commands_ends_the_run_instead_of_going_on_over_a_new_one(project):
+    """The checkout's command has run and its shell holds still; `fab` is stopped
+    (SIGSTOP), the hold ends (the command exits 0, its status on its way to `fab`), and
+    then the connection's sshd is killed: when `fab` goes on (SIGCONT) its command had
+    ended well, and the cut is there for the next command to find. Fabric would open a
+    new connection for it, and the deploy would go on while its lock named a dead
+    connection (`status` would call the run gone and offer `unlock --force`). The run
+    stops instead, says the connection was lost, and its cleanup (over a new
+    connection) puts the checkout back and releases the lock; the next deploy of the
+    same ref goes through."""
+    old, old_version = project.head(), project.page("/version/")[1]
+    entries_before = len(project.releases())
+    revision, version = new_release(project, "cut between two commands")
+    end_pause(project)
+    run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_IN="checkout:120")
+    said = wait_for_line(run, "drill: the next command")
+    wait_for_hold(project)
+    sshd = int(lock_info(project)["sshd_pid"])
+    run.send_signal(signal.SIGSTOP)
+    try:
+        end_pause(project)
+        time.sleep(1)  # sshd sends the command's exit status before it is killed
+        os.kill(sshd, signal.SIGKILL)
+        time.sleep(1)
+    finally:
+        run.send_signal(signal.SIGCONT)
+    out, err = run.communicate(timeout=180)
+    said = "".join(said) + out + err
+    assert run.returncode == 1, said
+    assert re.match(rf"error: the SSH connection to {project.alias} was lost (before|while) `", err.strip().splitlines()[-1]), said
+    assert project.page("/version/") == (200, old_version), said
+    assert project.head() == old and not project.locked(), said
+    assert not (Path(project.path) / ".git" / "composeship" / "journal.json").exists()
+    entries = project.releases()[entries_before:]
+    assert [(entry["revision"], entry["result"]) for entry in entries] == [(revision, "interrupted")], entries
+    deployed(project, revision, version)
+    record_row(
+        "deploy",
+        "checkout: between two commands (the last one ended well)",
+        "SSH cut",
+        "old release serves, checkout put back over a new connection, lock released",
+        "deploy of the same ref: recovered",
+    )
+
+
 def test_a_rollback_stopped_after_reversing_migrations_applies_them_again_for_the_code_it_leaves(project):
     """`rollback --migrations` reverses the newer release's migration, switches, and is
     stopped: the newer code goes on serving, with its migration applied again, and the
@@ -251,6 +299,7 @@ def test_a_rollback_stopped_after_reversing_migrations_applies_them_again_for_th
     label = f"notes.{project.last_migration}"
     run = start_fab(project, "rollback", "--migrations", "--no-backup", COMPOSESHIP_PAUSE_AT="switch:120")
     wait_for_line(run, "drill: pausing")
+    wait_for_hold(project)
     assert label not in project.stack.applied_migrations()
     run.send_signal(signal.SIGTERM)
     end_pause(project)
@@ -314,6 +363,7 @@ def test_a_rollback_killed_mid_rollout_then_the_rollback_again(project):
     deployed(project, revision, version)
     run = start_fab(project, "rollback", COMPOSESHIP_PAUSE_AT="rollout:120")
     wait_for_line(run, "drill: pausing")
+    wait_for_hold(project)
     run.kill()
     run.communicate(timeout=60)
     end_pause(project)
@@ -354,7 +404,7 @@ def test_a_setup_stopped_in_its_first_clone_is_finished_by_the_next_setup(sandbo
     try:
         run = start_fab(fresh, "setup", COMPOSESHIP_PAUSE_IN="checkout#2:120")
         wait_for_line(run, "drill: the next command")
-        time.sleep(1.5)
+        wait_for_hold(fresh)
         run.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         end_pause(fresh)
@@ -382,7 +432,7 @@ def test_a_stop_while_the_old_containers_retire_puts_the_old_release_back_alone(
     revision, _ = new_release(project, "stopped while the old containers retire")
     run = start_fab(project, "deploy", "--ref", revision, COMPOSESHIP_PAUSE_IN="restart#3:120")
     said = wait_for_line(run, "drill: the next command")
-    time.sleep(1.5)
+    wait_for_hold(project)
     run.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     end_pause(project)
@@ -411,7 +461,7 @@ def test_a_migrate_only_stopped_during_its_migrate_records_what_it_applied(proje
     assert unapplied.returncode == 0 and f"notes.{label}" not in project.stack.applied_migrations(), unapplied.stdout + unapplied.stderr
     run = start_fab(project, "migrate-only", COMPOSESHIP_PAUSE_IN="migrate:120")
     said = wait_for_line(run, "drill: the next command")
-    time.sleep(1.5)
+    wait_for_hold(project)
     run.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     end_pause(project)
@@ -456,7 +506,7 @@ def test_a_deploy_killed_in_its_own_cleanup_is_recovered_by_the_next_run(project
     broken = project.origin.commit("a broken migration", {"VERSION": f"broken-{number}\n", f"notes/migrations/{name}.py": BROKEN_MIGRATION.format(previous=project.last_migration)})
     run = start_fab(project, "deploy", "--ref", broken, COMPOSESHIP_PAUSE_IN="revert:120")
     said = wait_for_line(run, "drill: the next command")
-    time.sleep(1.5)
+    wait_for_hold(project)
     run.kill()
     run.communicate(timeout=60)
     end_pause(project)

@@ -183,3 +183,55 @@ def test_a_stop_signal_abandons_an_interruptible_command_at_once():
     assert caught.value.signum == signal.SIGTERM
     assert took < 5, took
     assert signal.getsignal(signal.SIGTERM) is previous, "the handler is put back"
+
+
+class _Transport:
+    def __init__(self):
+        self.active = True
+
+    def is_active(self):
+        return self.active
+
+
+class _Connection(MockContext):
+    """A MockContext with a transport, as Fabric's Connection has: closing it keeps the
+    old transport object (as Fabric does); running on a closed one opens a new one."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = _Transport()
+        self.opened = 1
+
+    def run(self, command, **kwargs):
+        if not self.transport.is_active() and self.transport is self.closed_transport:
+            self.transport, self.opened = _Transport(), self.opened + 1
+        return super().run(command, **kwargs)
+
+    closed_transport = None
+
+    def close(self):
+        self.transport.active = False
+        self.closed_transport = self.transport
+
+
+def test_a_connection_that_died_between_two_commands_ends_the_run_instead_of_reconnecting():
+    from tasks.errors import ConnectionLost
+
+    context = _Connection(run={"true": Result(), "git fetch": Result()}, repeat=True)
+    executor = Executor(context, host="web1", out=io.StringIO())
+    executor.run(["true"], stream=False)
+    context.transport.active = False  # sshd gone while the run computed or slept
+    with pytest.raises(ConnectionLost) as caught:
+        executor.run(["git", "fetch"], stream=False)
+    assert str(caught.value).startswith("the SSH connection to web1 was lost before `git fetch` (between two commands)")
+    assert context.opened == 1, "no new connection for the run's own steps"
+    # The cleanup that follows may connect again: the dead connection was seen and closed.
+    assert executor.run(["true"], stream=False).ok and context.opened == 2
+
+
+def test_a_bookkeeping_write_on_a_connection_that_died_unseen_fails_without_reconnecting():
+    context = _Connection(run={"true": Result()}, repeat=True)
+    executor = Executor(context, host="web1", out=io.StringIO())
+    context.transport.active = False
+    assert executor.start(["true"]).result().exited == -1
+    assert context.opened == 1
