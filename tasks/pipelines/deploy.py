@@ -141,7 +141,9 @@ def _images_of_release(run: HostRun) -> str:
 
 def _plan(job: Deploy, run: HostRun) -> None:
     allowed = migrations.Options(job.options.allow_edited_migrations, job.options.allow_unsafe_migrations)
-    job.planned = migrate.plan(run.t, run.previous, run.revision, run.entries, allowed)
+    # Any host's view unknown (a dry run may not have read one) counts as old code running.
+    old_code_runs = any(other.view is None or other.view.serving.running for other in job.runs)
+    job.planned = migrate.plan(run.t, run.previous, run.revision, run.entries, allowed, old_code_runs)
 
 
 def _backup(job: Deploy, run: HostRun) -> None:

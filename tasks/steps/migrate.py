@@ -22,7 +22,10 @@ from . import database, migrations, releases
 
 
 def explain_plan(t: Target, ref: str) -> str:
-    return "when a migration file changed: a one-off container of the new image lists the pending migrations and checks each against the old code; unsafe or edited applied ones refused"
+    return (
+        "when a migration file changed: a one-off container of the new image lists the pending migrations and checks each against the old code; "
+        "unsafe or edited applied ones refused; skipped while nothing serves"
+    )
 
 
 def explain_migrate(t: Target, ref: str) -> str:
@@ -47,13 +50,19 @@ class Planned:
     todo: str
 
 
-def plan(t: Target, previous: str | None, revision: str | None, entries: list[Release], allowed: migrations.Options) -> Planned:
+def plan(t: Target, previous: str | None, revision: str | None, entries: list[Release], allowed: migrations.Options, old_code_runs: bool = True) -> Planned:
     """On the primary, `previous` serving and `revision` built: the plan (when git says a
     migration file changed, or cannot be trusted to say) and the check against the old
-    code, then what runs before and after the rollout. `entries`: the release log."""
+    code, then what runs before and after the rollout. `entries`: the release log;
+    `old_code_runs`: false when no host ran any container of the app as the run began."""
     back_to = f"the checkout is back at {short(previous)}" if previous else "nothing was deployed before"
     left = f"nothing was restarted: the old release keeps serving and {back_to}"
     todo = f"{left}; fix it with a new migration and deploy again"
+    if not old_code_runs:
+        why = migrations.NOTHING_SERVES
+        t.skip("plan", why)
+        t.skip("check", why)
+        return Planned(migrations.with_nothing_serving(releases.owed_drops(entries)), True, why, left, todo)
     trusted = revision is not None and releases.deployed_ok(entries, previous)
     changes = []
     if previous and revision and revision != previous:

@@ -63,6 +63,16 @@ def _owed_after(work: MigrateWork, owed: list[DeferredDrop]) -> MigrateWork | No
     return work if work.migrates or work.drops else None
 
 
+NOTHING_SERVES = "nothing serves yet: no old code for a migration to break, so migrate applies whatever is pending"
+
+
+def with_nothing_serving(owed: list[DeferredDrop]) -> Decision:
+    """No container of the app runs on any host (a first deploy): every pending
+    migration runs before the rollout, post-deploy ones too, unchecked; what they are
+    is known once they ran. Drops an earlier run deferred still run after it."""
+    return Decision(before=MigrateWork(), after=_owed_after(MigrateWork(targets=()), owed), pending=None)
+
+
 def without_check(look: Look, owed: list[DeferredDrop]) -> Decision:
     """No migration changed: nothing migrates; drops an earlier run deferred still run
     once the release serves."""

@@ -40,8 +40,11 @@ def test_first_deploy_then_a_release_with_a_migration(remote_project):
     assert "notes.0001_initial" in project.stack.applied_migrations()
     assert project.head() == project.origin.revisions[-1]
     assert not project.locked()
-    for step in ("preflight", "clone", "lock", "fetch", "checkout", "build", "plan", "migrate", "restart django", "restart celeryworker", "health", "record", "unlock"):
+    for step in ("preflight", "clone", "lock", "fetch", "checkout", "build", "migrate", "restart django", "restart celeryworker", "health", "record", "unlock"):
         assert f"==> {step} [sandbox]" in first.stdout, step
+    # Nothing served: no old code to check the migrations against, no one-off container.
+    assert "--- plan [sandbox] skipped: nothing serves yet" in first.stdout and "==> plan [sandbox]" not in first.stdout
+    assert "notes.0001_initial" in project.releases()[0]["migrations"]
     assert re.search(r"deploy of main to sandbox done in [\d.]+s", first.stdout)
 
     revision = project.origin.commit(
@@ -53,6 +56,7 @@ def test_first_deploy_then_a_release_with_a_migration(remote_project):
     assert "notes.0002_note_body" in project.stack.applied_migrations()
     assert project.stack.sql("select column_name from information_schema.columns where table_name = 'notes_note' and column_name = 'body'") == ["body"]
     assert project.head() == revision
+    assert "==> plan [sandbox]" in second.stdout and "==> check [sandbox]" in second.stdout
     assert "1 new migration file(s)" in second.stdout and "notes.0002_note_body" in second.stdout
 
     first_entry, second_entry = project.releases()

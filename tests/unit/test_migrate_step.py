@@ -39,11 +39,11 @@ def report(*pending_names, applied=("0001_initial",)) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(tmp_path, answers, entries, **settings):
+def run(tmp_path, answers, entries, previous=OLD, old_code_runs=True, **settings):
     host = RecordedHost(answers)
     t = web1(tmp_path, host, **settings)
-    release = Release("deploy", "web1", "ann", "main", "2026-12-02T00:00:00Z", previous=OLD, revision=NEW)
-    planned = migrate.plan(t, OLD, NEW, entries, migrations.Options())
+    release = Release("deploy", "web1", "ann", "main", "2026-12-02T00:00:00Z", previous=previous, revision=NEW)
+    planned = migrate.plan(t, previous, NEW, entries, migrations.Options(), old_code_runs)
     migrate.backup_before(t, release, planned, SERVICES)
     migrate.migrate_before(t, release, planned)
     return planned.decision, release, host.commands
@@ -88,3 +88,23 @@ def test_an_edited_applied_migration_is_refused_before_the_database_is_touched(t
     with pytest.raises(DeployError) as refused:
         run(tmp_path, answers, served_ok())
     assert "0001_initial" in str(refused.value) and "edited" in str(refused.value)
+
+
+FIRST_MIGRATE = "Operations to perform:\n  Apply all migrations: notes\nRunning migrations:\n  Applying notes.0001_initial... OK\n  Applying notes.0002_note_body... OK\n"
+
+
+def test_with_nothing_serving_no_check_runs_and_migrate_applies_everything_after_the_backup_decision(tmp_path):
+    """A first deploy: no old code can break, so no one-off container checks the
+    migrations; what migrate applied is what the release log names."""
+    decision, release, commands = run(tmp_path, {HAS_BACKUP: Result(exited=1), MIGRATE: Result(stdout=FIRST_MIGRATE)}, [], previous=None, old_code_runs=False)
+    assert kinds(commands) == ["has backup", "migrate"]
+    assert decision.before == migrations.MigrateWork() and decision.after is None and decision.pending is None
+    assert release.migrations == ["notes.0001_initial", "notes.0002_note_body"]
+
+
+def test_containers_composeship_did_not_label_are_old_code_and_the_migrations_are_checked(tmp_path):
+    """A server set up by hand: its django runs an unlabelled image (no revision), and
+    that code reads the database: the check runs as on any release."""
+    answers = {CHECK: Result(stdout=report("0002_note_body")), HAS_BACKUP: Result(exited=1), MIGRATE: Result(stdout=FIRST_MIGRATE)}
+    decision, release, commands = run(tmp_path, answers, [], previous=None, old_code_runs=True)
+    assert kinds(commands) == ["check", "has backup", "migrate"]
