@@ -215,7 +215,13 @@ def make_remote_project(host: dict, tmp_path: Path, *, healthcheck_path: str = "
 
 def destroy_remote_project(project: RemoteProject) -> None:
     project.stack.destroy()
-    listed = project.docker("images", "--format", "{{.Repository}}:{{.Tag}}", f"{project.image_prefix}_production_*").stdout.split()
+    # The example's images are named after the test; a compose file without `image:`
+    # (another project's shape) gets Compose's names, `{project}-{service}`.
+    listed = [
+        name
+        for pattern in (f"{project.image_prefix}_production_*", f"{project.compose_project}-*")
+        for name in project.docker("images", "--format", "{{.Repository}}:{{.Tag}}", pattern).stdout.split()
+    ]
     if listed:
         project.docker("rmi", "--no-prune", *listed)
     shutil.rmtree(project.path, ignore_errors=True)
