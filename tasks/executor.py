@@ -251,13 +251,7 @@ class Executor:
         if pending.get("interrupted"):
             raise Interrupted(result, pending.get("signum", signal.SIGINT))
         if result.exited == -1 and self.lost_connection():
-            self._drop()
-            raise ConnectionLost(
-                f"the SSH connection to {self.host} was lost while `{command}` ran",
-                f"it may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
-                command=command,
-                host=self.host,
-            )
+            raise self._lost(command, f"while `{command}` ran")
         return result
 
     def _run(self, command: str, options: dict, stop: dict | None = None):
@@ -269,13 +263,7 @@ class Executor:
         if self.died_unseen():
             # The run must not go on over a new connection as if nothing happened: the
             # lock names the dead one, and `status` would tell others its run is gone.
-            self._drop()
-            raise ConnectionLost(
-                f"the SSH connection to {self.host} was lost before `{command}` (between two commands)",
-                f"the last command may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
-                command=command,
-                host=self.host,
-            )
+            raise self._lost(command, f"before `{command}` (between two commands)", running="the last command")
         was_connected = self.connected()
         try:
             if stop is None:
@@ -289,17 +277,23 @@ class Executor:
             raise Stopped(stop["signum"])
         except (OSError, EOFError, paramiko.SSHException) as problem:
             reason = str(problem) or type(problem).__name__
-            self._drop()
             if was_connected:
-                raise ConnectionLost(
-                    f"the SSH connection to {self.host} was lost while `{command}` ran ({reason})",
-                    f"it may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
-                    command=command,
-                    host=self.host,
-                ) from None
+                raise self._lost(command, f"while `{command}` ran ({reason})") from None
             # Connecting again failed: the host is gone for this run.
+            self._drop()
             self.unreachable = "yes"
             raise ConnectionLost(f"cannot reach {self.host} to run `{command}` ({reason})", f"check that {self.host} is up and reachable", command=command, host=self.host) from None
+
+    def _lost(self, command: str, when: str, running: str = "it") -> ConnectionLost:
+        """The connection died: closed (the cleanup's commands open a new one), and the
+        error that says what may still run on the host."""
+        self._drop()
+        return ConnectionLost(
+            f"the SSH connection to {self.host} was lost {when}",
+            f"{running} may still be running on {self.host}: look there (`docker ps`, `fab -H {self.host} status`) before you run anything else",
+            command=command,
+            host=self.host,
+        )
 
     def _drop(self) -> None:
         """Close a connection that failed, so that the next command opens a new one
