@@ -2,9 +2,12 @@
 pytest-xdist only this conftest is loaded by the process that runs the session (the
 workers load the others as they collect)."""
 
+import itertools
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example"
@@ -54,6 +57,7 @@ def pytest_sessionstart(session):
             shutil.rmtree(folder, ignore_errors=True)
         if _runs_end_to_end(session.config) and shutil.which("docker"):
             warm_build_cache()
+        threading.Thread(target=_sample_cpu, daemon=True).start()
 
 
 def pytest_sessionfinish(session):
@@ -69,6 +73,34 @@ def pytest_sessionfinish(session):
 TIMELINE = Path(__file__).resolve().parents[1] / ".sandbox" / "test-timeline.tsv"
 _timeline: list[tuple[str, str, str, float, float]] = []
 _failed: set[str] = set()
+# (time, the machine's busy CPU seconds so far), once a second.
+_cpu: list[tuple[float, float]] = []
+
+
+def _busy_seconds() -> float:
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / 100  # all but idle and iowait, in USER_HZ
+
+
+def _sample_cpu() -> None:
+    while True:
+        _cpu.append((time.time(), _busy_seconds()))
+        time.sleep(1)
+
+
+def core_seconds(spans: list[tuple[float, float]], samples: list[tuple[float, float]]) -> list[float]:
+    """The machine's busy CPU shared out among the spans running at once: each second's
+    between two samples goes in equal parts to the spans that overlap it, in proportion
+    to how much of it they cover. A rough share (a test that waits gets as much as one
+    that works), but the sum is the machine's, and a test's figure over several runs
+    shows what it costs."""
+    shares = [0.0] * len(spans)
+    for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+        overlaps = [(index, min(stop, t1) - max(start, t0)) for index, (start, stop) in enumerate(spans) if start < t1 and stop > t0]
+        covered = sum(overlap for _, overlap in overlaps)
+        for index, overlap in overlaps:
+            shares[index] += (c1 - c0) * overlap / covered
+    return shares
 
 
 def pytest_runtest_logreport(report):
@@ -84,15 +116,22 @@ def pytest_runtest_logreport(report):
 
 def write_timeline() -> None:
     """.sandbox/test-timeline.tsv: worker, test, phase, start and end (seconds from the
-    first start), in the order they started; and each worker's busy seconds."""
+    first start) and its share of the machine's busy CPU, in the order they started;
+    each worker's busy seconds, and the machine's CPU over the run."""
     if not _timeline:
         return
-    began = min(row[3] for row in _timeline)
+    rows = sorted(_timeline, key=lambda row: row[3])
+    began = rows[0][3]
     busy: dict[str, float] = {}
-    for worker, _, _, start, stop in _timeline:
+    for worker, _, _, start, stop in rows:
         busy[worker] = busy.get(worker, 0.0) + stop - start
-    lines = [f"# busy seconds per worker: {', '.join(f'{w} {s:.0f}' for w, s in sorted(busy.items()))}", "worker\ttest\tphase\tstart\tend\tseconds"]
-    for worker, nodeid, when, start, stop in sorted(_timeline, key=lambda row: row[3]):
-        lines.append(f"{worker}\t{nodeid}\t{when}\t{start - began:.1f}\t{stop - began:.1f}\t{stop - start:.1f}")
+    cpu = core_seconds([(start, stop) for *_, start, stop in rows], list(_cpu))
+    lines = [
+        f"# busy seconds per worker: {', '.join(f'{w} {s:.0f}' for w, s in sorted(busy.items()))}",
+        f"# the machine's busy CPU during the run: {_cpu[-1][1] - _cpu[0][1]:.0f} core-seconds" if len(_cpu) > 1 else "# no CPU samples",
+        "worker\ttest\tphase\tstart\tend\tseconds\tcore-seconds",
+    ]
+    for (worker, nodeid, when, start, stop), share in zip(rows, cpu, strict=True):
+        lines.append(f"{worker}\t{nodeid}\t{when}\t{start - began:.1f}\t{stop - began:.1f}\t{stop - start:.1f}\t{share:.1f}")
     TIMELINE.parent.mkdir(exist_ok=True)
     TIMELINE.write_text("\n".join(lines) + "\n")

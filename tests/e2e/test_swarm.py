@@ -123,6 +123,12 @@ class Swarm:
     def spec_image(self, service: str) -> str:
         return self.docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{self.stack}_{service}").stdout.strip()
 
+    def wait_for_update_state(self, service: str, state: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while (seen := self.docker("service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", f"{self.stack}_{service}").stdout.strip()) != state:
+            assert time.monotonic() < deadline, f"{self.stack}_{service}: update state {seen!r}, not {state!r}, after {timeout:g} s"
+            time.sleep(0.5)
+
     def running_images(self, service: str) -> list[str]:
         """The image id of each running task's container, on both nodes."""
         ids = self.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.stack}_{service}").stdout.split()
@@ -244,6 +250,12 @@ def test_a_first_deploy_a_release_with_a_migration_a_rollback_and_a_release_that
     assert "the old tasks keep serving" in last and f"docker service logs {swarm.stack}_django" in last, last
     traffic.check("1.0.0")
     record_path("swarm: a release whose tasks never get healthy", traffic, "rolled back by the swarm; the old tasks served throughout")
+    # composeship may return while the swarm still rolls back (it says so): until the
+    # rollback has completed, the old tasks' start-first replacements run beside them.
+    swarm.wait_for_update_state("django", "rollback_completed")
+    deadline = time.monotonic() + 60
+    while swarm.running_images("django") != old and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert project.page("/version/") == (200, "1.0.0") and swarm.running_images("django") == old
     assert project.releases()[-1]["result"] == "rolled back" and not project.locked()
 
