@@ -38,13 +38,29 @@ def warm_build_cache() -> None:
         print(f"warning: building the example's images to warm the cache failed: {built.stderr.strip()[-300:]}", file=sys.stderr)
 
 
-# The longest single test, started first: pytest-xdist hands out work in collection
-# order, so started last (its file sorts late) it would end the run alone on one worker.
-FIRST = ("tests/e2e/test_swarm.py",)
+# pytest-xdist (--dist loadgroup) hands out the xdist groups first, the largest first
+# (the fault tables), then the other tests in collection order. Those are ordered here:
+# the longest end-to-end tests first (the swarm's, the ones under load, the two hosts'),
+# so that the short ones and the unit tests fill the end of the run; started last (their
+# files sort late), a long test ended the run alone on one worker.
+FIRST = (
+    "tests/e2e/test_swarm.py",
+    "tests/e2e/test_zero_downtime.py",
+    "tests/e2e/test_many_hosts.py",
+    "tests/e2e/test_migration_safety.py",
+    "tests/e2e/test_expand_contract.py",
+    "tests/e2e/test_local.py",
+    "tests/e2e/test_truth.py",
+    "tests/e2e/test_operate.py",
+)
+
+
+def start_rank(nodeid: str) -> int:
+    return next((rank for rank, prefix in enumerate(FIRST) if nodeid.startswith(prefix)), len(FIRST))
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: 0 if item.nodeid.startswith(FIRST) else 1)
+    items.sort(key=lambda item: start_rank(item.nodeid))
 
 
 def pytest_sessionstart(session):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from .fault_rows import record_row
-from .helpers import assert_one_error_line
+from .helpers import BIN, REPO, assert_one_error_line
 from .remote import BROKEN_MIGRATION_0002, MIGRATION_0002
 
 MODEL_WITH_BODY = """from django.db import models
@@ -147,7 +147,7 @@ def test_a_rollback_that_does_not_answer_either_says_the_host_needs_attention(re
     assert not project.locked()
 
 
-def test_a_locked_host_and_a_full_disk_at_the_lock_refuse_a_deploy(remote_project):
+def test_a_locked_host_a_full_disk_at_the_lock_and_a_concurrent_deploy_are_refused(remote_project):
     project = remote_project
     deploy_ok(project)
     project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
@@ -202,15 +202,8 @@ def test_a_locked_host_and_a_full_disk_at_the_lock_refuse_a_deploy(remote_projec
     finally:
         subprocess.run(["umount", str(state)], check=True)
 
-
-def test_concurrent_deploys_one_is_refused(remote_project):
-    import subprocess
-
-    from .helpers import BIN, REPO
-
-    project = remote_project
-    deploy_ok(project)
-    project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
+    # Two deploys at once: one takes the lock, the other is refused by it.
+    project.origin.commit("1.2.0", {"VERSION": "1.2.0\n"})
     argv = [str(BIN / "fab"), "-S", project.host["ssh_config"], "-H", project.alias, "deploy"]
     runs = [subprocess.Popen(argv, cwd=REPO, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL) for _ in range(2)]
     outcomes = [(run.wait(timeout=900), run.stdout.read(), run.stderr.read()) for run in runs]
@@ -218,7 +211,7 @@ def test_concurrent_deploys_one_is_refused(remote_project):
     assert codes[0] == 0 and codes[1] != 0, outcomes
     refused = next(err for code, _, err in outcomes if code)
     assert "is locked by" in refused
-    assert project.page("/version/") == (200, "1.1.0")
+    assert project.page("/version/") == (200, "1.2.0")
     assert not project.locked()
 
 
@@ -261,8 +254,6 @@ class Migration(migrations.Migration):
 def test_ctrl_c_lets_the_migration_finish_then_undoes_and_unlocks(remote_project):
     import signal
     import subprocess
-
-    from .helpers import BIN, REPO
 
     project = remote_project
     deploy_ok(project)

@@ -11,7 +11,7 @@ from tasks.commands import git
 from tasks.commands.compose import MIGRATE_MARK, ComposeProject, build_labelled
 
 from .helpers import assert_one_error_line, free_port
-from .remote import MIGRATION_0002
+from .remote import MIGRATION_0002, as_user
 
 
 def host_snapshot(project) -> dict:
@@ -37,13 +37,21 @@ def host_snapshot(project) -> dict:
     }
 
 
-@pytest.fixture
-def deployed(remote_project):
-    result = remote_project.fab("deploy")
+@pytest.fixture(scope="module")
+def deployed(sandbox_host, tmp_path_factory):
+    """One deployed project for the tests that must leave a host as it was (each
+    compares the host before and after itself, so either may run first): a first
+    deploy less to pay for. The xdist group keeps them on one worker."""
+    from .remote import destroy_remote_project, make_remote_project
+
+    project = make_remote_project(sandbox_host, tmp_path_factory.mktemp("unchanged"))
+    result = project.fab("deploy")
     assert result.returncode == 0, result.stdout + result.stderr
-    return remote_project
+    yield project
+    destroy_remote_project(project)
 
 
+@pytest.mark.xdist_group("deployed-unchanged")
 def test_dry_run_prints_every_command_and_leaves_the_host_as_it_was(deployed):
     project = deployed
     project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/migrations/0002_note_body.py": MIGRATION_0002})
@@ -69,10 +77,14 @@ def test_dry_run_prints_every_command_and_leaves_the_host_as_it_was(deployed):
     assert "dry run of deploy of main to sandbox" in result.stdout
 
 
+@pytest.mark.xdist_group("deployed-unchanged")
 def test_bad_input_gives_one_line_and_changes_nothing(deployed, tmp_path):
     project = deployed
     pwned = Path("/tmp/pwned")
     pwned.unlink(missing_ok=True)
+    # The checkout's view of origin brought up to date first: resolving a ref fetches,
+    # and the other test on this project may have pushed a commit that was never fetched.
+    assert as_user(project.host["user"], "git", "-C", project.path, "fetch", "-q", "origin").returncode == 0
     before = host_snapshot(project)
 
     assert_one_error_line(project.fab("deploy", "--ref", "no-such-branch"), "ref 'no-such-branch' is not a branch, tag or commit")

@@ -1,8 +1,8 @@
 """Safe migrations and fast deploys on a real sandbox host: an edited applied migration
 is refused before the database is touched; a redeploy with nothing to do builds
 nothing and starts no container, and one after the host's configuration was edited
-applies it; a code-only release starts no one-off container;
---plan shows what would be applied and stops."""
+applies it; a code-only release starts no one-off container; --plan shows what would
+be applied and stops, and the deploy of that release runs two one-off containers."""
 
 import subprocess
 import time
@@ -72,7 +72,11 @@ def test_an_edited_applied_migration_is_refused_before_the_database_is_touched(r
     assert title_length(project) == ["200"], "Django never re-runs an applied migration"
 
 
-def test_a_noop_redeploy_builds_nothing_and_starts_no_container(remote_project):
+def test_a_noop_redeploy_a_code_only_release_and_an_edited_env_each_start_only_what_they_change(remote_project):
+    """One project through four deploys: nothing to do (no container, no lock, no
+    release), a code-only release (no one-off container, postgres and the proxy left
+    alone), a release that changes the proxy's image (the proxy alone recreated), and
+    the server's `.env` edited (the same revision applies it, to the proxy alone)."""
     project = remote_project
     deploy_ok(project)
     logged = project.releases()
@@ -89,23 +93,7 @@ def test_a_noop_redeploy_builds_nothing_and_starts_no_container(remote_project):
     assert not project.locked()
     assert project.page("/version/") == (200, "1.0.0")
 
-    # The host's own configuration edited (here `.env`, which moves the proxy's port):
-    # the same revision deployed again applies it, and only to the service it changes.
-    port = free_port()
-    (Path(project.path) / ".env").write_text(f"DJANGO_PUBLISHED_PORT={port}\n")
-    settings = project.config_dir / "production.env"
-    settings.write_text(settings.read_text().replace(f":{project.port}/", f":{port}/"))
-    edited = deploy_ok(project)
-    assert "<== restart nginx [sandbox] ok" in edited.stdout, edited.stdout
-    assert "<== restart [sandbox]" not in edited.stdout, "django and celeryworker keep their containers"
-    assert http_get(f"http://127.0.0.1:{port}/version/") == (200, "1.0.0")
-    settled = deploy_ok(project)
-    assert "--- deploy [sandbox] skipped: main is" in settled.stdout, settled.stdout
-
-
-def test_a_code_only_release_starts_no_one_off_container(remote_project):
-    project = remote_project
-    deploy_ok(project)
+    # A code-only release: django and the worker get new containers, and nothing else.
     postgres_before = project.stack.compose("ps", "-q", "postgres").stdout.strip()
     project.origin.commit("1.1.0", {"VERSION": "1.1.0\n"})
     with containers_created(project) as created:
@@ -130,21 +118,21 @@ def test_a_code_only_release_starts_no_one_off_container(remote_project):
     assert project.page("/version/") == (200, "1.2.0")
     assert project.stack.compose("ps", "-q", "postgres").stdout.strip() == postgres_before
 
+    # The host's own configuration edited (here `.env`, which moves the proxy's port):
+    # the same revision deployed again applies it, and only to the service it changes.
+    port = free_port()
+    (Path(project.path) / ".env").write_text(f"DJANGO_PUBLISHED_PORT={port}\n")
+    settings = project.config_dir / "production.env"
+    settings.write_text(settings.read_text().replace(f":{project.port}/", f":{port}/"))
+    edited = deploy_ok(project)
+    assert "<== restart nginx [sandbox] ok" in edited.stdout, edited.stdout
+    assert "<== restart [sandbox]" not in edited.stdout, "django and celeryworker keep their containers"
+    assert http_get(f"http://127.0.0.1:{port}/version/") == (200, "1.2.0")
+    settled = deploy_ok(project)
+    assert "--- deploy [sandbox] skipped: main is" in settled.stdout, settled.stdout
 
-def test_a_release_with_a_new_migration_starts_one_check_container_and_the_migrate_one(remote_project):
-    project = remote_project
-    deploy_ok(project)
-    project.origin.commit("body; 1.1.0", {"VERSION": "1.1.0\n", "notes/models.py": MODEL_WITH_BODY, "notes/migrations/0002_note_body.py": MIGRATION_0002})
-    with containers_created(project) as created:
-        result = deploy_ok(project)
-    one_offs = [name for name in created if "-run-" in name]
-    assert len(one_offs) == 2, (one_offs, result.stdout)  # the check (with the plan) of the new image, then migrate
-    assert "1 new migration file(s)" in result.stdout and "every operation safe while the old code serves" in result.stdout
-    assert project.releases()[-1]["migrations"] == ["notes.0002_note_body"]
-    assert project.releases()[-1]["backup"].endswith(".sql.gz")
 
-
-def test_plan_shows_what_would_be_applied_and_stops(remote_project):
+def test_plan_shows_what_would_be_applied_and_stops_then_the_deploy_starts_one_check_container_and_the_migrate_one(remote_project):
     project = remote_project
     deploy_ok(project)
     old = project.head()
@@ -169,6 +157,16 @@ def test_plan_shows_what_would_be_applied_and_stops(remote_project):
     assert project.stack.applied_migrations() == applied
     assert len(project.releases()) == 1
     assert not project.locked()
+
+    # The release deployed: one one-off container checks (and lists the plan), one migrates.
+    with containers_created(project) as created:
+        result = deploy_ok(project)
+    one_offs = [name for name in created if "-run-" in name]
+    assert len(one_offs) == 2, (one_offs, result.stdout)  # the check (with the plan) of the new image, then migrate
+    assert "2 new migration file(s)" in result.stdout, result.stdout
+    assert project.releases()[-1]["migrations"] == ["notes.0002_note_body", "notes.0003_data"]
+    assert project.releases()[-1]["backup"].endswith(".sql.gz")
+    assert project.page("/version/") == (200, "1.1.0")
 
 
 def test_local_migrate_warns_about_an_edited_applied_migration(local_stack, tmp_path):

@@ -77,7 +77,7 @@ def test_rollback_refuses_to_reverse_an_irreversible_migration(remote_project):
     assert project.head() == v1
 
 
-def test_code_only_release_rollback_releases_and_status(remote_project):
+def test_code_only_release_rollback_releases_status_manage_backups_and_logs(remote_project):
     project = remote_project
     deploy_ok(project)
     v1 = project.head()
@@ -109,6 +109,21 @@ def test_code_only_release_rollback_releases_and_status(remote_project):
     text = project.fab("status")
     assert f"serving   {v1[:12]}" in text.stdout and "django" in text.stdout
 
+    # The other tasks against the same host: manage, backup and backups, logs.
+    # Fabric would run the words after -- as a shell command too; here they are manage.py's.
+    shown = project.fab("manage", "--", "showmigrations", "notes")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "[X] 0001_initial" in shown.stdout
+
+    made = project.fab("backup")
+    assert made.returncode == 0, made.stdout + made.stderr
+    listed = project.fab("backups")
+    newest = project.stack.compose("exec", "-T", "postgres", "sh", "-c", "ls -t /backups | head -1").stdout.strip()
+    assert newest.endswith(".sql.gz") and newest in listed.stdout and newest in made.stdout
+
+    logs = project.fab("logs", "--service", "django", "--tail", "50")
+    assert logs.returncode == 0 and "GET /health/" in logs.stdout
+
 
 def test_prune_keeps_the_last_releases_and_rollback_to_the_oldest_kept(sandbox_host, tmp_path):
     project = make_remote_project(sandbox_host, tmp_path, extra_config="DEPLOY_KEEP_RELEASES=2\n")
@@ -137,24 +152,6 @@ def test_prune_keeps_the_last_releases_and_rollback_to_the_oldest_kept(sandbox_h
         assert project.page("/version/") == (200, "1.1.0")
     finally:
         destroy_remote_project(project)
-
-
-def test_manage_logs_and_backups(remote_project):
-    project = remote_project
-    deploy_ok(project)
-    # Fabric would run the words after -- as a shell command too; here they are manage.py's.
-    shown = project.fab("manage", "--", "showmigrations", "notes")
-    assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "[X] 0001_initial" in shown.stdout
-
-    made = project.fab("backup")
-    assert made.returncode == 0, made.stdout + made.stderr
-    listed = project.fab("backups")
-    newest = project.stack.compose("exec", "-T", "postgres", "sh", "-c", "ls -t /backups | head -1").stdout.strip()
-    assert newest.endswith(".sql.gz") and newest in listed.stdout and newest in made.stdout
-
-    logs = project.fab("logs", "--service", "django", "--tail", "50")
-    assert logs.returncode == 0 and "GET /health/" in logs.stdout
 
 
 def test_hooks(remote_project):
