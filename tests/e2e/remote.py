@@ -213,6 +213,14 @@ def make_remote_project(host: dict, tmp_path: Path, *, healthcheck_path: str = "
     return RemoteProject(host, origin, str(path), config_dir, compose_project, port, prefix, address)
 
 
+def deployed_project(host: dict, tmp_path: Path, **options) -> RemoteProject:
+    """A remote project whose first deploy is done (and asserted)."""
+    project = make_remote_project(host, tmp_path, **options)
+    first = project.fab("deploy")
+    assert first.returncode == 0, first.stdout + first.stderr
+    return project
+
+
 def destroy_remote_project(project: RemoteProject) -> None:
     project.stack.destroy()
     # The example's images are named after the test; a compose file without `image:`

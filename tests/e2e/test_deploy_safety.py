@@ -42,11 +42,9 @@ def deployed(sandbox_host, tmp_path_factory):
     """One deployed project for the tests that must leave a host as it was (each
     compares the host before and after itself, so either may run first): a first
     deploy less to pay for. The xdist group keeps them on one worker."""
-    from .remote import destroy_remote_project, make_remote_project
+    from .remote import deployed_project, destroy_remote_project
 
-    project = make_remote_project(sandbox_host, tmp_path_factory.mktemp("unchanged"))
-    result = project.fab("deploy")
-    assert result.returncode == 0, result.stdout + result.stderr
+    project = deployed_project(sandbox_host, tmp_path_factory.mktemp("unchanged"))
     yield project
     destroy_remote_project(project)
 

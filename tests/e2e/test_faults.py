@@ -25,7 +25,7 @@ import pytest
 
 from .fault_rows import record_row
 from .helpers import REPO
-from .remote import destroy_remote_project, engine, make_remote_project
+from .remote import deployed_project, destroy_remote_project, engine
 from .test_truth import serving_revision, start_fab
 from .test_zero_downtime import django_containers
 
@@ -52,9 +52,7 @@ class Migration(migrations.Migration):
 
 
 def deployed_drill(host, folder, **options):
-    project = make_remote_project(host, folder, **options)
-    first = project.fab("deploy")
-    assert first.returncode == 0, first.stdout + first.stderr
+    project = deployed_project(host, folder, **options)
     project.last_migration = "0001_initial"
     project.versions = {project.head(): project.page("/version/")[1]}
     return project
